@@ -1,0 +1,119 @@
+"""The bus event format: what a publisher writes to Redis and a node reads back.
+
+Two kinds of event, both one JSON object:
+
+- notification: ``{"k": "n", "n": {content}, "r": [[user_id, id, uid, seq,
+  total, unread, version], ...], "push": {...} | null}``: one publish, with the
+  content every recipient shares written once and one short row per recipient
+  (``id``/``seq`` are null for a live-only notification).
+- counts: ``{"k": "c", "u": user_id, "c": [total, unread, version]}``: a user's
+  counts changed (mark read, remove).
+
+Publishers split a notification event per node with :func:`for_users`, so a
+node only receives rows for users it holds. Everything here is pure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from .shapes import CONTENT_FIELDS, Counts, notification_dict
+
+NOTIFICATION = "n"
+COUNTS = "c"
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """One recipient's copy of a published notification."""
+
+    user_id: str
+    id: int | None
+    uid: str
+    seq: int | None
+    counts: Counts | None  # None for a live-only notification
+
+    def row(self) -> list[Any]:
+        c = self.counts
+        return [
+            self.user_id,
+            self.id,
+            self.uid,
+            self.seq,
+            c.total if c else None,
+            c.unread if c else None,
+            c.version if c else None,
+        ]
+
+
+def notification_event(
+    content: dict[str, Any], recipients: Iterable[Recipient], push: dict[str, Any] | None
+) -> dict[str, Any]:
+    """A notification event; ``content`` holds CONTENT_FIELDS plus created_at/updated_at."""
+    return {"k": NOTIFICATION, "n": content, "r": [r.row() for r in recipients], "push": push}
+
+
+def counts_event(user_id: str, counts: Counts) -> dict[str, Any]:
+    return {"k": COUNTS, "u": user_id, "c": [counts.total, counts.unread, counts.version]}
+
+
+def users_of(event: dict[str, Any]) -> list[str]:
+    """The user ids an event concerns."""
+    if event["k"] == NOTIFICATION:
+        return [row[0] for row in event["r"]]
+    return [event["u"]]
+
+
+def for_users(event: dict[str, Any], users: set[str]) -> dict[str, Any] | None:
+    """The part of an event that concerns ``users``, or None if no part does."""
+    if event["k"] == NOTIFICATION:
+        rows = [row for row in event["r"] if row[0] in users]
+        if not rows:
+            return None
+        if len(rows) == len(event["r"]):
+            return event
+        return {**event, "r": rows}
+    return event if event["u"] in users else None
+
+
+def encode(event: dict[str, Any]) -> bytes:
+    return orjson.dumps(event)
+
+
+def decode(data: bytes | str) -> dict[str, Any]:
+    event = orjson.loads(data)
+    if not isinstance(event, dict) or event.get("k") not in (NOTIFICATION, COUNTS):
+        raise ValueError("not a Tidings bus event")
+    return event
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One user's share of an event, ready for that user's sockets."""
+
+    user_id: str
+    seq: int | None  # None: live-only notification, or a counts update
+    version: int | None  # counts version, to drop stale counts
+    message: dict[str, Any]
+
+
+def deliveries(event: dict[str, Any]) -> Iterator[Delivery]:
+    """The socket messages of an event, one per user, in the contract's shapes."""
+    if event["k"] == COUNTS:
+        total, unread, version = event["c"]
+        counts = Counts(total, unread, version)
+        yield Delivery(event["u"], None, version, {"type": "counts", **counts.as_dict()})
+        return
+    content = event["n"]
+    for user_id, nid, uid, seq, total, unread, version in event["r"]:
+        row = dict.fromkeys(CONTENT_FIELDS)
+        row.update(content)
+        row.update(id=nid, uid=uid, seq=seq, user_id=user_id, status="ACTIVE", read_at=None)
+        message: dict[str, Any] = {"type": "notification", "notification": notification_dict(row)}
+        if total is not None:
+            message.update(Counts(total, unread, version).as_dict())
+        yield Delivery(user_id, seq, version, message)

@@ -1,0 +1,189 @@
+"""Declared request schemas and their limits; decoding turns bad input into ValidationError.
+
+Every request body and query string passes through :func:`decode_body` or
+:func:`convert_query` before a handler sees it, so handlers only meet valid,
+typed values. The JSON Schema of each type feeds the OpenAPI document.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Annotated, Any, Literal, TypeVar
+
+import msgspec
+from msgspec import Meta, Struct
+
+from .errors import TooLarge, ValidationError
+
+MAX_BODY_BYTES = 1024 * 1024
+MAX_RECIPIENTS = 10_000
+MAX_MESSAGE_CHARS = 4000
+MAX_PAYLOAD_BYTES = 16 * 1024  # data + changed_data + custom_info, JSON-encoded
+MAX_UIDS = 1000
+MAX_PAGE_SIZE = 100
+DEFAULT_PAGE_SIZE = 20
+MAX_DELAY_SECONDS = 7 * 24 * 3600
+
+UserId = str | Annotated[int, Meta(ge=0)]
+ShortText = Annotated[str, Meta(max_length=255)]
+PushWhen = Literal["offline", "unread_after", "always", "never"]
+Action = Literal["MARK_AS_READ", "MARK_AS_REMOVED", "MARK_ALL_AS_READ", "REMOVED_ALL"]
+Platform = Literal["apns", "fcm"]
+
+_USER_ID_RE = re.compile(r"^[^\x00-\x1f]{1,255}$")
+_APNS_TOKEN_RE = re.compile(r"^(?:[0-9a-fA-F]{2}){32,100}$")
+_FCM_TOKEN_RE = re.compile(r"^[A-Za-z0-9_:\-]{20,4096}$")
+
+
+class PushOptions(Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """When and how a recipient with no open socket gets a mobile push."""
+
+    when: PushWhen = "offline"
+    after: Annotated[float, Meta(ge=0, le=MAX_DELAY_SECONDS)] | None = None
+    badge: Annotated[int, Meta(ge=0, le=1_000_000)] | None = None
+    sound: ShortText | None = None
+    extra: dict[str, Any] | None = None
+    collapse_id: Annotated[str, Meta(max_length=64)] | None = None
+    ttl: Annotated[int, Meta(ge=0, le=28 * 24 * 3600)] | None = None
+
+
+class PublishRequest(Struct, forbid_unknown_fields=True):
+    """``POST /api/v1/notifications``: one notification for many recipients."""
+
+    recipients: Annotated[list[UserId], Meta(min_length=1, max_length=MAX_RECIPIENTS)]
+    message: Annotated[str, Meta(min_length=1, max_length=MAX_MESSAGE_CHARS)]
+    type: ShortText | None = None
+    title: ShortText | None = None
+    data: dict[str, Any] | None = None
+    created_by: ShortText | UserId | None = None
+    model: ShortText | None = None
+    instance: ShortText | UserId | None = None
+    method: ShortText | None = None
+    changed_data: dict[str, Any] | list[Any] | None = None
+    custom_info: dict[str, Any] | list[Any] | str | None = None
+    idempotency_key: Annotated[str, Meta(min_length=1, max_length=255)] | None = None
+    push: PushOptions | None = None
+    delay: Annotated[float, Meta(ge=0, le=MAX_DELAY_SECONDS)] | None = None
+    persist: bool = True
+
+
+class PatchRequest(Struct, forbid_unknown_fields=True):
+    """``PATCH /api/v1/me/notifications``: one inbox action."""
+
+    action_choice: Action
+    notification_uids: Annotated[list[uuid.UUID], Meta(max_length=MAX_UIDS)] = []
+
+
+class DetailPatch(Struct, forbid_unknown_fields=True):
+    """``PATCH /api/v1/me/notifications/{uid}``: mark one read or removed."""
+
+    is_read: bool | None = None
+    status: Literal["ACTIVE", "REMOVED"] | None = None
+
+
+class DeviceRequest(Struct, forbid_unknown_fields=True):
+    """``POST /api/v1/me/devices``: register a push token for the caller."""
+
+    token: Annotated[str, Meta(min_length=1, max_length=4096)]
+    platform: Platform
+    app_id: ShortText | None = None
+    name: ShortText | None = None
+    active: bool = True
+
+
+class DeviceUpdate(Struct, forbid_unknown_fields=True):
+    """``PUT /api/v1/me/devices/{token}``: change a device's name, app or active flag."""
+
+    app_id: ShortText | None = None
+    name: ShortText | None = None
+    active: bool | None = None
+
+
+class ListQuery(Struct):
+    """Query of ``GET /api/v1/me/notifications``: page numbers or a ``before`` seq cursor.
+
+    Unknown query keys (cache busters, DRF's ``format``) are ignored.
+    """
+
+    page: Annotated[int, Meta(ge=1, le=1_000_000)] = 1
+    page_size: Annotated[int, Meta(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE
+    is_read: bool | None = None
+    before: Annotated[int, Meta(ge=1)] | None = None
+
+
+class TokenRequest(Struct, forbid_unknown_fields=True):
+    """``POST /api/v1/tokens`` (producer): mint a user token, when the server signs tokens."""
+
+    user: Annotated[str, Meta(min_length=1, max_length=255)]
+    ttl: Annotated[int, Meta(ge=1, le=30 * 24 * 3600)] = 3600
+
+
+T = TypeVar("T")
+
+
+def _message(exc: msgspec.ValidationError | msgspec.DecodeError) -> str:
+    return str(exc).replace("`", "'")
+
+
+def decode_body(body: bytes, kind: type[T]) -> T:
+    """Decode and validate a JSON body, or raise ValidationError / TooLarge."""
+    if len(body) > MAX_BODY_BYTES:
+        raise TooLarge(f"request body is over {MAX_BODY_BYTES} bytes")
+    if not body.strip():
+        raise ValidationError("request body is empty; a JSON object is required", code="invalid_json")
+    try:
+        value = msgspec.json.decode(body, type=kind)
+    except msgspec.ValidationError as exc:
+        raise ValidationError(_message(exc)) from None
+    except msgspec.DecodeError as exc:
+        raise ValidationError(f"malformed JSON: {_message(exc)}", code="invalid_json") from None
+    return value
+
+
+def convert_query(query: dict[str, str], kind: type[T]) -> T:
+    """Validate query-string values (strings) into a typed struct, or raise ValidationError."""
+    try:
+        return msgspec.convert(query, type=kind, strict=False)
+    except msgspec.ValidationError as exc:
+        raise ValidationError(_message(exc)) from None
+
+
+def user_id(value: str | int) -> str:
+    """A user id as text (producers may send Django's integer ids); rejects control chars."""
+    text = str(value)
+    if not _USER_ID_RE.match(text):
+        raise ValidationError("user ids are 1 to 255 characters with no control characters")
+    return text
+
+
+def check_publish(req: PublishRequest) -> list[str]:
+    """Limits a schema cannot state; returns the recipients as distinct text ids, in order given."""
+    size = len(msgspec.json.encode([req.data, req.changed_data, req.custom_info]))
+    if size > MAX_PAYLOAD_BYTES:
+        raise TooLarge(
+            f"data, changed_data and custom_info together are {size} bytes; "
+            f"the limit is {MAX_PAYLOAD_BYTES}",
+            code="data_too_large",
+        )
+    if req.push is not None and req.push.when == "unread_after" and req.push.after is None:
+        raise ValidationError("push.after (seconds) is required when push.when is 'unread_after'")
+    if not req.persist and req.push is not None and req.push.when == "unread_after":
+        raise ValidationError("push.when 'unread_after' needs a stored notification (persist: true)")
+    if not req.persist and req.idempotency_key is not None:
+        raise ValidationError("idempotency_key needs a stored notification (persist: true)")
+    return list(dict.fromkeys(user_id(r) for r in req.recipients))
+
+
+def check_device_token(platform: str, token: str) -> None:
+    """APNs tokens are hex (32+ bytes); FCM registration tokens are URL-safe text."""
+    if platform == "apns" and not _APNS_TOKEN_RE.match(token):
+        raise ValidationError("an APNs device token is an even number (64 or more) of hex digits")
+    if platform == "fcm" and not _FCM_TOKEN_RE.match(token):
+        raise ValidationError("an FCM registration token is 20+ characters of A-Z a-z 0-9 _ : -")
+
+
+def json_schema(kind: type) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(schema, components) of a request type, for the OpenAPI document."""
+    (schema,), components = msgspec.json.schema_components([kind], "#/components/schemas/{name}")
+    return schema, components
