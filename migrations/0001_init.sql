@@ -66,10 +66,21 @@ CREATE TABLE tidings_idempotency (
     created_at   timestamptz NOT NULL DEFAULT now()
 );
 
--- Events committed with their notifications and not yet written to Redis.
+-- Publishes committed but not yet handed to Redis (live routing and push jobs).
 -- A row is deleted once its event is on the bus; the relay publishes leftovers.
 CREATE TABLE tidings_outbox (
+    id               bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    notification_ids bigint[] NOT NULL,
+    push             jsonb,
+    created_at       timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX tidings_outbox_created ON tidings_outbox (created_at);
+
+-- Publishes asked for later (``delay``): the relay publishes each once it is due.
+CREATE TABLE tidings_scheduled (
     id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    event      jsonb NOT NULL,
+    request    jsonb NOT NULL,
+    due_at     timestamptz NOT NULL,
     created_at timestamptz NOT NULL DEFAULT now()
 );
+CREATE INDEX tidings_scheduled_due ON tidings_scheduled (due_at);

@@ -1,0 +1,1 @@
+"""The HTTP API: thin aiohttp handlers that validate, authenticate and call services."""

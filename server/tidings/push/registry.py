@@ -1,0 +1,140 @@
+"""Push apps from settings, and the provider of each device.
+
+``TIDINGS_PUSH_CONFIG`` is a JSON list (or ``@path`` to a file holding one) of
+apps, each an object:
+
+- ``{"platform": "apns", "kind": "apns", "topic": "com.example.app",
+  "key": "<.p8 PEM>" | "key_file": "...", "key_id": "...", "team_id": "..."}``
+  or with ``"cert_file": "<PEM with cert and key>"`` instead of the key;
+  optional ``"sandbox": true``, ``"host"``, ``"port"``, ``"ca_file"`` (a proxy
+  or a test server), ``"max_connections"``.
+- ``{"platform": "fcm", "kind": "fcm", "service_account": {...}`` or
+  ``"service_account_file": "..."}``; optional ``"project_id"``, ``"token_url"``,
+  ``"api_url"``.
+- ``{"platform": "apns" | "fcm", "kind": "console"}``: print payloads.
+
+Every app may set ``"app_id"`` (default: the APNs topic, the FCM project id),
+``"default": true`` and ``"concurrency"`` (sends in flight, default 32). A
+device row's ``app_id`` picks its app; a device with none goes to the app
+marked default for its platform, else the first one listed; a device naming an
+app that is not configured gets no push (a "failed" outcome), except where the
+platform's default app has no ``app_id`` (console). With no setting, both
+platforms print to the console.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from ..core.errors import ConfigError
+from ..core.push import Device
+from .apns import APNsProvider
+from .base import PushProvider
+from .console import ConsoleProvider
+from .fcm import FCMProvider
+
+SETTING = "TIDINGS_PUSH_CONFIG"
+DEV_CONFIG = [{"platform": "apns", "kind": "console"}, {"platform": "fcm", "kind": "console"}]
+
+
+@dataclass(frozen=True)
+class App:
+    platform: str
+    app_id: str | None
+    provider: PushProvider
+    limit: asyncio.Semaphore  # sends in flight to this app
+
+
+def parse_config(value: str | None) -> list[dict[str, Any]]:
+    """The app list of the setting's value (JSON, or ``@path``); the dev list when unset."""
+    if not value:
+        return DEV_CONFIG
+    try:
+        text = Path(value[1:]).read_bytes() if value.startswith("@") else value
+        apps = orjson.loads(text)
+    except (OSError, orjson.JSONDecodeError) as exc:
+        raise ConfigError(SETTING, f"not readable JSON: {exc}") from None
+    if not isinstance(apps, list) or not all(isinstance(a, dict) for a in apps):
+        raise ConfigError(SETTING, "must be a JSON list of app objects")
+    return apps
+
+
+def _text(app: dict[str, Any], key: str) -> str | None:
+    """``app[key]``, or the contents of the file ``app[key + '_file']``."""
+    if key in app:
+        return app[key]
+    path = app.get(f"{key}_file")
+    return Path(path).read_text() if path else None
+
+
+def build_provider(app: dict[str, Any], clock: Callable[[], float] | None = None) -> PushProvider:
+    kind = app.get("kind")
+    timing = {"clock": clock} if clock else {}
+    if kind == "console":
+        return ConsoleProvider()
+    if kind == "apns":
+        ca = app.get("ca_file")
+        return APNsProvider(
+            topic=app["topic"], key=_text(app, "key"), key_id=app.get("key_id"),
+            team_id=app.get("team_id"), cert_file=app.get("cert_file"),
+            sandbox=bool(app.get("sandbox", False)), host=app.get("host"), port=app.get("port"),
+            ssl_context=ssl.create_default_context(cafile=ca) if ca else None,
+            max_connections=int(app.get("max_connections", 10)), **timing)
+    if kind == "fcm":
+        account = app.get("service_account")
+        if account is None:
+            account = orjson.loads(Path(app["service_account_file"]).read_bytes())
+        extra = {k: app[k] for k in ("project_id", "token_url", "api_url") if k in app}
+        return FCMProvider(account, **extra, **timing)
+    raise ValueError(f"unknown kind {kind!r} (apns, fcm or console)")
+
+
+class Registry:
+    """The configured apps; :meth:`for_device` picks one per device."""
+
+    def __init__(self, apps: list[App]):
+        self.apps = apps
+        self._by_id = {(a.platform, a.app_id): a for a in apps if a.app_id}
+        self._default: dict[str, App] = {}
+        for a in apps:
+            self._default.setdefault(a.platform, a)
+
+    @classmethod
+    def from_config(cls, config: list[dict[str, Any]],
+                    clock: Callable[[], float] | None = None) -> Registry:
+        apps: list[App] = []
+        defaults: list[App] = []
+        for i, entry in enumerate(config):
+            platform = entry.get("platform")
+            if platform not in ("apns", "fcm"):
+                raise ConfigError(SETTING, f"app {i}: platform must be 'apns' or 'fcm'")
+            try:
+                provider = build_provider(entry, clock)
+                app_id = entry.get("app_id") or getattr(
+                    provider, "topic", None) or getattr(provider, "project_id", None)
+            except (KeyError, ValueError, OSError) as exc:
+                raise ConfigError(SETTING, f"app {i} ({platform}): {exc!r}") from None
+            app = App(platform, app_id, provider,
+                      asyncio.Semaphore(int(entry.get("concurrency", 32))))
+            (defaults if entry.get("default") else apps).append(app)
+        return cls(defaults + apps)
+
+    def for_device(self, device: Device) -> App | None:
+        """The device's app; an app without ``app_id`` (console) takes any of its platform."""
+        default = self._default.get(device.platform)
+        if device.app_id and (device.platform, device.app_id) in self._by_id:
+            return self._by_id[device.platform, device.app_id]
+        if default is not None and (not device.app_id or default.app_id is None):
+            return default
+        return None
+
+    async def close(self) -> None:
+        for app in self.apps:
+            await app.provider.close()

@@ -1,0 +1,47 @@
+"""Inbox actions of one user, and the counts update every socket of that user gets.
+
+Contract: the change and the new counts commit together (one statement); the
+counts event then goes to every node holding the user's sockets. A Redis
+failure there loses only that live update, never data: counts carry a version
+and each later change or reconnect brings the current ones.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Sequence
+
+import asyncpg
+
+from ..bus.publisher import Publisher
+from ..core import events
+from ..core.errors import ValidationError
+from ..core.shapes import Counts
+from ..store import inbox
+
+log = logging.getLogger(__name__)
+
+
+class Inbox:
+    def __init__(self, pool: asyncpg.Pool, publisher: Publisher):
+        self._pool = pool
+        self._publisher = publisher
+
+    async def act(self, user_id: str, action: str,
+                  uids: Sequence[uuid.UUID] = ()) -> tuple[int, Counts]:
+        """Apply ``action`` to the user's own notifications; (changed, counts now)."""
+        if action in inbox.BY_UID and not uids:
+            raise ValidationError(f"{action} needs notification_uids", code="uids_required")
+        changed, counts = await inbox.act(self._pool, user_id, action, uids)
+        if counts is None:
+            return 0, await inbox.counts(self._pool, user_id)
+        await self.announce(user_id, counts)
+        return changed, counts
+
+    async def announce(self, user_id: str, counts: Counts) -> None:
+        """Send new counts to the user's sockets on every node (best effort)."""
+        try:
+            await self._publisher.publish(events.counts_event(user_id, counts))
+        except Exception as exc:
+            log.warning("counts update not sent for a user: %s", exc)

@@ -1,0 +1,74 @@
+"""Push devices: one row per (platform, token), owned by exactly one user.
+
+Every statement but :func:`register` is scoped by ``user_id``, so another
+user's device is never read or changed. Registering a token that another user
+held moves it to the caller (the phone now belongs to someone else's login).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+_COLUMNS = "token, platform, app_id, name, active, deactivated_reason, created_at, updated_at"
+
+
+async def register(conn: asyncpg.Connection, user_id: str, platform: str, token: str,
+                   app_id: str | None, name: str | None) -> tuple[asyncpg.Record, bool]:
+    """Create or reactivate the caller's device; returns (device, created for this user).
+
+    Run inside a transaction: it locks the existing row first.
+    """
+    prev = await conn.fetchval(
+        "SELECT user_id FROM tidings_devices WHERE platform = $1 AND token = $2 FOR UPDATE",
+        platform, token,
+    )
+    row = await conn.fetchrow(
+        f"""INSERT INTO tidings_devices AS d (user_id, platform, token, app_id, name)
+        VALUES ($1, $2, $3, $4, $5)
+        ON CONFLICT (platform, token) DO UPDATE SET
+            user_id = EXCLUDED.user_id, app_id = coalesce(EXCLUDED.app_id, d.app_id),
+            name = coalesce(EXCLUDED.name, d.name), active = true,
+            deactivated_reason = NULL, updated_at = now()
+        RETURNING {_COLUMNS}""",
+        user_id, platform, token, app_id, name,
+    )
+    return row, prev != user_id
+
+
+async def get(conn: asyncpg.Connection | asyncpg.Pool, user_id: str,
+              token: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        f"SELECT {_COLUMNS} FROM tidings_devices WHERE user_id = $1 AND token = $2"
+        " ORDER BY platform LIMIT 1",
+        user_id, token,
+    )
+
+
+async def list_for(conn: asyncpg.Connection | asyncpg.Pool, user_id: str) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        f"SELECT {_COLUMNS} FROM tidings_devices WHERE user_id = $1 ORDER BY created_at, token",
+        user_id,
+    )
+
+
+async def update(conn: asyncpg.Connection | asyncpg.Pool, user_id: str, token: str,
+                 changes: dict[str, Any]) -> asyncpg.Record | None:
+    """Set ``app_id``, ``name`` and/or ``active`` on the caller's device; None if not theirs."""
+    allowed = {k: v for k, v in changes.items() if k in ("app_id", "name", "active")}
+    sets = [f"{k} = ${i}" for i, k in enumerate(allowed, start=3)]
+    if "active" in allowed:
+        sets.append("deactivated_reason = CASE WHEN active THEN NULL ELSE 'user' END")
+    sets.append("updated_at = now()")
+    return await conn.fetchrow(
+        f"UPDATE tidings_devices SET {', '.join(sets)}"
+        f" WHERE user_id = $1 AND token = $2 RETURNING {_COLUMNS}",
+        user_id, token, *allowed.values(),
+    )
+
+
+async def delete(conn: asyncpg.Connection | asyncpg.Pool, user_id: str, token: str) -> bool:
+    status = await conn.execute(
+        "DELETE FROM tidings_devices WHERE user_id = $1 AND token = $2", user_id, token)
+    return status != "DELETE 0"

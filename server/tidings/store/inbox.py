@@ -1,0 +1,211 @@
+"""Notifications and per-user counts: publish, list, replay and the inbox actions.
+
+Contracts:
+
+- ``seq`` is allocated per user in the inserting statement, from the user's
+  state row, locked in user-id order, so concurrent batches never deadlock and
+  every user's seqs are gap-free in commit order.
+- Counts (``total_count`` ACTIVE, ``unread_count``) change in the same
+  statement as the rows they count; ``version`` grows with each change.
+- Every statement is scoped by ``user_id``: one user's uid never reaches
+  another user's rows.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from ..core.shapes import CONTENT_FIELDS, Counts
+
+_COLUMNS = (
+    "id, uid, user_id, seq, message, type, title, data, created_by, model, instance, method,"
+    " changed_data, custom_info, status, read_at, created_at, updated_at"
+)
+
+_PUBLISH = f"""
+WITH st AS (
+    INSERT INTO tidings_user_state AS s (user_id, last_seq, total_count, unread_count, version)
+    SELECT u, 1, 1, 1, 1 FROM unnest($1::text[]) AS u ORDER BY u
+    ON CONFLICT (user_id) DO UPDATE SET
+        last_seq = s.last_seq + 1, total_count = s.total_count + 1,
+        unread_count = s.unread_count + 1, version = s.version + 1, updated_at = now()
+    RETURNING user_id, last_seq, total_count, unread_count, version
+), ins AS (
+    INSERT INTO tidings_notifications
+        (uid, user_id, seq, {", ".join(CONTENT_FIELDS)})
+    SELECT r.uid, st.user_id, st.last_seq, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12
+    FROM st JOIN unnest($1::text[], $2::uuid[]) AS r(user_id, uid) USING (user_id)
+    RETURNING id, uid, user_id, seq, created_at, updated_at
+), ob AS (
+    INSERT INTO tidings_outbox (notification_ids, push)
+    SELECT array_agg(id ORDER BY id), $13::jsonb FROM ins
+    RETURNING id
+)
+SELECT ins.id, ins.uid, ins.user_id, ins.seq, ins.created_at, ins.updated_at,
+       st.total_count, st.unread_count, st.version, (SELECT id FROM ob) AS outbox_id
+FROM ins JOIN st USING (user_id)
+ORDER BY ins.user_id
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """One recipient's stored copy of a publish."""
+
+    user_id: str
+    id: int
+    uid: uuid.UUID
+    seq: int
+    counts: Counts
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    rows: list[Stored]
+    created_at: Any
+    outbox_id: int
+
+
+async def publish(
+    conn: asyncpg.Connection, users: Sequence[str], content: dict[str, Any],
+    push: dict[str, Any] | None,
+) -> Published:
+    """Store one notification for each of ``users`` (distinct) and its outbox row.
+
+    Run it inside a transaction; one statement whatever the number of users.
+    """
+    uids = [uuid.uuid4() for _ in users]
+    records = await conn.fetch(
+        _PUBLISH, list(users), uids, *(content.get(f) for f in CONTENT_FIELDS), push,
+    )
+    rows = [
+        Stored(r["user_id"], r["id"], r["uid"], r["seq"],
+               Counts(r["total_count"], r["unread_count"], r["version"]))
+        for r in records
+    ]
+    return Published(rows, records[0]["created_at"], records[0]["outbox_id"])
+
+
+async def counts(conn: asyncpg.Connection | asyncpg.Pool, user_id: str) -> Counts:
+    row = await conn.fetchrow(
+        "SELECT total_count, unread_count, version FROM tidings_user_state WHERE user_id = $1",
+        user_id,
+    )
+    return Counts(row[0], row[1], row[2]) if row else Counts(0, 0, 0)
+
+
+async def last_seq(conn: asyncpg.Connection | asyncpg.Pool, user_id: str) -> int:
+    value = await conn.fetchval(
+        "SELECT last_seq FROM tidings_user_state WHERE user_id = $1", user_id)
+    return value or 0
+
+
+async def page(
+    conn: asyncpg.Connection | asyncpg.Pool, user_id: str, *, limit: int, offset: int = 0,
+    is_read: bool | None = None, before: int | None = None,
+) -> list[asyncpg.Record]:
+    """A user's ACTIVE notifications, newest first, optionally read/unread and below a seq."""
+    where = ["user_id = $1", "status = 'ACTIVE'"]
+    args: list[Any] = [user_id, limit, offset]
+    if is_read is True:
+        where.append("read_at IS NOT NULL")
+    elif is_read is False:
+        where.append("read_at IS NULL")
+    if before is not None:
+        args.append(before)
+        where.append(f"seq < ${len(args)}")
+    sql = (f"SELECT {_COLUMNS} FROM tidings_notifications WHERE {' AND '.join(where)}"
+           " ORDER BY seq DESC LIMIT $2 OFFSET $3")
+    return await conn.fetch(sql, *args)
+
+
+async def after(
+    conn: asyncpg.Connection | asyncpg.Pool, user_id: str, since: int, limit: int,
+) -> list[asyncpg.Record]:
+    """ACTIVE notifications with seq > ``since``, oldest first, at most ``limit``."""
+    return await conn.fetch(
+        f"SELECT {_COLUMNS} FROM tidings_notifications"
+        " WHERE user_id = $1 AND status = 'ACTIVE' AND seq > $2 ORDER BY seq LIMIT $3",
+        user_id, since, limit,
+    )
+
+
+async def one(conn: asyncpg.Connection | asyncpg.Pool, user_id: str,
+              uid: uuid.UUID) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        f"SELECT {_COLUMNS} FROM tidings_notifications"
+        " WHERE user_id = $1 AND uid = $2 AND status = 'ACTIVE'",
+        user_id, uid,
+    )
+
+
+async def by_ids(conn: asyncpg.Connection | asyncpg.Pool,
+                 ids: Sequence[int]) -> list[asyncpg.Record]:
+    """Stored notifications by id with their users' current counts (for the outbox relay)."""
+    return await conn.fetch(
+        f"SELECT n.{_COLUMNS.replace(', ', ', n.')}, s.total_count, s.unread_count, s.version"
+        " FROM tidings_notifications n JOIN tidings_user_state s USING (user_id)"
+        " WHERE n.id = ANY($1::bigint[]) ORDER BY n.user_id, n.seq",
+        list(ids),
+    )
+
+
+def _change(set_clause: str, state_clause: str, *, only_unread: bool, by_uid: bool) -> str:
+    """A statement changing the user's matching ACTIVE rows and counts together.
+
+    ``was_unread`` reads the new row, right for removal, which leaves read_at alone.
+    """
+    where = "user_id = $1 AND status = 'ACTIVE'"
+    if only_unread:
+        where += " AND read_at IS NULL"
+    if by_uid:
+        where += " AND uid = ANY($2::uuid[])"
+    return f"""
+WITH changed AS (
+    UPDATE tidings_notifications SET {set_clause}, updated_at = now()
+    WHERE {where}
+    RETURNING (read_at IS NULL) AS was_unread
+), n AS (
+    SELECT count(*) AS c, count(*) FILTER (WHERE was_unread) AS u FROM changed
+), st AS (
+    UPDATE tidings_user_state s SET {state_clause}, version = s.version + 1, updated_at = now()
+    FROM n WHERE s.user_id = $1 AND n.c > 0
+    RETURNING s.total_count, s.unread_count, s.version
+)
+SELECT n.c AS updated, st.total_count, st.unread_count, st.version FROM n LEFT JOIN st ON true
+"""
+
+
+_READ = ("read_at = now()", "unread_count = s.unread_count - n.c")
+_REMOVE = ("status = 'REMOVED'",
+           "total_count = s.total_count - n.c, unread_count = s.unread_count - n.u")
+
+ACTIONS = {
+    "MARK_AS_READ": _change(*_READ, only_unread=True, by_uid=True),
+    "MARK_ALL_AS_READ": _change(*_READ, only_unread=True, by_uid=False),
+    "MARK_AS_REMOVED": _change(*_REMOVE, only_unread=False, by_uid=True),
+    "REMOVED_ALL": _change(*_REMOVE, only_unread=False, by_uid=False),
+}
+#: Actions that name their notifications.
+BY_UID = ("MARK_AS_READ", "MARK_AS_REMOVED")
+
+
+async def act(conn: asyncpg.Connection | asyncpg.Pool, user_id: str, action: str,
+              uids: Sequence[uuid.UUID] = ()) -> tuple[int, Counts | None]:
+    """Apply an inbox action to the user's own notifications.
+
+    Returns (rows changed, new counts), counts None when nothing changed.
+    """
+    sql = ACTIONS[action]
+    args: list[Any] = [user_id]
+    if action in BY_UID:
+        args.append(list(uids))
+    row = await conn.fetchrow(sql, *args)
+    if not row["updated"]:
+        return 0, None
+    return row["updated"], Counts(row["total_count"], row["unread_count"], row["version"])
