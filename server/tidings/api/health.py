@@ -1,4 +1,4 @@
-"""Liveness (``/healthz``: the process answers) and readiness (``/readyz``: PostgreSQL and Redis do)."""
+"""Liveness (``/healthz``: the process answers); readiness (``/readyz``: PostgreSQL, Redis do)."""
 
 from __future__ import annotations
 

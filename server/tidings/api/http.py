@@ -50,8 +50,10 @@ async def errors_as_json(request: web.Request, handler: Any) -> web.StreamRespon
         if exc.status < 400:
             raise
         code = _STATUS_CODES.get(exc.status, "http_error")
-        message = exc.reason if exc.status != 413 else f"request body is over {MAX_BODY_BYTES} bytes"
-        return error(exc.status, code, message, dict(exc.headers) if exc.status == 405 else None)
+        message = (f"request body is over {MAX_BODY_BYTES} bytes" if exc.status == 413
+                   else exc.reason)
+        allow = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+        return error(exc.status, code, message, allow)
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         return error(500, "internal_error", "internal server error")

@@ -59,6 +59,7 @@ _ENDPOINTS: list[tuple[str, str, str, Any, type | None, int, list[dict[str, Any]
      "Delivery outcomes of one published notification", _PRODUCER, None, 200, []),
     ("post", "/api/v1/tokens", "Mint a user token with the server's HS256 secret",
      _PRODUCER, TokenRequest, 201, []),
+    ("get", "/api/v1/openapi.json", "This document", [], None, 200, []),
     ("get", "/healthz", "Liveness", [], None, 200, []),
     ("get", "/readyz", "Readiness: PostgreSQL and Redis answer", [], None, 200, []),
     ("get", "/ws/me/notifications",
@@ -70,7 +71,7 @@ _ENDPOINTS: list[tuple[str, str, str, Any, type | None, int, list[dict[str, Any]
 def document() -> dict[str, Any]:
     kinds = [k for *_, k, _, _ in _ENDPOINTS if k is not None]
     schemas, components = msgspec.json.schema_components(
-        kinds, "#/components/schemas/{name}")
+        kinds, ref_template="#/components/schemas/{name}")
     by_kind = dict(zip(kinds, schemas, strict=True))
     paths: dict[str, dict[str, Any]] = {}
     for method, path, summary, security, kind, status, params in _ENDPOINTS:

@@ -205,35 +205,35 @@ def backoff(attempt: int, rand: float, *, base: float = 5.0, cap: float = 3600.0
 
 # -- payloads ----------------------------------------------------------------------------
 
-def _cut(text: str, over: int) -> str:
-    """``text`` shortened by at least ``over`` bytes, on a UTF-8 boundary, ending in an ellipsis."""
-    raw = text.removesuffix(ELLIPSIS).encode()
-    keep = max(0, len(raw) - over - len(ELLIPSIS.encode()))
-    head = raw[:keep].decode(errors="ignore")
-    return head + ELLIPSIS if head else ""
+def _shorten(fits: Callable[[str], bool], text: str) -> str | None:
+    """The longest prefix of ``text`` (cut on a character, so a UTF-8 boundary, and ending
+    in an ellipsis) that ``fits``; None if even the empty text does not."""
+    if fits(text):
+        return text
+    if not fits(""):
+        return None
+    lo, hi = 0, len(text)  # prefix lo fits, prefix hi does not
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if fits(text[:mid] + ELLIPSIS):
+            lo = mid
+        else:
+            hi = mid
+    return text[:lo] + ELLIPSIS if lo else ""
 
 
 def _fit(build: Callable[[str, str | None, bool], dict[str, Any]], body: str,
          title: str | None, limit: int, size: Callable[[dict[str, Any]], int]) -> dict[str, Any]:
-    """``build(body, title, with_data)`` within ``limit``: shorten the body, drop the custom
-    data, then shorten the title. JSON escaping never makes a cut smaller than the bytes cut,
-    so each round makes progress."""
+    """``build(body, title, with_data)`` within ``limit``: shorten the body; if that is not
+    enough, drop the custom data; then shorten the title."""
     for with_data in (True, False):
-        text = body
-        while True:
-            payload = build(text, title, with_data)
-            over = size(payload) - limit
-            if over <= 0:
-                return payload
-            if text:
-                text = _cut(text, over)
-            elif with_data:
-                break
-            elif title:
-                title = _cut(title, over)
-            else:
-                raise ValueError("push payload over the limit with no text or data left")
-    raise AssertionError("unreachable")
+        short = _shorten(lambda b, d=with_data: size(build(b, title, d)) <= limit, body)
+        if short is not None:
+            return build(short, title, with_data)
+    short = _shorten(lambda t: size(build("", t, False)) <= limit, title or "")
+    if short is None:
+        raise ValueError("push payload over the limit with no text or data left")
+    return build("", short, False)
 
 
 def apns_size(payload: dict[str, Any]) -> int:

@@ -131,7 +131,8 @@ def decode_body(body: bytes, kind: type[T]) -> T:
     if len(body) > MAX_BODY_BYTES:
         raise TooLarge(f"request body is over {MAX_BODY_BYTES} bytes")
     if not body.strip():
-        raise ValidationError("request body is empty; a JSON object is required", code="invalid_json")
+        raise ValidationError("request body is empty; a JSON object is required",
+                              code="invalid_json")
     try:
         value = msgspec.json.decode(body, type=kind)
     except msgspec.ValidationError as exc:
@@ -169,7 +170,8 @@ def check_publish(req: PublishRequest) -> list[str]:
     if req.push is not None and req.push.when == "unread_after" and req.push.after is None:
         raise ValidationError("push.after (seconds) is required when push.when is 'unread_after'")
     if not req.persist and req.push is not None and req.push.when == "unread_after":
-        raise ValidationError("push.when 'unread_after' needs a stored notification (persist: true)")
+        raise ValidationError(
+            "push.when 'unread_after' needs a stored notification (persist: true)")
     if not req.persist and req.idempotency_key is not None:
         raise ValidationError("idempotency_key needs a stored notification (persist: true)")
     return list(dict.fromkeys(user_id(r) for r in req.recipients))
@@ -181,9 +183,3 @@ def check_device_token(platform: str, token: str) -> None:
         raise ValidationError("an APNs device token is an even number (64 or more) of hex digits")
     if platform == "fcm" and not _FCM_TOKEN_RE.match(token):
         raise ValidationError("an FCM registration token is 20+ characters of A-Z a-z 0-9 _ : -")
-
-
-def json_schema(kind: type) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(schema, components) of a request type, for the OpenAPI document."""
-    (schema,), components = msgspec.json.schema_components([kind], "#/components/schemas/{name}")
-    return schema, components

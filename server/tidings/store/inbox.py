@@ -105,23 +105,26 @@ async def last_seq(conn: asyncpg.Connection | asyncpg.Pool, user_id: str) -> int
     return value or 0
 
 
+def page_sql(is_read: bool | None, before: bool) -> str:
+    """The list statement: $1 user, $2 limit, $3 offset, $4 the ``before`` seq if any."""
+    where = "user_id = $1 AND status = 'ACTIVE'"
+    if is_read is True:
+        where += " AND read_at IS NOT NULL"
+    elif is_read is False:
+        where += " AND read_at IS NULL"
+    if before:
+        where += " AND seq < $4"
+    return (f"SELECT {_COLUMNS} FROM tidings_notifications WHERE {where}"
+            " ORDER BY seq DESC LIMIT $2 OFFSET $3")
+
+
 async def page(
     conn: asyncpg.Connection | asyncpg.Pool, user_id: str, *, limit: int, offset: int = 0,
     is_read: bool | None = None, before: int | None = None,
 ) -> list[asyncpg.Record]:
     """A user's ACTIVE notifications, newest first, optionally read/unread and below a seq."""
-    where = ["user_id = $1", "status = 'ACTIVE'"]
-    args: list[Any] = [user_id, limit, offset]
-    if is_read is True:
-        where.append("read_at IS NOT NULL")
-    elif is_read is False:
-        where.append("read_at IS NULL")
-    if before is not None:
-        args.append(before)
-        where.append(f"seq < ${len(args)}")
-    sql = (f"SELECT {_COLUMNS} FROM tidings_notifications WHERE {' AND '.join(where)}"
-           " ORDER BY seq DESC LIMIT $2 OFFSET $3")
-    return await conn.fetch(sql, *args)
+    args: list[Any] = [user_id, limit, offset] + ([before] if before is not None else [])
+    return await conn.fetch(page_sql(is_read, before is not None), *args)
 
 
 async def after(

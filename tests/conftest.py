@@ -1,0 +1,156 @@
+"""Shared fixtures: real PostgreSQL and Redis, and Tidings nodes on real sockets.
+
+With ``TIDINGS_TEST_DATABASE_URL`` / ``TIDINGS_TEST_REDIS_URL`` set, the suite
+uses those servers (a fresh database is created on the PostgreSQL one, and
+the Redis database is flushed); unset, it starts the embedded PostgreSQL and
+Redis in a temporary folder, exactly as ``tidings serve`` would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+from collections.abc import AsyncIterator, Iterator
+
+import asyncpg
+import pytest
+import redis.asyncio as aioredis
+from aiohttp import ClientSession, web
+
+from tidings import config
+from tidings.app import create_app
+from tidings.embedded import Embedded, start_redis, stop_process
+from tidings.store import db, migrate
+
+from helpers import API_KEY, JWT_SECRET
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    base = os.environ.get("TIDINGS_TEST_DATABASE_URL")
+    if base is None:
+        embedded = Embedded(tmp_path_factory.mktemp("pg"), redis=False).start()
+        base = embedded.database_url
+        assert base is not None
+    else:
+        embedded = None
+    name = f"tidings_test_{secrets.token_hex(4)}"
+    async def create() -> str:
+        conn = await asyncpg.connect(base)
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+        return name
+
+    asyncio.run(create())
+    url = _with_database(base, name)
+    yield url
+
+    async def drop() -> None:
+        conn = await asyncpg.connect(base)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+    asyncio.run(drop())
+    if embedded is not None:
+        embedded.stop()
+
+
+def _with_database(url: str, name: str) -> str:
+    """``url`` pointing at database ``name`` (handles the ?host= socket form)."""
+    head, sep, query = url.partition("?")
+    scheme, _, rest = head.partition("://")
+    authority, _, _db = rest.partition("/")
+    return f"{scheme}://{authority}/{name}{sep}{query}"
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    url = os.environ.get("TIDINGS_TEST_REDIS_URL")
+    if url is not None:
+        yield url
+        return
+    proc, url = start_redis(tmp_path_factory.mktemp("redis"), persist=False)
+    yield url
+    stop_process(proc)
+
+
+@pytest.fixture(scope="session")
+async def migrated(database_url: str, redis_url: str) -> str:
+    conn = await asyncpg.connect(database_url)
+    try:
+        await migrate.apply(conn)
+    finally:
+        await conn.close()
+    r = aioredis.Redis.from_url(redis_url)
+    await r.flushdb()
+    await r.aclose()
+    return database_url
+
+
+@pytest.fixture(scope="session")
+async def pool(migrated: str) -> AsyncIterator[asyncpg.Pool]:
+    p = await db.create_pool(migrated)
+    yield p
+    await p.close()
+
+
+@pytest.fixture(scope="session")
+async def redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
+    r = aioredis.Redis.from_url(redis_url)
+    yield r
+    await r.aclose()
+
+
+@pytest.fixture(scope="session")
+def settings(migrated: str, redis_url: str) -> config.Settings:
+    return config.load({
+        "TIDINGS_DATABASE_URL": migrated,
+        "TIDINGS_REDIS_URL": redis_url,
+        "TIDINGS_JWT_SECRET": JWT_SECRET,
+        "TIDINGS_API_KEYS": f"other-key,{API_KEY}",
+        "TIDINGS_MIGRATE": "false",
+        "TIDINGS_ALLOWED_ORIGINS": "http://allowed.example",
+    })
+
+
+class Node:
+    """A Tidings node served in this process on a real loopback socket."""
+
+    def __init__(self, runner: web.AppRunner, url: str, app: web.Application):
+        self.runner = runner
+        self.url = url
+        self.app = app
+
+
+@pytest.fixture(scope="session")
+async def node(settings: config.Settings) -> AsyncIterator[Node]:
+    async with _serve(settings) as n:
+        yield n
+
+
+class _serve:
+    def __init__(self, settings: config.Settings):
+        self.settings = settings
+
+    async def __aenter__(self) -> Node:
+        app = create_app(self.settings)
+        self.runner = web.AppRunner(app, access_log=None)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return Node(self.runner, f"http://127.0.0.1:{port}", app)
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.runner.cleanup()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[ClientSession]:
+    async with ClientSession() as session:
+        yield session

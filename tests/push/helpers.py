@@ -1,0 +1,32 @@
+"""Constants and data helpers shared by the push tests (the fixtures are in conftest)."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+
+TEAM_ID = "TEAM123456"
+KEY_ID = "KEY1234567"
+TOPIC = "com.example.app"
+CERT_TOPIC = "com.example.cert"
+PROJECT = "tidings-test"
+
+
+def apns_token() -> str:
+    return secrets.token_hex(32)
+
+
+async def add_device(pool, user: str, platform: str = "apns", token: str | None = None,
+                     app_id: str | None = None) -> int:
+    token = token or (apns_token() if platform == "apns" else f"fcm-{secrets.token_hex(16)}")
+    return await pool.fetchval(
+        "INSERT INTO tidings_devices (user_id, platform, token, app_id) VALUES ($1, $2, $3, $4)"
+        " RETURNING id", user, platform, token, app_id)
+
+
+async def add_notification(pool, user: str, seq: int, message: str = "hello") -> str:
+    uid = str(uuid.uuid4())
+    await pool.execute(
+        "INSERT INTO tidings_notifications (uid, user_id, seq, message) VALUES ($1, $2, $3, $4)",
+        uid, user, seq, message)
+    return uid

@@ -1,0 +1,50 @@
+"""Settings: validated once, one clear line naming the bad setting."""
+
+import pytest
+
+from tidings import config
+from tidings.core.errors import ConfigError
+
+PROD = {"TIDINGS_DATABASE_URL": "postgresql://db/x", "TIDINGS_REDIS_URL": "redis://r:6379/0",
+        "TIDINGS_JWT_SECRET": "s" * 32, "TIDINGS_API_KEYS": "k1, k2"}
+
+
+def test_defaults_are_embedded_dev():
+    s = config.load({})
+    assert s.embedded and s.dev_mode and s.port == 8000
+
+
+def test_production_settings_and_aliases():
+    s = config.load({**PROD, "TIDINGS_DATABASE_URL": "", "DATABASE_URL": "postgres://h/d"})
+    assert s.database_url == "postgres://h/d" and s.api_keys == ("k1", "k2")
+    assert not s.embedded and not s.dev_mode and s.allowed_algorithms() == ("HS256",)
+    assert "s" * 32 not in repr(s) and "k1" not in repr(s)
+
+
+def test_flags_win_over_env():
+    s = config.load(PROD, {"port": "9001", "api_keys": None})
+    assert s.port == 9001
+
+
+@pytest.mark.parametrize(("change", "setting"), [
+    ({"TIDINGS_PORT": "eighty"}, "TIDINGS_PORT"),
+    ({"TIDINGS_JWT_SECRET": ""}, "TIDINGS_JWT_SECRET"),
+    ({"TIDINGS_JWT_SECRET": "short"}, "TIDINGS_JWT_SECRET"),
+    ({"TIDINGS_API_KEYS": ""}, "TIDINGS_API_KEYS"),
+    ({"TIDINGS_JWT_PUBLIC_KEY": "@/nonexistent"}, "TIDINGS_JWT_*"),
+    ({"TIDINGS_JWT_ALGORITHMS": "none"}, "TIDINGS_JWT_ALGORITHMS"),
+    ({"TIDINGS_JWT_ALGORITHMS": "RS256"}, "TIDINGS_JWT_ALGORITHMS"),
+    ({"TIDINGS_DATABASE_URL": "mysql://x"}, "TIDINGS_DATABASE_URL"),
+    ({"TIDINGS_MIGRATE": "perhaps"}, "TIDINGS_MIGRATE"),
+    ({"TIDINGS_ALLOWED_ORIGINS": "evil"}, "TIDINGS_ALLOWED_ORIGINS"),
+    ({"TIDINGS_WORKERS": "0"}, "TIDINGS_WORKERS"),
+])
+def test_bad_settings_name_the_setting(change, setting):
+    with pytest.raises(ConfigError) as exc:
+        config.load({**PROD, **change})
+    assert exc.value.setting == setting
+
+
+def test_to_env_round_trips():
+    s = config.load({**PROD, "TIDINGS_WORKERS": "3", "TIDINGS_DEV": "true"})
+    assert config.load(config.to_env(s)) == s

@@ -1,0 +1,76 @@
+"""Bus events and socket message shapes: pure, no event loop."""
+
+from datetime import UTC, datetime
+
+import pytest
+
+from tidings.core import events
+from tidings.core.shapes import Counts, inbox_page, notification_dict
+
+NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+CONTENT = {"message": "hi", "type": "comment", "title": "T", "data": {"k": 1},
+           "created_by": "svc", "model": None, "instance": None, "method": None,
+           "changed_data": None, "custom_info": None, "created_at": NOW, "updated_at": NOW}
+
+
+def _event():
+    return events.notification_event(CONTENT, [
+        events.Recipient("alice", 10, "u-a", 3, Counts(3, 2, 7)),
+        events.Recipient("bob", 11, "u-b", 1, Counts(1, 1, 1)),
+    ], {"when": "offline"})
+
+
+def test_round_trip_and_split_per_node():
+    event = events.decode(events.encode(_event()))
+    assert events.users_of(event) == ["alice", "bob"]
+    only_bob = events.for_users(event, {"bob"})
+    assert only_bob is not None and events.users_of(only_bob) == ["bob"]
+    assert only_bob["n"] == event["n"]
+    assert events.for_users(event, {"carol"}) is None
+    assert events.for_users(event, {"alice", "bob"}) is event
+
+
+def test_deliveries_have_contract_shape():
+    alice, bob = events.deliveries(events.decode(events.encode(_event())))
+    assert (alice.user_id, alice.seq, alice.version) == ("alice", 3, 7)
+    msg = alice.message
+    assert msg["type"] == "notification"
+    assert (msg["total_notifications"], msg["read_notifications"],
+            msg["unread_notifications"]) == (3, 1, 2)
+    n = msg["notification"]
+    assert set(n) == {"id", "uid", "seq", "user", "notification", "type", "title", "data",
+                      "is_read", "custom_info", "created_by", "status", "created_at",
+                      "updated_at"}
+    assert n["user"] == {"id": "alice"} and n["uid"] == "u-a" and n["is_read"] is False
+    assert n["notification"]["message"] == "hi" and n["status"] == "ACTIVE"
+    assert bob.message["notification"]["seq"] == 1
+
+
+def test_live_only_delivery_has_no_counts():
+    event = events.notification_event(
+        CONTENT, [events.Recipient("a", None, "u", None, None)], None)
+    (d,) = events.deliveries(event)
+    assert d.seq is None and "total_notifications" not in d.message
+
+
+def test_counts_event():
+    event = events.counts_event("alice", Counts(5, 2, 9))
+    (d,) = events.deliveries(events.decode(events.encode(event)))
+    assert d.message == {"type": "counts", "total_notifications": 5, "read_notifications": 3,
+                         "unread_notifications": 2}
+    assert d.version == 9 and d.seq is None
+    assert events.for_users(event, {"bob"}) is None
+
+
+def test_decode_rejects_foreign_data():
+    with pytest.raises(ValueError):
+        events.decode(b'{"k": "x"}')
+
+
+def test_inbox_page_envelope():
+    row = {"id": 1, "uid": "u", "seq": 1, "user_id": "a", "status": "ACTIVE",
+           "read_at": NOW, **CONTENT}
+    page = inbox_page(Counts(4, 1), [row], page=1)
+    assert page["total_notifications"] == 4 and page["read_notifications"] == 3
+    assert page["notifications"] == [notification_dict(row)]
+    assert page["notifications"][0]["is_read"] is True and page["page"] == 1
