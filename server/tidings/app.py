@@ -14,6 +14,8 @@ import logging
 import uuid
 from collections.abc import AsyncIterator
 
+import asyncpg
+import redis.asyncio as aioredis
 from aiohttp import web
 
 from .api import devices, health, inbox, openapi, producer
@@ -21,12 +23,18 @@ from .api.http import errors_as_json
 from .auth import TokenVerifier
 from .bus import connect
 from .bus.publisher import Publisher
+from .bus.push_queue import enqueue_push
 from .config import Settings
+from .core.push import jobs_from_event
 from .core.schemas import MAX_BODY_BYTES
+from .gateway import ws
+from .gateway.hub import Hub
+from .push.registry import Registry, parse_config
 from .services.context import SERVICES, Services
 from .services.inbox import Inbox
 from .services.publishing import Publishing
 from .store import db, migrate
+from .workers.push import PushWorker, WorkerConfig
 from .workers.relay import Relay
 
 log = logging.getLogger(__name__)
@@ -35,10 +43,28 @@ log = logging.getLogger(__name__)
 def create_app(settings: Settings) -> web.Application:
     assert settings.database_url and settings.redis_url, "resolve embedded servers first"
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[errors_as_json])
-    for module in (inbox, devices, producer, health, openapi):
+    for module in (inbox, devices, producer, health, openapi, ws):
         app.add_routes(module.routes)
     app.cleanup_ctx.append(_node(settings))
+    app.on_shutdown.append(_close_sockets)
     return app
+
+
+async def _close_sockets(app: web.Application) -> None:
+    """Shutdown begins: sockets close with 1012 so clients reconnect to another node."""
+    await app[ws.HUB].shutdown()
+
+
+def push_worker(settings: Settings, redis: aioredis.Redis,
+                pool: asyncpg.Pool) -> tuple[PushWorker, Registry]:
+    """A push worker with the settings' providers; close the registry after it stops."""
+    registry = Registry.from_config(parse_config(settings.push_config))
+    config = WorkerConfig(
+        max_attempts=settings.push_max_attempts, claim_idle=settings.push_claim_idle,
+        backoff_base=settings.push_backoff_base, backoff_cap=settings.push_backoff_cap,
+        device_per_minute=settings.push_device_per_minute,
+    )
+    return PushWorker(redis, pool, registry, config), registry
 
 
 def _node(settings: Settings):
@@ -46,21 +72,33 @@ def _node(settings: Settings):
         node_id = settings.node_id or uuid.uuid4().hex[:12]
         pool = await db.create_pool(settings.database_url)
         redis = connect.client(settings.redis_url)
+        blocking = connect.blocking_client(settings.redis_url)
+        hub = Hub(settings, node_id, pool, redis, blocking)
         tasks: list[asyncio.Task[object]] = []
+        registry: Registry | None = None
         try:
             if settings.migrate:
                 async with pool.acquire() as conn:
                     for name in await migrate.apply(conn):
                         log.info("applied migration %s", name)
             publisher = Publisher(redis)
-            publishing = Publishing(pool, publisher)
+
+            async def push_handoff(event: dict, online: set[str]) -> None:
+                await enqueue_push(redis, jobs_from_event(event), online)
+
+            publishing = Publishing(pool, publisher, push_handoff)
             services = Services(
                 settings=settings, node_id=node_id, pool=pool, redis=redis,
                 verifier=TokenVerifier(settings), publisher=publisher, publishing=publishing,
                 inbox=Inbox(pool, publisher),
             )
             app[SERVICES] = services
+            app[ws.HUB] = hub
+            await hub.start()
             tasks.append(asyncio.create_task(Relay(pool, publishing).run(), name="relay"))
+            if settings.push_workers:
+                worker, registry = push_worker(settings, redis, pool)
+                tasks.append(asyncio.create_task(worker.run(), name="push-worker"))
             yield
         finally:
             for task in tasks:
@@ -68,6 +106,10 @@ def _node(settings: Settings):
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            await hub.shutdown()
+            if registry is not None:
+                await registry.close()
+            await blocking.aclose()
             await redis.aclose()
             await pool.close()
 

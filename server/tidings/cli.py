@@ -176,6 +176,113 @@ def cmd_token(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Run push workers alone (``tidings serve`` also runs them unless told not to)."""
+    settings = _settings(args, require_auth=False)
+    if settings.embedded:
+        raise ConfigError("TIDINGS_DATABASE_URL", "tidings worker needs TIDINGS_DATABASE_URL and"
+                          " TIDINGS_REDIS_URL; on the embedded default, tidings serve runs the"
+                          " push workers itself")
+    _setup_logging(settings.log_level)
+    _use_uvloop()
+
+    async def work() -> None:
+        from .app import push_worker
+        from .bus import connect
+        from .store import db
+
+        pool = await db.create_pool(settings.database_url or "")
+        redis = connect.client(settings.redis_url or "")
+        worker, registry = push_worker(settings, redis, pool)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, worker.stop)
+        print("push worker running; Ctrl-C stops it", flush=True)
+        try:
+            await worker.run(burst=args.burst)
+        finally:
+            await registry.close()
+            await redis.aclose()
+            await pool.close()
+
+    asyncio.run(work())
+    return 0
+
+
+def _api_target(args: argparse.Namespace) -> tuple[str, str]:
+    settings = _resolve(_settings(args, require_auth=False), None)
+    url = args.url or f"http://{settings.host}:{settings.port}"
+    key = args.api_key or os.environ.get("TIDINGS_API_KEY") or (
+        settings.api_keys[0] if settings.api_keys else None)
+    if not key:
+        raise ConfigError("TIDINGS_API_KEY", "a producer API key is needed (--api-key)")
+    return url.rstrip("/"), key
+
+
+def cmd_push(args: argparse.Namespace) -> int:
+    """Publish one notification with a push through a running server's producer API."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    url, key = _api_target(args)
+    push: dict[str, Any] = {"when": args.when}
+    if args.badge is not None:
+        push["badge"] = args.badge
+    if args.sound:
+        push["sound"] = args.sound
+    if args.extra:
+        try:
+            push["extra"] = json.loads(args.extra)
+        except json.JSONDecodeError as exc:
+            raise ConfigError("--extra", f"not JSON ({exc})") from None
+    body = {"recipients": args.user, "message": args.message, "push": push,
+            "persist": not args.no_persist}
+    if args.title:
+        body["title"] = args.title
+    request = urllib.request.Request(
+        f"{url}/api/v1/notifications", data=json.dumps(body).encode(), method="POST",
+        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as resp:
+            print(resp.read().decode())
+            return 0
+    except urllib.error.HTTPError as exc:
+        print(f"tidings push: {exc.code} {exc.read().decode()}", file=sys.stderr)
+        return 1
+    except urllib.error.URLError as exc:
+        print(f"tidings push: cannot reach {url} ({exc.reason})", file=sys.stderr)
+        return 1
+
+
+def cmd_listen(args: argparse.Namespace) -> int:
+    """Print a user's live notifications as JSON lines (resumes after disconnects)."""
+    from .auth import mint
+    from .client import Closed, Subscriber
+
+    settings = _resolve(_settings(args, require_auth=False), None)
+    token = args.token
+    if token is None:
+        if not settings.jwt_secret:
+            raise ConfigError("--token", "give a user token (no HS256 secret to mint one)")
+        token = mint(settings.jwt_secret, args.user, 3600, audience=settings.jwt_audience,
+                     issuer=settings.jwt_issuer)
+    url = args.url or f"http://{settings.host}:{settings.port}"
+
+    async def listen() -> None:
+        import orjson
+
+        async for message in Subscriber(url, token, since=args.since):
+            print(orjson.dumps(message).decode(), flush=True)
+
+    try:
+        asyncio.run(listen())
+    except Closed as exc:
+        print(f"tidings listen: closed {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tidings", description="Tidings notification server")
     parser.add_argument("--version", action="version", version=f"tidings {__version__}")
@@ -199,6 +306,38 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument("--producer", action="store_true", help="print the producer API key")
     config.add_flags(token, ["data_dir", "jwt_secret", "jwt_audience", "jwt_issuer", "api_keys"])
     token.set_defaults(func=cmd_token)
+
+    worker = sub.add_parser("worker", help="run push workers (needs database and Redis URLs)")
+    worker.add_argument("--burst", action="store_true", help="send what is due, then exit")
+    config.add_flags(worker, ["database_url", "redis_url", "push_config", "push_max_attempts",
+                              "push_device_per_minute", "push_claim_idle", "push_backoff_base",
+                              "push_backoff_cap", "log_level"])
+    worker.set_defaults(func=cmd_worker)
+
+    push = sub.add_parser("push", help="send one notification with a push via a running server")
+    push.add_argument("--user", action="append", required=True,
+                      help="recipient user id (repeat for several)")
+    push.add_argument("--message", required=True, help="the notification text")
+    push.add_argument("--title", help="title")
+    push.add_argument("--badge", type=int, help="app icon badge (APNs)")
+    push.add_argument("--sound", help="sound name")
+    push.add_argument("--extra", help="JSON object of custom payload keys")
+    push.add_argument("--when", default="always",
+                      choices=["always", "offline", "never"], help="push policy (always)")
+    push.add_argument("--no-persist", action="store_true", help="live only: store nothing")
+    push.add_argument("--url", help="server URL (default http://HOST:PORT of the settings)")
+    push.add_argument("--api-key", help="producer API key (default TIDINGS_API_KEY, dev key)")
+    config.add_flags(push, ["data_dir", "host", "port", "api_keys"])
+    push.set_defaults(func=cmd_push)
+
+    listen = sub.add_parser("listen", help="print a user's live notifications")
+    listen.add_argument("--user", required=True, help="user id")
+    listen.add_argument("--token", help="user token (default: minted with the dev secret)")
+    listen.add_argument("--since", type=int, help="replay notifications after this seq")
+    listen.add_argument("--url", help="server URL (default http://HOST:PORT of the settings)")
+    config.add_flags(listen, ["data_dir", "host", "port", "jwt_secret", "jwt_audience",
+                              "jwt_issuer"])
+    listen.set_defaults(func=cmd_listen)
     return parser
 
 

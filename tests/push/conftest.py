@@ -1,74 +1,42 @@
-"""Fixtures of the push tests: a scratch PostgreSQL database, Redis db 5, fake APNs and FCM.
+"""Fixtures of the push tests: Redis db 5, fake APNs and FCM, the push apps pointing at them.
 
-``TIDINGS_TEST_DATABASE_URL`` names a server where a database
-``tidings_push_test_<random>`` is created (migrated) for the session and dropped
-after; ``TIDINGS_TEST_REDIS_URL`` names a Redis whose db 5 is flushed before
-each test. The fakes run for the whole session and are reset before each test.
+PostgreSQL comes from the shared ``pool`` / ``migrated`` fixtures (tests/conftest.py);
+tests use fresh user ids instead of emptying tables. Redis is the shared server's
+db 5, flushed before each test (no other suite uses it). The fakes run for the
+whole session and are reset before each test.
 """
 
 from __future__ import annotations
 
-import os
-import secrets
 import urllib.parse
 
-import asyncpg
 import pytest
 import redis.asyncio as aioredis
-from tests.fakes.fake_apns import FakeAPNs, make_p8, make_tls
-from tests.fakes.fake_fcm import FakeFCM, make_service_account
-from tests.push.helpers import CERT_TOPIC, KEY_ID, PROJECT, TEAM_ID, TOPIC
+from push_helpers import CERT_TOPIC, KEY_ID, PROJECT, TEAM_ID, TOPIC
 
-from tidings.store import db, migrate
+from fakes.fake_apns import FakeAPNs, make_p8, make_tls
+from fakes.fake_fcm import FakeFCM, make_service_account
+from helpers import new_user
 
 REDIS_DB = 5
 
 
-def _env(name: str) -> str:
-    value = os.environ.get(name)
-    if not value:
-        pytest.skip(f"{name} is not set")
-    return value
-
-
 @pytest.fixture(scope="session")
-async def db_url():
-    admin_url = _env("TIDINGS_TEST_DATABASE_URL")
-    name = f"tidings_push_test_{secrets.token_hex(4)}"
-    admin = await asyncpg.connect(admin_url)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    url = urllib.parse.urlparse(admin_url)._replace(path=f"/{name}").geturl()
-    conn = await asyncpg.connect(url)
-    try:
-        await migrate.apply(conn)
-    finally:
-        await conn.close()
-    yield url
-    await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-    await admin.close()
-
-
-@pytest.fixture(scope="session")
-async def pool(db_url):
-    p = await db.create_pool(db_url)
-    yield p
-    await p.close()
-
-
-@pytest.fixture(scope="session")
-def redis_url():
-    url = urllib.parse.urlparse(_env("TIDINGS_TEST_REDIS_URL"))
-    return url._replace(path=f"/{REDIS_DB}").geturl()
+def push_redis_url(redis_url):
+    return urllib.parse.urlparse(redis_url)._replace(path=f"/{REDIS_DB}").geturl()
 
 
 @pytest.fixture
-async def redis(redis_url, pool):
-    r = aioredis.Redis.from_url(redis_url)
+async def redis(push_redis_url, migrated):
+    r = aioredis.Redis.from_url(push_redis_url)
     await r.flushdb()
-    await pool.execute("TRUNCATE tidings_deliveries, tidings_devices, tidings_notifications"
-                       " RESTART IDENTITY CASCADE")
     yield r
     await r.aclose()
+
+
+@pytest.fixture
+def user():
+    return new_user("push")
 
 
 @pytest.fixture(scope="session")
@@ -127,4 +95,3 @@ def apps(apns, fcm, tls, p8):
         {"platform": "fcm", "kind": "fcm", "token_url": fcm.token_url, "api_url": fcm.url,
          "service_account": fcm.account},
     ]
-

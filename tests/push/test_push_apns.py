@@ -4,12 +4,13 @@ import asyncio
 import time
 
 import pytest
-from tests.fakes.fake_apns import Answer
-from tests.push.helpers import CERT_TOPIC, KEY_ID, TEAM_ID, TOPIC, apns_token
+from push_helpers import CERT_TOPIC, KEY_ID, TEAM_ID, TOPIC, apns_token
 
 from tidings.core.push import Device, Outcome, PushJob
 from tidings.core.schemas import PushOptions
 from tidings.push.registry import Registry
+
+from fakes.fake_apns import Answer
 
 
 @pytest.fixture

@@ -1,11 +1,12 @@
 """The FCM HTTP v1 provider against the fake OAuth2 token endpoint and send endpoint."""
 
 import pytest
-from tests.fakes.fake_fcm import Answer
 
 from tidings.core.push import Device, Outcome, PushJob
 from tidings.core.schemas import PushOptions
 from tidings.push.fcm import FCMProvider
+
+from fakes.fake_fcm import Answer
 
 
 @pytest.fixture

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
+
 from aiohttp import web
 
 from ..auth import mint
 from ..core.errors import NotFound
 from ..core.schemas import PublishRequest, TokenRequest, check_publish
+from ..store import inbox
+from ..store import push as deliveries_log
 from .http import body, producer, reply, services
 
 routes = web.RouteTableDef()
@@ -19,6 +23,22 @@ async def publish(request: web.Request) -> web.Response:
     users = check_publish(req)
     answer = await services(request).publishing.publish(req, users)
     return reply(answer.body, answer.status)
+
+
+@routes.get("/api/v1/notifications/{uid}/deliveries")
+async def deliveries(request: web.Request) -> web.Response:
+    """Where one recipient's notification went: sockets, pushes, failures, deactivations."""
+    producer(request)
+    try:
+        uid = uuid.UUID(request.match_info["uid"])
+    except ValueError:
+        raise NotFound("Notification not found") from None
+    pool = services(request).pool
+    user_id = await inbox.owner(pool, uid)
+    if user_id is None:
+        raise NotFound("Notification not found")
+    return reply({"uid": str(uid), "recipient": user_id,
+                  "deliveries": await deliveries_log.deliveries(pool, str(uid))})
 
 
 @routes.post("/api/v1/tokens")

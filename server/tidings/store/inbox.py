@@ -99,10 +99,20 @@ async def counts(conn: asyncpg.Connection | asyncpg.Pool, user_id: str) -> Count
     return Counts(row[0], row[1], row[2]) if row else Counts(0, 0, 0)
 
 
-async def last_seq(conn: asyncpg.Connection | asyncpg.Pool, user_id: str) -> int:
-    value = await conn.fetchval(
-        "SELECT last_seq FROM tidings_user_state WHERE user_id = $1", user_id)
-    return value or 0
+@dataclass(frozen=True, slots=True)
+class State:
+    last_seq: int
+    counts: Counts
+
+
+async def state(conn: asyncpg.Connection | asyncpg.Pool, user_id: str) -> State:
+    """The user's newest seq and counts, read together."""
+    row = await conn.fetchrow(
+        "SELECT last_seq, total_count, unread_count, version FROM tidings_user_state"
+        " WHERE user_id = $1", user_id)
+    if row is None:
+        return State(0, Counts(0, 0, 0))
+    return State(row[0], Counts(row[1], row[2], row[3]))
 
 
 def page_sql(is_read: bool | None, before: bool) -> str:
@@ -127,14 +137,14 @@ async def page(
     return await conn.fetch(page_sql(is_read, before is not None), *args)
 
 
-async def after(
-    conn: asyncpg.Connection | asyncpg.Pool, user_id: str, since: int, limit: int,
+async def between(
+    conn: asyncpg.Connection | asyncpg.Pool, user_id: str, after: int, upto: int,
 ) -> list[asyncpg.Record]:
-    """ACTIVE notifications with seq > ``since``, oldest first, at most ``limit``."""
+    """ACTIVE notifications with ``after`` < seq <= ``upto``, oldest first (replays)."""
     return await conn.fetch(
         f"SELECT {_COLUMNS} FROM tidings_notifications"
-        " WHERE user_id = $1 AND status = 'ACTIVE' AND seq > $2 ORDER BY seq LIMIT $3",
-        user_id, since, limit,
+        " WHERE user_id = $1 AND status = 'ACTIVE' AND seq > $2 AND seq <= $3 ORDER BY seq",
+        user_id, after, upto,
     )
 
 
@@ -145,6 +155,11 @@ async def one(conn: asyncpg.Connection | asyncpg.Pool, user_id: str,
         " WHERE user_id = $1 AND uid = $2 AND status = 'ACTIVE'",
         user_id, uid,
     )
+
+
+async def owner(conn: asyncpg.Connection | asyncpg.Pool, uid: uuid.UUID) -> str | None:
+    """The recipient of a stored notification (producer side: not user-scoped)."""
+    return await conn.fetchval("SELECT user_id FROM tidings_notifications WHERE uid = $1", uid)
 
 
 async def by_ids(conn: asyncpg.Connection | asyncpg.Pool,

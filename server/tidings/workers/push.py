@@ -1,10 +1,8 @@
-"""Push workers: the durable job queue on Redis, and the enqueue entry point of publishing.
+"""Push workers: consumers of the durable push job queue on Redis.
 
 Contract (at-least-once per job, at-most-once per device and notification):
 
-- :func:`enqueue_push` applies ``push.when`` with presence: sends go on the
-  ``PUSH_JOBS`` stream, ``unread_after`` checks into the ``PUSH_SCHEDULED``
-  sorted set (due time as score), all in one pipelined round trip.
+- Jobs arrive through :func:`tidings.bus.push_queue.enqueue_push`.
 - A worker reads the stream in the ``PUSH_GROUP`` consumer group. For each job
   it resolves the user's active devices, sends to each (bounded per app,
   throttled per device and minute on the first attempt), and writes each
@@ -28,23 +26,21 @@ import os
 import random
 import socket
 import time
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import asyncpg
 import msgspec
 import redis.asyncio as aioredis
-from redis.exceptions import ResponseError
+from redis.exceptions import RedisError, ResponseError
 
 from ..bus import keys
 from ..core.push import (
-    Decision,
     Device,
     Outcome,
     PushJob,
     SendResult,
     backoff,
-    decide,
     decode_job,
     encode_job,
 )
@@ -68,31 +64,6 @@ return #due
 """
 
 
-async def enqueue_push(r: aioredis.Redis, jobs: Iterable[PushJob], online: Collection[str],
-                       *, now: float | None = None) -> int:
-    """Queue the pushes of a committed publish; ``online`` holds the users with a socket.
-
-    ``offline`` jobs of online users and ``never`` jobs are dropped; ``unread_after``
-    jobs are scheduled at ``now + after``. Returns how many jobs were queued.
-    """
-    now = time.time() if now is None else now
-    count = 0
-    async with r.pipeline(transaction=False) as pipe:
-        for job in jobs:
-            decision = decide(job.push, job.user_id in online)
-            if decision is Decision.NOW:
-                pipe.xadd(keys.PUSH_JOBS, {"job": encode_job(job)})
-            elif decision is Decision.LATER:
-                check = msgspec.structs.replace(job, check_unread=True)
-                pipe.zadd(keys.PUSH_SCHEDULED, {encode_job(check): now + (job.push.after or 0)})
-            else:
-                continue
-            count += 1
-        if count:
-            await pipe.execute()
-    return count
-
-
 def _consumer_name() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
@@ -102,7 +73,9 @@ class WorkerConfig:
     consumer: str = field(default_factory=_consumer_name)
     batch: int = 50  # entries read (and sent concurrently) at once
     block_ms: int = 2000  # XREADGROUP BLOCK: well under the client's 5 s socket timeout
-    claim_idle: float = 60.0  # seconds a pending entry sits before another worker takes it
+    # Seconds a pending entry sits before another worker takes it over: keep it above
+    # the providers' send timeout (30 s), or a slow send may be taken over and repeated.
+    claim_idle: float = 60.0
     max_attempts: int = 6  # sends of one job before the dead-letter stream
     backoff_base: float = 5.0
     backoff_cap: float = 3600.0
@@ -129,28 +102,45 @@ class PushWorker:
     async def run(self, *, burst: bool = False) -> None:
         """Work until :meth:`stop`; with ``burst``, return once nothing is due.
 
-        A burst claims pending entries whatever their idle time once, so it also
-        takes over the jobs of a worker that died.
+        A burst claims pending entries whatever their idle time, so it also takes
+        over the jobs of a worker that died, and raises on a Redis error; a
+        long-running worker logs the error and tries again a second later.
         """
-        await self._ensure_group()
-        cfg = self.config
         seen: set[bytes] = set()
         last_claim = float("-inf")
+        group_ok = False
         while not self._stop.is_set():
-            moved = await self._move_due(keys=[keys.PUSH_SCHEDULED, keys.PUSH_JOBS],
-                                         args=[self.clock(), cfg.batch])
-            entries = []
-            if burst or time.monotonic() - last_claim >= cfg.claim_idle / 2:
-                last_claim = time.monotonic()
-                entries = await self._claim(0 if burst else cfg.claim_idle)
-            block = None if burst or entries or moved else cfg.block_ms
-            entries += await self._read(block)
-            entries = [(eid, fields) for eid, fields in entries if eid not in seen]
-            if burst:
-                seen.update(eid for eid, _ in entries)
-                if not entries and not moved:
+            try:
+                if not group_ok:  # first round, or after an error (a flushed Redis)
+                    await self._ensure_group()
+                    group_ok = True
+                claim = burst or time.monotonic() - last_claim >= self.config.claim_idle / 2
+                if claim:
+                    last_claim = time.monotonic()
+                if await self._step(burst, claim, seen):
                     return
-            await asyncio.gather(*(self._handle(eid, fields) for eid, fields in entries))
+            except (RedisError, OSError):
+                if burst:
+                    raise
+                log.exception("push worker: Redis error; trying again")
+                group_ok = False
+                await asyncio.sleep(1)
+
+    async def _step(self, burst: bool, claim: bool, seen: set[bytes]) -> bool:
+        """Move due jobs, claim and read entries, handle them; True when a burst is over."""
+        cfg = self.config
+        moved = await self._move_due(keys=[keys.PUSH_SCHEDULED, keys.PUSH_JOBS],
+                                     args=[self.clock(), cfg.batch])
+        entries = await self._claim(0 if burst else cfg.claim_idle) if claim else []
+        block = None if burst or entries or moved else cfg.block_ms
+        entries += await self._read(block)
+        entries = [(eid, fields) for eid, fields in entries if eid not in seen]
+        if burst:
+            seen.update(eid for eid, _ in entries)
+            if not entries and not moved:
+                return True
+        await asyncio.gather(*(self._handle(eid, fields) for eid, fields in entries))
+        return False
 
     async def _ensure_group(self) -> None:
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import uuid
 
@@ -24,9 +25,18 @@ async def add_device(pool, user: str, platform: str = "apns", token: str | None 
         " RETURNING id", user, platform, token, app_id)
 
 
-async def add_notification(pool, user: str, seq: int, message: str = "hello") -> str:
+async def add_notification(pool, user: str, seq: int) -> str:
     uid = str(uuid.uuid4())
     await pool.execute(
         "INSERT INTO tidings_notifications (uid, user_id, seq, message) VALUES ($1, $2, $3, $4)",
-        uid, user, seq, message)
+        uid, user, seq, "hello")
     return uid
+
+
+async def eventually(check, within: float = 60.0) -> None:
+    """Wait until ``await check()`` is true; fail after ``within`` seconds."""
+    deadline = asyncio.get_running_loop().time() + within
+    while not await check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"{check.__name__} still false after {within} s")
+        await asyncio.sleep(0.05)

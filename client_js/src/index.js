@@ -1,0 +1,416 @@
+/**
+ * Tidings client for browsers and Node: one WebSocket for live notifications
+ * and counts, and the inbox actions over HTTP. No dependencies, no build step.
+ *
+ * @module tidings-client
+ */
+
+const WS_PATH = '/ws/me/notifications';
+const INBOX_PATH = '/api/v1/me/notifications';
+/** Uids remembered to drop a notification delivered twice. */
+const SEEN_LIMIT = 1000;
+/** setTimeout's largest delay (about 24.8 days). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** An HTTP or connection failure, with the server's error code when it gave one. */
+export class TidingsError extends Error {
+  /**
+   * @param {number} status HTTP status, or 0 for a WebSocket failure
+   * @param {string} code machine-readable code, e.g. `invalid_token`
+   * @param {string} message
+   */
+  constructor(status, code, message) {
+    super(message);
+    this.name = 'TidingsError';
+    this.status = status;
+    this.code = code;
+  }
+}
+
+/**
+ * A user's live inbox.
+ *
+ * Events (subscribe with {@link TidingsClient#on}):
+ * - `notification` (notification object): a new notification, each uid once;
+ * - `counts` ({total_notifications, read_notifications, unread_notifications});
+ * - `state` ('connecting' | 'open' | 'reconnecting' | 'closed');
+ * - `reset` (the first inbox page): too many were missed while away; replace your list with it;
+ * - `error` (Error): a failure the client cannot retry (bad token, origin refused) or
+ *   a failed background fetch.
+ */
+export class TidingsClient {
+  #httpBase;
+  #wsUrl;
+  #getToken;
+  /** @type {Promise<string> | undefined} */
+  #token;
+  #WebSocket;
+  #fetch;
+  #backoff;
+  #connectTimeout;
+  #listeners = new Map();
+  /** @type {any} */
+  #socket = null;
+  #state = 'closed';
+  #started = false;
+  #everOpened = false;
+  #stopped = false;
+  #attempt = 0;
+  #authRetried = false;
+  /** @type {number | null} */
+  #lastSeq;
+  #seen = new Set();
+  #counts = null;
+  #connectTimer;
+  #reconnectTimer;
+  #refreshTimer;
+
+  /**
+   * Connects at once unless `autoConnect` is false (in a microtask, so listeners added right
+   * after construction see everything).
+   *
+   * @param {object} options
+   * @param {string} options.url server base URL, e.g. `https://tidings.example.com` (relative in a page)
+   * @param {string} [options.token] a user JWT
+   * @param {() => string | Promise<string>} [options.getToken] returns a fresh user JWT; called on
+   *   start, when the server rejects the token (once per failure) and before it expires
+   * @param {number} [options.since] the last seq the app has seen: the server replays what came after
+   * @param {boolean} [options.autoConnect] connect at once (true), or wait for {@link TidingsClient#connect}
+   * @param {any} [options.WebSocket] a WebSocket class (Node 20 has none: pass the `ws` package's)
+   * @param {typeof fetch} [options.fetch] a fetch function (default: the global one)
+   * @param {{base?: number, cap?: number}} [options.backoff] reconnect delay in ms: a random
+   *   delay up to min(cap, base * 2^attempt) ("full jitter"); default base 500, cap 30000
+   * @param {number} [options.connectTimeout] ms to open and authenticate a socket (10000)
+   */
+  constructor({
+    url, token, getToken, since, autoConnect = true, WebSocket, fetch, backoff = {},
+    connectTimeout = 10000,
+  }) {
+    if (!url) throw new TypeError('tidings: `url` is required');
+    if (!token && !getToken) throw new TypeError('tidings: `token` or `getToken` is required');
+    this.#WebSocket = WebSocket ?? globalThis.WebSocket;
+    if (!this.#WebSocket) {
+      throw new TypeError('tidings: no WebSocket here; pass one, e.g. `WebSocket` from the ws package');
+    }
+    const base = new URL(url, globalThis.location?.href);
+    const path = base.pathname.replace(/\/+$/, '');
+    this.#httpBase = `${base.origin}${path}`;
+    this.#wsUrl = `${base.protocol === 'https:' ? 'wss:' : 'ws:'}//${base.host}${path}${WS_PATH}`;
+    this.#getToken = getToken;
+    this.#token = getToken ? undefined : Promise.resolve(token);
+    this.#fetch = fetch ?? ((...args) => globalThis.fetch(...args));
+    this.#backoff = { base: backoff.base ?? 500, cap: backoff.cap ?? 30000 };
+    this.#connectTimeout = connectTimeout;
+    this.#lastSeq = since ?? null;
+    if (autoConnect) queueMicrotask(() => this.connect());
+  }
+
+  /**
+   * Open the socket (once; a closed client stays closed). With `autoConnect: false`, an app
+   * can load the inbox first and then connect with the newest seq it shows, missing nothing:
+   * `client.connect({ since: page.notifications[0]?.seq ?? 0 })`.
+   * @param {{since?: number}} [options] the last seq the app has seen
+   */
+  connect({ since } = {}) {
+    if (this.#started || this.#stopped) return;
+    this.#started = true;
+    if (since != null) this.#lastSeq = since;
+    this.#connect();
+  }
+
+  /** Connection state: 'connecting', 'open', 'reconnecting' or 'closed'. */
+  get state() {
+    return this.#state;
+  }
+
+  /** The latest counts from the server, or null before the first. */
+  get counts() {
+    return this.#counts;
+  }
+
+  /** The highest seq received: a reconnect resumes after it. */
+  get lastSeq() {
+    return this.#lastSeq;
+  }
+
+  /**
+   * Listen to an event; returns a function that stops listening.
+   * @param {string} type
+   * @param {(value: any) => void} listener
+   * @returns {() => void}
+   */
+  on(type, listener) {
+    if (!this.#listeners.has(type)) this.#listeners.set(type, new Set());
+    this.#listeners.get(type).add(listener);
+    return () => this.off(type, listener);
+  }
+
+  /**
+   * Stop listening.
+   * @param {string} type
+   * @param {(value: any) => void} listener
+   */
+  off(type, listener) {
+    this.#listeners.get(type)?.delete(listener);
+  }
+
+  /**
+   * One page of the inbox, newest first.
+   * @param {{page?: number, pageSize?: number, isRead?: boolean, before?: number}} [query]
+   *   `before`: only notifications with a lower seq (cursor paging with `next_before`)
+   */
+  list({ page, pageSize, isRead, before } = {}) {
+    const params = new URLSearchParams();
+    if (page != null) params.set('page', String(page));
+    if (pageSize != null) params.set('page_size', String(pageSize));
+    if (isRead != null) params.set('is_read', String(isRead));
+    if (before != null) params.set('before', String(before));
+    const query = params.toString();
+    return this.#request('GET', query && `?${query}`);
+  }
+
+  /** Mark notifications read. @param {string[]} uids */
+  markRead(uids) {
+    return this.#act('MARK_AS_READ', uids);
+  }
+
+  /** Mark every notification read. */
+  markAllRead() {
+    return this.#act('MARK_ALL_AS_READ');
+  }
+
+  /** Remove notifications from the inbox. @param {string[]} uids */
+  remove(uids) {
+    return this.#act('MARK_AS_REMOVED', uids);
+  }
+
+  /** Remove every notification. */
+  removeAll() {
+    return this.#act('REMOVED_ALL');
+  }
+
+  /** Close the socket for good: no reconnect after this. */
+  close() {
+    this.#stopped = true;
+    clearTimeout(this.#connectTimer);
+    clearTimeout(this.#reconnectTimer);
+    clearTimeout(this.#refreshTimer);
+    const socket = this.#socket;
+    this.#socket = null;
+    socket?.close(1000);
+    this.#setState('closed');
+  }
+
+  #act(action, uids = []) {
+    return this.#request('PATCH', '', { action_choice: action, notification_uids: uids });
+  }
+
+  async #request(method, query, body) {
+    for (let retried = false; ; retried = true) {
+      const token = await this.#currentToken();
+      const res = await this.#fetch(`${this.#httpBase}${INBOX_PATH}${query}`, {
+        method,
+        headers: {
+          Authorization: `Bearer ${token}`,
+          ...(body && { 'Content-Type': 'application/json' }),
+        },
+        body: body && JSON.stringify(body),
+      });
+      if (res.status === 401 && this.#getToken && !retried) {
+        this.#token = undefined;
+        continue;
+      }
+      const data = await res.json().catch(() => null);
+      if (!res.ok) {
+        const err = data?.error ?? {};
+        throw new TidingsError(res.status, err.code ?? 'http_error', err.message ?? `HTTP ${res.status}`);
+      }
+      return data;
+    }
+  }
+
+  #currentToken() {
+    if (!this.#token) {
+      const pending = Promise.resolve().then(() => this.#getToken()).then((token) => {
+        if (!token) throw new TidingsError(0, 'no_token', 'getToken returned no token');
+        return token;
+      });
+      pending.catch(() => {
+        if (this.#token === pending) this.#token = undefined;
+      });
+      this.#token = pending;
+    }
+    return this.#token;
+  }
+
+  async #connect() {
+    if (this.#stopped) return;
+    this.#setState(this.#everOpened ? 'reconnecting' : 'connecting');
+    let token;
+    try {
+      token = await this.#currentToken();
+    } catch (err) {
+      this.#emit('error', err);
+      this.#scheduleReconnect();
+      return;
+    }
+    if (this.#stopped) return;
+    const socket = new this.#WebSocket(this.#wsUrl);
+    this.#socket = socket;
+    this.#connectTimer = setTimeout(() => socket.close(), this.#connectTimeout);
+    socket.onopen = () => {
+      const since = this.#lastSeq == null ? {} : { since: this.#lastSeq };
+      socket.send(JSON.stringify({ type: 'auth', token, ...since }));
+    };
+    socket.onmessage = (event) => {
+      if (this.#socket === socket) this.#receive(event.data, token);
+    };
+    socket.onerror = () => {}; // a close event follows
+    socket.onclose = (event) => {
+      if (this.#socket === socket) this.#dropped(event.code);
+    };
+  }
+
+  #receive(data, token) {
+    let msg;
+    try {
+      msg = JSON.parse(data);
+    } catch {
+      return;
+    }
+    switch (msg?.type) {
+      case 'counts':
+        if (this.#state !== 'open') this.#opened(token);
+        this.#setCounts(msg);
+        break;
+      case 'notification':
+        this.#notification(msg);
+        break;
+      case 'reset':
+        this.#reset();
+        break;
+      case 'refreshed':
+        this.#scheduleRefresh(msg.expires_at);
+        break;
+      default: // newer servers may send more: ignore
+    }
+  }
+
+  #opened(token) {
+    clearTimeout(this.#connectTimer);
+    this.#everOpened = true;
+    this.#attempt = 0;
+    this.#authRetried = false;
+    this.#setState('open');
+    this.#scheduleRefresh(expiry(token));
+  }
+
+  #notification(msg) {
+    const n = msg.notification;
+    if (!n || this.#seen.has(n.uid)) return;
+    this.#remember(n);
+    this.#emit('notification', n);
+    if ('unread_notifications' in msg) this.#setCounts(msg);
+  }
+
+  #remember(n) {
+    this.#seen.add(n.uid);
+    if (this.#seen.size > SEEN_LIMIT) this.#seen.delete(this.#seen.values().next().value);
+    if (n.seq != null && (this.#lastSeq == null || n.seq > this.#lastSeq)) this.#lastSeq = n.seq;
+  }
+
+  async #reset() {
+    try {
+      const page = await this.list({ page: 1 });
+      for (const n of page.notifications) this.#remember(n);
+      this.#emit('reset', page);
+    } catch (err) {
+      this.#emit('error', err);
+    }
+  }
+
+  #setCounts(msg) {
+    this.#counts = {
+      total_notifications: msg.total_notifications,
+      read_notifications: msg.read_notifications,
+      unread_notifications: msg.unread_notifications,
+    };
+    this.#emit('counts', this.#counts);
+  }
+
+  #dropped(code) {
+    this.#socket = null;
+    clearTimeout(this.#connectTimer);
+    clearTimeout(this.#refreshTimer);
+    if (this.#stopped) return;
+    if (code === 4003) {
+      this.#giveUp(new TidingsError(0, 'origin_not_allowed', 'the server refused this origin (4003)'));
+    } else if (code === 4001 && this.#getToken && !this.#authRetried) {
+      this.#authRetried = true;
+      this.#token = undefined;
+      this.#connect();
+    } else if (code === 4001) {
+      this.#giveUp(new TidingsError(0, 'invalid_token', 'the server refused the token (4001)'));
+    } else {
+      this.#scheduleReconnect();
+    }
+  }
+
+  #scheduleReconnect() {
+    this.#setState('reconnecting');
+    const { base, cap } = this.#backoff;
+    const delay = Math.random() * Math.min(cap, base * 2 ** this.#attempt++);
+    this.#reconnectTimer = setTimeout(() => this.#connect(), delay);
+  }
+
+  #giveUp(err) {
+    this.#stopped = true;
+    this.#setState('closed');
+    this.#emit('error', err);
+  }
+
+  /** Send a fresh token before the current one expires (at 80% of its remaining life, or 60 s before). */
+  #scheduleRefresh(expiresAt) {
+    clearTimeout(this.#refreshTimer);
+    if (!this.#getToken || !expiresAt) return;
+    const left = expiresAt * 1000 - Date.now();
+    const delay = Math.min(Math.max(left - Math.min(60000, left / 5), 0), MAX_TIMER_MS);
+    this.#refreshTimer = setTimeout(async () => {
+      this.#token = undefined;
+      try {
+        const token = await this.#currentToken();
+        this.#socket?.send(JSON.stringify({ type: 'refresh', token }));
+      } catch (err) {
+        this.#emit('error', err);
+      }
+    }, delay);
+  }
+
+  #setState(state) {
+    if (state === this.#state) return;
+    this.#state = state;
+    this.#emit('state', state);
+  }
+
+  #emit(type, value) {
+    for (const listener of this.#listeners.get(type) ?? []) {
+      try {
+        listener(value);
+      } catch (err) {
+        queueMicrotask(() => {
+          throw err;
+        });
+      }
+    }
+  }
+}
+
+/** The `exp` claim of a JWT (unix seconds), or undefined when it cannot be read. */
+function expiry(token) {
+  try {
+    const part = token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+    return JSON.parse(atob(part)).exp;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,49 @@
+"""The demo inbox page at ``/``, the bundled JavaScript client, and dev tokens for the page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aiohttp import web
+
+from ..auth import mint
+from ..core.errors import NotFound, ValidationError
+from .http import reply, services
+
+routes = web.RouteTableDef()
+
+STATIC = Path(__file__).resolve().parent.parent / "static"
+DEV_TOKEN_TTL = 3600
+_NO_CACHE = {"Cache-Control": "no-cache"}
+
+
+def client_js() -> Path:
+    """The packaged client (installed wheel), else the source tree's ``client_js/src/index.js``."""
+    packaged = STATIC / "tidings.js"
+    if packaged.is_file():
+        return packaged
+    return STATIC.parent.parent.parent / "client_js" / "src" / "index.js"
+
+
+@routes.get("/")
+async def index(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(STATIC / "index.html", headers=_NO_CACHE)
+
+
+@routes.get("/static/tidings.js")
+async def client(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(client_js(), headers={
+        **_NO_CACHE, "Content-Type": "text/javascript; charset=utf-8"})
+
+
+@routes.get("/api/v1/dev/token")
+async def dev_token(request: web.Request) -> web.Response:
+    """A user token for the demo page; only in dev mode, and only where the server signs tokens."""
+    s = services(request).settings
+    if not s.dev_mode or not s.jwt_secret:
+        raise NotFound("dev tokens are only given in dev mode")
+    user = request.query.get("user", "").strip() or "alice"
+    if len(user) > 255:
+        raise ValidationError("user must be at most 255 characters")
+    return reply({"token": mint(s.jwt_secret, user, DEV_TOKEN_TTL, audience=s.jwt_audience,
+                                issuer=s.jwt_issuer), "expires_in": DEV_TOKEN_TTL})

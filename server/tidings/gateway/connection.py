@@ -1,0 +1,105 @@
+"""One authenticated socket: what it was sent, what waits to be sent, and its bounded queue.
+
+Contracts: frames are written in the order they were queued, by one writer
+task that exists only while frames wait (an idle socket holds no task). When
+more than ``limit`` frames wait, the socket is closed with 1008 (slow
+consumer) and its queue dropped, so memory per socket stays bounded. While a
+socket replays or fills a gap, live deliveries wait in ``held`` (bounded by
+the same limit) and are judged by the cursor afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Coroutine
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from ..core import protocol
+from ..core.events import Delivery
+
+log = logging.getLogger(__name__)
+
+_background: set[asyncio.Task[None]] = set()
+
+
+def spawn(coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+    """Run ``coro`` in the background, keeping a reference until it is done."""
+    task = asyncio.create_task(coro)
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+    return task
+
+
+class Connection:
+    __slots__ = ("closing", "cursor", "expiry", "held", "limit", "pending", "transport",
+                 "user_id", "writer", "ws")
+
+    def __init__(self, ws: web.WebSocketResponse, transport: asyncio.Transport | None,
+                 user_id: str, limit: int):
+        self.ws = ws
+        self.transport = transport
+        self.user_id = user_id
+        self.limit = limit
+        self.cursor = protocol.Cursor(0)
+        self.pending: deque[bytes] = deque()
+        self.writer: asyncio.Task[None] | None = None
+        # Deliveries that arrived while replaying or filling; None when live.
+        self.held: list[tuple[Delivery, bytes]] | None = []
+        self.expiry: asyncio.TimerHandle | None = None
+        self.closing = False
+
+    @property
+    def live(self) -> bool:
+        return self.held is None
+
+    def send(self, frame: bytes) -> None:
+        """Queue one text frame; a full queue closes the socket as a slow consumer."""
+        if self.closing:
+            return
+        if len(self.pending) >= self.limit:
+            self.abort(protocol.CLOSE_SLOW, "slow consumer")
+            return
+        self.pending.append(frame)
+        if self.writer is None:
+            self.writer = asyncio.create_task(self._write())
+
+    def hold(self, delivery: Delivery, frame: bytes) -> None:
+        assert self.held is not None
+        if len(self.held) >= self.limit:
+            self.abort(protocol.CLOSE_SLOW, "slow consumer")
+            return
+        self.held.append((delivery, frame))
+
+    async def _write(self) -> None:
+        try:
+            while self.pending and not self.closing:
+                await self.ws.send_frame(self.pending.popleft(), WSMsgType.TEXT)
+        except (ConnectionError, RuntimeError):
+            self.pending.clear()
+        finally:
+            self.writer = None
+
+    def abort(self, code: int, reason: str) -> None:
+        """Close with ``code`` without waiting; drops what was queued."""
+        if self.closing:
+            return
+        self.closing = True
+        self.pending.clear()
+        self.held = None
+        if self.expiry is not None:
+            self.expiry.cancel()
+        spawn(self._close(code, reason))
+
+    async def _close(self, code: int, reason: str) -> None:
+        try:
+            await asyncio.wait_for(self.ws.close(code=code, message=reason.encode()), 5)
+        except Exception:
+            # a peer that reads nothing never takes the close frame: cut the connection
+            if self.transport is not None:
+                with contextlib.suppress(Exception):
+                    self.transport.abort()

@@ -1,0 +1,253 @@
+"""The node's hub: rooms of sockets per user, presence, replay, and dispatch of bus events.
+
+Contracts:
+
+- Joining registers presence before the replay query, and holds live
+  deliveries until the replay is sent; the cursor then drops seqs already
+  sent and fills any gap from PostgreSQL first. A publish racing a connect is
+  thus neither lost nor doubled, and each socket sees seqs in order.
+- The node reads only its own inbox stream, with XREAD BLOCK from the last id
+  it handled, so a dropped Redis connection resumes where it stopped.
+- Each event is encoded once per user (one frame shared by that user's sockets).
+- Heartbeats keep the node live in presence and re-register its users if Redis
+  lost them (a restart without persistence).
+- :meth:`Hub.shutdown` closes every socket with 1012 and removes presence.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+
+import asyncpg
+import orjson
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from ..bus import keys, presence
+from ..config import Settings
+from ..core import events, protocol
+from ..core.events import Delivery
+from ..core.shapes import Counts, notification_dict
+from ..store import inbox
+from ..store import push as deliveries_log
+from .connection import Connection, spawn
+
+log = logging.getLogger(__name__)
+
+READ_BLOCK_MS = 1000
+READ_COUNT = 512
+RECORD_EVERY = 0.5  # seconds between writes of the socket delivery log
+
+
+def _frame(message: dict[str, Any]) -> bytes:
+    return orjson.dumps(message)
+
+
+class Hub:
+    def __init__(self, settings: Settings, node_id: str, pool: asyncpg.Pool,
+                 redis: aioredis.Redis, blocking: aioredis.Redis):
+        self.settings = settings
+        self.node_id = node_id
+        self.pool = pool
+        self.redis = redis
+        self.blocking = blocking
+        self.rooms: dict[str, set[Connection]] = {}
+        self.last_id = "0-0"
+        self._delivered: list[deliveries_log.Record] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self._closed = False
+
+    # -- lifecycle -------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.redis.delete(keys.node_inbox(self.node_id), keys.node_users(self.node_id))
+        await presence.heartbeat(self.redis, self.node_id)
+        self._tasks = [asyncio.create_task(self._read_inbox(), name="inbox-reader"),
+                       asyncio.create_task(self._heartbeat(), name="heartbeat"),
+                       asyncio.create_task(self._record(), name="delivery-log")]
+
+    async def shutdown(self) -> None:
+        """Close every socket with 1012 (clients reconnect elsewhere), then leave presence."""
+        self._closed = True
+        conns = [c for room in self.rooms.values() for c in room]
+        for conn in conns:
+            conn.abort(protocol.CLOSE_RESTART, "server restarting")
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        with contextlib.suppress(OSError, asyncpg.PostgresError):
+            await self._flush()
+        with contextlib.suppress(RedisError, OSError):
+            await presence.leave(self.redis, self.node_id)
+            await self.redis.delete(keys.node_inbox(self.node_id))
+
+    # -- rooms -----------------------------------------------------------
+
+    def room_size(self, user_id: str) -> int:
+        return len(self.rooms.get(user_id, ()))
+
+    async def join(self, conn: Connection, since: int | None) -> None:
+        """Add a socket: presence, counts, replay after ``since``, then live."""
+        room = self.rooms.setdefault(conn.user_id, set())
+        room.add(conn)
+        if len(room) == 1:
+            await presence.add(self.redis, self.node_id, conn.user_id)
+        state = await inbox.state(self.pool, conn.user_id)
+        conn.cursor = protocol.Cursor(state.last_seq, state.counts.version)
+        conn.send(_frame(protocol.counts_message(state.counts)))
+        if since is not None and since != state.last_seq:
+            if since > state.last_seq or state.last_seq - since > self.settings.replay_limit:
+                conn.send(_frame(protocol.reset_message(state.last_seq)))
+            else:
+                conn.cursor.seq = since
+                await self._send_stored(conn, since, state.last_seq, state.counts)
+        self._go_live(conn)
+
+    def leave(self, conn: Connection) -> None:
+        room = self.rooms.get(conn.user_id)
+        if room is None:
+            return
+        room.discard(conn)
+        if not room:
+            del self.rooms[conn.user_id]
+            if not self._closed:
+                spawn(self._unregister(conn.user_id))
+
+    async def _unregister(self, user_id: str) -> None:
+        if user_id in self.rooms:  # someone joined again meanwhile
+            return
+        with contextlib.suppress(RedisError, OSError):
+            await presence.remove(self.redis, self.node_id, user_id)
+
+    # -- replay ----------------------------------------------------------
+
+    async def _send_stored(self, conn: Connection, after: int, upto: int,
+                           counts: Counts) -> None:
+        """Send stored notifications with after < seq <= upto, in order."""
+        rows = await inbox.between(self.pool, conn.user_id, after, upto)
+        tail = counts.as_dict()
+        for row in rows:
+            conn.send(_frame({"type": "notification", "notification": notification_dict(row),
+                              **tail}))
+        conn.cursor.sent(upto)
+
+    def _go_live(self, conn: Connection) -> None:
+        held, conn.held = conn.held, None
+        for delivery, frame in held or ():
+            self._deliver(conn, delivery, frame)
+
+    async def _fill(self, conn: Connection, delivery: Delivery, frame: bytes) -> None:
+        """Send the seqs missing before ``delivery`` from PostgreSQL, then it, then what waited."""
+        conn.held = []
+        try:
+            gap = delivery.seq - conn.cursor.seq  # type: ignore[operator]
+            if gap > self.settings.replay_limit:
+                conn.send(_frame(protocol.reset_message(delivery.seq - 1)))  # type: ignore[operator]
+                conn.send(frame)
+                conn.cursor.sent(delivery.seq, delivery.version)
+            else:
+                counts = Counts(0, 0)
+                msg = delivery.message
+                if "total_notifications" in msg:
+                    counts = Counts(msg["total_notifications"], msg["unread_notifications"])
+                await self._send_stored(conn, conn.cursor.seq, delivery.seq - 1, counts)  # type: ignore[operator]
+                conn.send(frame)
+                conn.cursor.sent(delivery.seq, delivery.version)
+        except (OSError, asyncpg.PostgresError) as exc:
+            log.warning("gap fill failed, closing the socket for a resume: %s", exc)
+            conn.abort(protocol.CLOSE_RESTART, "resume needed")
+            return
+        self._go_live(conn)
+
+    # -- dispatch --------------------------------------------------------
+
+    def dispatch(self, event: dict[str, Any]) -> None:
+        for delivery in events.deliveries(event):
+            room = self.rooms.get(delivery.user_id)
+            if not room:
+                continue
+            frame = _frame(delivery.message)
+            for conn in tuple(room):
+                self._deliver(conn, delivery, frame)
+            if delivery.seq is not None:
+                n = delivery.message["notification"]
+                self._delivered.append(
+                    deliveries_log.Record(n["uid"], delivery.user_id, "socket", "delivered"))
+
+    def _deliver(self, conn: Connection, delivery: Delivery, frame: bytes) -> None:
+        if conn.closing:
+            return
+        if not conn.live:
+            conn.hold(delivery, frame)
+            return
+        if delivery.message["type"] == "counts":
+            if conn.cursor.counts(delivery.version):
+                conn.send(frame)
+            return
+        verdict = conn.cursor.notification(delivery.seq)
+        if verdict is protocol.Verdict.SEND:
+            conn.send(frame)
+            conn.cursor.sent(delivery.seq, delivery.version)
+        elif verdict is protocol.Verdict.FILL:
+            spawn(self._fill(conn, delivery, frame))
+
+    # -- background ------------------------------------------------------
+
+    async def _read_inbox(self) -> None:
+        stream = keys.node_inbox(self.node_id)
+        backoff = 0.1
+        while True:
+            try:
+                answer = await self.blocking.xread({stream: self.last_id}, count=READ_COUNT,
+                                                   block=READ_BLOCK_MS)
+                backoff = 0.1
+            except (RedisError, OSError) as exc:
+                log.warning("inbox read failed (%s); retrying from %s", exc, self.last_id)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 2.0)
+                continue
+            for _stream, entries in answer or ():
+                for entry_id, fields in entries:
+                    self.last_id = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+                    try:
+                        event = events.decode(fields[b"e"])
+                    except (KeyError, ValueError):
+                        log.warning("dropped a malformed bus entry %s", self.last_id)
+                        continue
+                    self.dispatch(event)
+
+    async def _record(self) -> None:
+        """Write which stored notifications reached a socket here, in batches."""
+        while True:
+            await asyncio.sleep(RECORD_EVERY)
+            try:
+                await self._flush()
+            except (OSError, asyncpg.PostgresError) as exc:
+                log.warning("socket delivery log not written: %s", exc)
+
+    async def _flush(self) -> None:
+        batch, self._delivered = self._delivered, []
+        await deliveries_log.record(self.pool, batch)
+
+    async def _heartbeat(self) -> None:
+        beats = 0
+        while True:
+            try:
+                await presence.heartbeat(self.redis, self.node_id, time.time())
+                if self.rooms and not await self.redis.exists(keys.node_users(self.node_id)):
+                    log.warning("presence was lost (Redis restarted?); registering %d users",
+                                len(self.rooms))
+                    await self.redis.sadd(keys.node_users(self.node_id), *self.rooms)
+                beats += 1
+                if beats % 5 == 0:
+                    for dead in await presence.reap(self.redis):
+                        log.info("reaped presence of silent node %s", dead)
+            except (RedisError, OSError) as exc:
+                log.warning("heartbeat failed: %s", exc)
+            await asyncio.sleep(presence.HEARTBEAT)
