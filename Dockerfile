@@ -5,10 +5,12 @@
 FROM python:3.11-slim AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
-# Only what the wheel needs (see [tool.hatch.build] in pyproject.toml).
+# Only what the wheel needs (see [tool.hatch.build] in pyproject.toml; client_js/src is
+# the bundled JavaScript client served by the demo page).
 COPY pyproject.toml README.md ./
 COPY server/ server/
 COPY migrations/ migrations/
+COPY client_js/src/ client_js/src/
 RUN pip wheel --wheel-dir /wheels '.[fast]'
 
 FROM python:3.11-slim

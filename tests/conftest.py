@@ -16,14 +16,13 @@ from collections.abc import AsyncIterator, Iterator
 import asyncpg
 import pytest
 import redis.asyncio as aioredis
-from aiohttp import ClientSession, web
+from aiohttp import ClientSession
 
 from tidings import config
-from tidings.app import create_app
 from tidings.embedded import Embedded, start_redis, stop_process
 from tidings.store import db, migrate
 
-from helpers import API_KEY, JWT_SECRET
+from helpers import API_KEY, JWT_SECRET, Node, serve_node
 
 
 @pytest.fixture(scope="session")
@@ -118,36 +117,10 @@ def settings(migrated: str, redis_url: str) -> config.Settings:
     })
 
 
-class Node:
-    """A Tidings node served in this process on a real loopback socket."""
-
-    def __init__(self, runner: web.AppRunner, url: str, app: web.Application):
-        self.runner = runner
-        self.url = url
-        self.app = app
-
-
 @pytest.fixture(scope="session")
 async def node(settings: config.Settings) -> AsyncIterator[Node]:
-    async with _serve(settings) as n:
+    async with serve_node(settings) as n:
         yield n
-
-
-class _serve:
-    def __init__(self, settings: config.Settings):
-        self.settings = settings
-
-    async def __aenter__(self) -> Node:
-        app = create_app(self.settings)
-        self.runner = web.AppRunner(app, access_log=None)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        return Node(self.runner, f"http://127.0.0.1:{port}", app)
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.runner.cleanup()
 
 
 @pytest.fixture

@@ -5,7 +5,10 @@ from __future__ import annotations
 import uuid
 
 import asyncpg
+from aiohttp import web
 
+from tidings import config
+from tidings.app import create_app
 from tidings.auth import mint
 
 JWT_SECRET = "test-secret-" + "x" * 40
@@ -33,3 +36,31 @@ async def db_state(conn: asyncpg.Connection | asyncpg.Pool) -> dict[str, object]
         rows = await conn.fetch(f"SELECT * FROM {table} ORDER BY 1")
         state[table] = [tuple(r.values()) for r in rows]
     return state
+
+
+class Node:
+    """A Tidings node served in this process on a real loopback socket."""
+
+    def __init__(self, runner: web.AppRunner, url: str, app: web.Application):
+        self.runner = runner
+        self.url = url
+        self.app = app
+
+
+class serve_node:
+    """``async with serve_node(settings) as node``: a node on a free loopback port."""
+
+    def __init__(self, settings: config.Settings):
+        self.settings = settings
+
+    async def __aenter__(self) -> Node:
+        app = create_app(self.settings)
+        self.runner = web.AppRunner(app, access_log=None)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return Node(self.runner, f"http://127.0.0.1:{port}", app)
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.runner.cleanup()

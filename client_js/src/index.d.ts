@@ -92,6 +92,9 @@ export interface TidingsEvents {
   error: Error;
 }
 
+/** Milliseconds before reconnect attempt `attempt` (0 first): random in [0, min(cap, base * 2^attempt)). */
+export function backoffDelay(attempt: number, backoff: { base: number; cap: number }, random?: () => number): number;
+
 /** An HTTP or connection failure. */
 export class TidingsError extends Error {
   constructor(status: number, code: string, message: string);

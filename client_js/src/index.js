@@ -12,6 +12,18 @@ const SEEN_LIMIT = 1000;
 /** setTimeout's largest delay (about 24.8 days). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
+/**
+ * The delay before reconnect attempt `attempt` (0 first): "full jitter", a random time up to
+ * min(cap, base * 2^attempt), so clients dropped together do not come back together.
+ * @param {number} attempt
+ * @param {{base: number, cap: number}} backoff milliseconds
+ * @param {() => number} [random] a number in [0, 1)
+ * @returns {number} milliseconds
+ */
+export function backoffDelay(attempt, { base, cap }, random = Math.random) {
+  return random() * Math.min(cap, base * 2 ** attempt);
+}
+
 /** An HTTP or connection failure, with the server's error code when it gave one. */
 export class TidingsError extends Error {
   /**
@@ -102,7 +114,14 @@ export class TidingsClient {
     this.#backoff = { base: backoff.base ?? 500, cap: backoff.cap ?? 30000 };
     this.#connectTimeout = connectTimeout;
     this.#lastSeq = since ?? null;
-    if (autoConnect) queueMicrotask(() => this.connect());
+    if (autoConnect) {
+      this.#state = 'connecting';
+      queueMicrotask(() => {
+        if (this.#stopped) return;
+        this.#emit('state', this.#state);
+        this.connect();
+      });
+    }
   }
 
   /**
@@ -287,7 +306,7 @@ export class TidingsClient {
         this.#notification(msg);
         break;
       case 'reset':
-        this.#reset();
+        this.#reset(msg.seq);
         break;
       case 'refreshed':
         this.#scheduleRefresh(msg.expires_at);
@@ -319,7 +338,9 @@ export class TidingsClient {
     if (n.seq != null && (this.#lastSeq == null || n.seq > this.#lastSeq)) this.#lastSeq = n.seq;
   }
 
-  async #reset() {
+  /** Too many were missed to replay: live resumes after `seq`; the app gets page 1 afresh. */
+  async #reset(seq) {
+    if (Number.isInteger(seq)) this.#lastSeq = seq;
     try {
       const page = await this.list({ page: 1 });
       for (const n of page.notifications) this.#remember(n);
@@ -358,8 +379,7 @@ export class TidingsClient {
 
   #scheduleReconnect() {
     this.#setState('reconnecting');
-    const { base, cap } = this.#backoff;
-    const delay = Math.random() * Math.min(cap, base * 2 ** this.#attempt++);
+    const delay = backoffDelay(this.#attempt++, this.#backoff);
     this.#reconnectTimer = setTimeout(() => this.#connect(), delay);
   }
 

@@ -6,7 +6,8 @@ reconnects with exponential backoff and full jitter, resuming from the last
 seq it saw, and drops a notification whose uid it already yielded, so a
 consumer sees each stored notification once, in order. It gives up on 4003
 (origin) and 4008 (too many sockets); on 4001 it asks ``get_token`` for a new
-token once, then gives up.
+token once, then gives up. Given several node URLs, it moves to the next one
+after each failed or lost connection.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ def socket_url(url: str) -> str:
 
 class Subscriber:
     def __init__(
-        self, url: str, token: str | None = None, *,
+        self, url: str | list[str], token: str | None = None, *,
         get_token: Callable[[], Awaitable[str]] | None = None, since: int | None = None,
         auth: Literal["header", "subprotocol", "message"] = "header",
         backoff: float = 0.2, backoff_max: float = 10.0, origin: str | None = None,
@@ -53,7 +54,8 @@ class Subscriber:
     ):
         if token is None and get_token is None:
             raise ValueError("give a token or get_token")
-        self.url = socket_url(url)
+        self.urls = [socket_url(u) for u in ([url] if isinstance(url, str) else url)]
+        self.url = self.urls[0]
         self.token = token
         self.get_token = get_token
         self.last_seq = since
@@ -144,6 +146,7 @@ class Subscriber:
                     return
             finally:
                 self.opened.clear()
+            self.url = self.urls[(self.urls.index(self.url) + 1) % len(self.urls)]
             attempt += 1
             cap = min(self.backoff_max, self.backoff * 2 ** min(attempt, 16))
             await asyncio.sleep(random.uniform(0, cap))

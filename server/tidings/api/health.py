@@ -14,7 +14,7 @@ CHECK_TIMEOUT = 2.0
 
 @routes.get("/healthz")
 async def healthz(request: web.Request) -> web.Response:
-    return reply({"status": "ok"})
+    return reply({"status": "ok", "node": services(request).node_id})
 
 
 @routes.get("/readyz")

@@ -1,0 +1,203 @@
+"""Several real node processes over one PostgreSQL and Redis: routing, resume, failures."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import socket
+
+import aiohttp
+import pytest
+
+from tidings.client import Subscriber
+
+from helpers import PRODUCER, new_user, token, user_headers
+
+
+async def publish(http, url, recipients, message, **fields):
+    async with http.post(f"{url}/api/v1/notifications", headers=PRODUCER,
+                         json={"recipients": recipients, "message": message, **fields}) as r:
+        assert r.status == 201, await r.text()
+        return await r.json()
+
+
+class Collector:
+    """Runs a subscriber in the background and keeps what it yields."""
+
+    def __init__(self, sub: Subscriber):
+        self.sub = sub
+        self.messages: list[dict] = []
+        self.task = asyncio.create_task(self._run())
+        self.error: BaseException | None = None
+
+    async def _run(self):
+        try:
+            async for message in self.sub:
+                self.messages.append(message)
+        except Exception as exc:
+            self.error = exc
+
+    def seqs(self):
+        return [m["notification"]["seq"] for m in self.messages if m["type"] == "notification"]
+
+    def last(self, kind):
+        return next(m for m in reversed(self.messages) if m["type"] == kind)
+
+    async def until(self, check, within=30.0):
+        async with asyncio.timeout(within):
+            while not check(self):
+                assert self.error is None, self.error
+                await asyncio.sleep(0.02)
+
+    async def close(self):
+        await self.sub.close()
+        self.task.cancel()
+
+
+async def test_tab_and_phone_on_two_nodes_publish_and_read_on_a_third(nodes, http):
+    a, b, c = await asyncio.gather(nodes.start(), nodes.start(), nodes.start())
+    user = new_user("multi")
+    tab = Collector(Subscriber(a.url, token(user)))
+    phone = Collector(Subscriber(b.url, token(user)))
+    await tab.until(lambda c: c.messages)
+    await phone.until(lambda c: c.messages)
+    for i in range(5):
+        await publish(http, c.url, [user], f"n{i}")
+    for sock in (tab, phone):
+        await sock.until(lambda c: len(c.seqs()) == 5)
+        assert sock.seqs() == [1, 2, 3, 4, 5]
+    uid = tab.messages[-1]["notification"]["uid"]
+    async with http.patch(f"{c.url}/api/v1/me/notifications", headers=user_headers(user),
+                          json={"action_choice": "MARK_AS_READ",
+                                "notification_uids": [uid]}) as r:
+        assert r.status == 200
+    for sock in (tab, phone):
+        await sock.until(lambda c: c.messages[-1]["type"] == "counts")
+        assert sock.last("counts")["unread_notifications"] == 4
+    await tab.close()
+    await phone.close()
+
+
+async def test_reconnect_storm_while_publishing_sees_each_seq_once_in_order(nodes, http):
+    a, b = await asyncio.gather(nodes.start(), nodes.start())
+    user = new_user("storm")
+    total = 150
+    sock = Collector(Subscriber(a.url, token(user), backoff=0.01, backoff_max=0.05))
+    await sock.until(lambda c: c.messages)
+
+    async def producer():
+        for i in range(total):
+            await publish(http, b.url, [user], f"n{i}")
+
+    async def chaos():
+        while len(sock.seqs()) < total:
+            await asyncio.sleep(0.05)
+            ws = sock.sub._ws
+            if ws is not None and ws.transport is not None:
+                ws.transport.abort()  # the network drops
+
+    await asyncio.gather(producer(), chaos())
+    await sock.until(lambda c: len(c.seqs()) >= total)
+    assert sock.seqs() == list(range(1, total + 1))
+    assert sock.sub.connects > 5
+    await sock.close()
+
+
+async def test_killed_node_users_resume_on_another_node(nodes, http):
+    a, b = await asyncio.gather(nodes.start(), nodes.start())
+    user = new_user("kill")
+    sock = Collector(Subscriber([a.url, b.url], token(user), backoff=0.01, backoff_max=0.2))
+    await sock.until(lambda c: c.messages)
+    for i in range(10):
+        await publish(http, b.url, [user], f"before{i}")
+    await sock.until(lambda c: len(c.seqs()) == 10)
+    await a.stop(signal.SIGKILL)
+    for i in range(10):
+        await publish(http, b.url, [user], f"after{i}")
+    await sock.until(lambda c: len(c.seqs()) == 20)
+    assert sock.seqs() == list(range(1, 21))
+    assert sock.sub.url.startswith(b.url.replace("http", "ws"))
+    await sock.close()
+
+
+async def test_graceful_shutdown_closes_with_1012_and_leaves_presence(nodes, http, redis):
+    from tidings.bus import keys
+
+    a, b = await asyncio.gather(nodes.start(), nodes.start())
+    user = new_user("grace")
+    async with aiohttp.ClientSession() as s, s.ws_connect(
+            a.url + "/ws/me/notifications",
+            headers={"Authorization": f"Bearer {token(user)}"}) as ws:
+        await ws.receive_json()
+        assert await redis.sismember(keys.node_users(a.node_id), user)
+        assert await a.stop(signal.SIGTERM) == 0
+        msg = await ws.receive()
+        assert msg.type == aiohttp.WSMsgType.CLOSE and msg.data == 1012
+    assert await redis.zscore(keys.NODES, a.node_id) is None
+    assert not await redis.exists(keys.node_users(a.node_id))
+    assert await redis.zscore(keys.NODES, b.node_id) is not None
+
+
+async def test_slow_consumer_is_closed_and_memory_stays_bounded(nodes, http):
+    node = await nodes.start(ws_send_queue=32)
+    slow_user, fast_user = new_user("slow"), new_user("fast")
+    fast = Collector(Subscriber(node.url, token(fast_user)))
+    await fast.until(lambda c: c.messages)
+    from websockets.asyncio.client import connect
+
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a tiny receive window
+    sock.connect(("127.0.0.1", node.port))
+    slow = await connect(node.url.replace("http", "ws") + "/ws/me/notifications", sock=sock,
+                         additional_headers={"Authorization": f"Bearer {token(slow_user)}"},
+                         max_queue=1)  # stops reading from the network once one frame waits
+    before = node.rss()
+    blob = "x" * 16_000
+    total = 400  # about 6.5 MB for the slow socket: more than kernel buffers hold
+    for i in range(total):
+        await publish(http, node.url, [slow_user, fast_user], f"n{i}",
+                      data={"blob": blob, "i": i})
+    await fast.until(lambda c: len(c.seqs()) == total)
+    grown = node.rss() - before
+    assert grown < 64 * 1024 * 1024, f"server grew by {grown} bytes"
+    code = None
+    try:
+        async with asyncio.timeout(30):
+            while True:
+                await slow.recv()
+    except Exception:
+        code = slow.close_code
+    assert code == 1008
+    assert fast.seqs() == list(range(1, total + 1)), "the fast socket was not held back"
+    await fast.close()
+
+
+@pytest.mark.parametrize("workers", [2])
+async def test_serve_workers_share_one_port(settings, workers):
+    import os
+    import subprocess
+    import sys
+    from dataclasses import replace
+
+    from tidings import config
+    from tidings.embedded import free_port
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TIDINGS_")}
+    env.update(config.to_env(replace(settings, port=port, workers=workers)))
+    proc = subprocess.Popen([sys.executable, "-m", "tidings", "serve"], env=env,
+                            stdout=subprocess.DEVNULL)
+    seen: set[str] = set()
+    try:
+        async with asyncio.timeout(60):
+            while len(seen) < workers:
+                try:
+                    async with aiohttp.ClientSession() as s, s.get(
+                            f"http://127.0.0.1:{port}/healthz") as r:
+                        seen.add((await r.json())["node"])
+                except aiohttp.ClientError:
+                    await asyncio.sleep(0.1)
+        assert len(seen) == workers
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert await asyncio.to_thread(proc.wait, 30) == 0
