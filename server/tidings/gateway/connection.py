@@ -85,7 +85,12 @@ class Connection:
             self.writer = None
 
     def abort(self, code: int, reason: str) -> None:
-        """Close with ``code`` without waiting; drops what was queued."""
+        """Close with ``code`` without waiting (from callbacks and dispatch)."""
+        if not self.closing:
+            spawn(self.close(code, reason))
+
+    async def close(self, code: int, reason: str) -> None:
+        """Drop what was queued and close with ``code``; at most once."""
         if self.closing:
             return
         self.closing = True
@@ -93,9 +98,6 @@ class Connection:
         self.held = None
         if self.expiry is not None:
             self.expiry.cancel()
-        spawn(self._close(code, reason))
-
-    async def _close(self, code: int, reason: str) -> None:
         try:
             await asyncio.wait_for(self.ws.close(code=code, message=reason.encode()), 5)
         except Exception:

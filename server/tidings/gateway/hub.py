@@ -10,7 +10,9 @@ Contracts:
   it handled, so a dropped Redis connection resumes where it stopped.
 - Each event is encoded once per user (one frame shared by that user's sockets).
 - Heartbeats keep the node live in presence and re-register its users if Redis
-  lost them (a restart without persistence).
+  lost them (a restart without persistence); then, as after a failed inbox
+  read, every socket is brought up to date from PostgreSQL (:meth:`Hub.resync`),
+  since events published meanwhile were routed nowhere.
 - :meth:`Hub.shutdown` closes every socket with 1012 and removes presence.
 """
 
@@ -142,21 +144,31 @@ class Hub:
         for delivery, frame in held or ():
             self._deliver(conn, delivery, frame)
 
-    async def _fill(self, conn: Connection, delivery: Delivery, frame: bytes) -> None:
-        """Send the seqs missing before ``delivery`` from PostgreSQL, then it, then what waited."""
+    async def _fill(self, conn: Connection, delivery: Delivery | None = None,
+                    frame: bytes | None = None) -> None:
+        """Send from PostgreSQL the seqs a socket lacks, then ``delivery`` if given.
+
+        With a delivery, the gap is the seqs before it; without one (a resync after
+        Redis lost data), everything stored after the cursor.
+        """
         conn.held = []
         try:
-            gap = delivery.seq - conn.cursor.seq  # type: ignore[operator]
-            if gap > self.settings.replay_limit:
-                conn.send(_frame(protocol.reset_message(delivery.seq - 1)))  # type: ignore[operator]
-                conn.send(frame)
-                conn.cursor.sent(delivery.seq, delivery.version)
+            if delivery is None:
+                state = await inbox.state(self.pool, conn.user_id)
+                upto, counts = state.last_seq, state.counts
             else:
-                counts = Counts(0, 0)
+                assert delivery.seq is not None
+                upto = delivery.seq - 1
                 msg = delivery.message
-                if "total_notifications" in msg:
-                    counts = Counts(msg["total_notifications"], msg["unread_notifications"])
-                await self._send_stored(conn, conn.cursor.seq, delivery.seq - 1, counts)  # type: ignore[operator]
+                counts = Counts(msg.get("total_notifications", 0),
+                                msg.get("unread_notifications", 0))
+            gap = upto - conn.cursor.seq
+            if gap > self.settings.replay_limit:
+                conn.send(_frame(protocol.reset_message(upto)))
+                conn.cursor.sent(upto)
+            elif gap > 0:
+                await self._send_stored(conn, conn.cursor.seq, upto, counts)
+            if delivery is not None and frame is not None:
                 conn.send(frame)
                 conn.cursor.sent(delivery.seq, delivery.version)
         except (OSError, asyncpg.PostgresError) as exc:
@@ -164,6 +176,13 @@ class Hub:
             conn.abort(protocol.CLOSE_RESTART, "resume needed")
             return
         self._go_live(conn)
+
+    def resync(self) -> None:
+        """Bring every live socket up to date from PostgreSQL (after Redis lost events)."""
+        for room in self.rooms.values():
+            for conn in room:
+                if conn.live and not conn.closing:
+                    spawn(self._fill(conn))
 
     # -- dispatch --------------------------------------------------------
 
@@ -202,6 +221,7 @@ class Hub:
     async def _read_inbox(self) -> None:
         stream = keys.node_inbox(self.node_id)
         backoff = 0.1
+        lost = False
         while True:
             try:
                 answer = await self.blocking.xread({stream: self.last_id}, count=READ_COUNT,
@@ -211,7 +231,11 @@ class Hub:
                 log.warning("inbox read failed (%s); retrying from %s", exc, self.last_id)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 2.0)
+                lost = True
                 continue
+            if lost:  # the stream may have lost entries (Redis restarted): catch up
+                lost = False
+                self.resync()
             for _stream, entries in answer or ():
                 for entry_id, fields in entries:
                     self.last_id = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
@@ -244,6 +268,7 @@ class Hub:
                     log.warning("presence was lost (Redis restarted?); registering %d users",
                                 len(self.rooms))
                     await self.redis.sadd(keys.node_users(self.node_id), *self.rooms)
+                    self.resync()  # what was published before presence came back
                 beats += 1
                 if beats % 5 == 0:
                     for dead in await presence.reap(self.redis):

@@ -119,14 +119,14 @@ async def _serve(ws: web.WebSocketResponse, conn: Connection, hub: Hub,
     services = request.app[SERVICES]
     async for msg in ws:
         if msg.type is WSMsgType.BINARY:
-            conn.abort(protocol.CLOSE_BAD_FRAME, "binary frames are not part of the protocol")
+            await conn.close(protocol.CLOSE_BAD_FRAME, "binary frames are not part of the protocol")
             return
         if msg.type is not WSMsgType.TEXT:
             continue
         try:
             message = protocol.parse(msg.data)
         except protocol.BadMessage as exc:
-            conn.abort(protocol.CLOSE_BAD_FRAME, str(exc)[:120])
+            await conn.close(protocol.CLOSE_BAD_FRAME, str(exc)[:120])
             return
         if isinstance(message, protocol.Ack):
             continue
@@ -139,13 +139,13 @@ async def _serve(ws: web.WebSocketResponse, conn: Connection, hub: Hub,
             try:
                 identity = await services.verifier.verify(message.token)
             except AuthError as exc:
-                conn.abort(protocol.CLOSE_BAD_TOKEN, exc.message)
+                await conn.close(protocol.CLOSE_BAD_TOKEN, exc.message)
                 return
             if identity.user_id != conn.user_id:
-                conn.abort(protocol.CLOSE_BAD_TOKEN, "refresh token is for another user")
+                await conn.close(protocol.CLOSE_BAD_TOKEN, "refresh token is for another user")
                 return
             _expire_at(conn, identity)
             conn.send(msgspec.json.encode(protocol.refreshed_message(identity.expires_at)))
         else:  # a second auth
-            conn.abort(protocol.CLOSE_BAD_FRAME, "already authenticated")
+            await conn.close(protocol.CLOSE_BAD_FRAME, "already authenticated")
             return

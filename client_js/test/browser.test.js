@@ -1,0 +1,101 @@
+// End to end: the demo inbox page in headless Chromium, against a real `tidings serve`.
+// Chromium is Debian's (CHROMIUM_PATH, default /usr/bin/chromium); nothing is downloaded.
+
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync } from 'node:fs';
+import { after, before, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+import { chromium } from 'playwright-core';
+
+import { TidingsServer, newUser, waitFor } from './helpers.js';
+
+const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+const ARTIFACTS = fileURLToPath(new URL('../test-artifacts/', import.meta.url));
+const UI_TIMEOUT = 20_000;
+
+let server;
+let browser;
+
+before(async () => {
+  if (!existsSync(CHROMIUM)) return;
+  [server, browser] = await Promise.all([
+    TidingsServer.create(),
+    chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--no-sandbox', '--disable-background-networking', '--disable-gpu', '--disable-quic',
+        '--no-first-run', '--disable-component-update', '--disable-sync'],
+    }),
+  ]);
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.destroy();
+});
+
+/**
+ * A tab on the demo inbox of `user`; page errors are collected in `errors`. With `gate`, the
+ * tab's sockets reach the server only while `gate.open`; else they are closed with 1012.
+ */
+async function openInbox(context, user, errors, gate) {
+  const page = await context.newPage();
+  page.setDefaultTimeout(UI_TIMEOUT);
+  page.on('pageerror', (err) => errors.push(err));
+  if (gate) {
+    await page.routeWebSocket(/\/ws\/me\/notifications$/, (ws) => {
+      if (gate.open) ws.connectToServer();
+      else ws.close({ code: 1012, reason: 'test gate' });
+    });
+  }
+  await page.goto(`${server.url}/?user=${encodeURIComponent(user)}`);
+  await page.locator('#conn[data-state="open"]').waitFor();
+  return page;
+}
+
+async function publish(user, title, message) {
+  const body = await server.publish({ recipients: [user], title, message, type: 'demo' });
+  return body.notifications[0].uid;
+}
+
+test('demo inbox: live notification, badge synced across tabs, catch-up after a restart',
+  { skip: !existsSync(CHROMIUM) && `no Chromium at ${CHROMIUM}` }, async () => {
+    const user = newUser('demo');
+    const errors = [];
+    const context = await browser.newContext({ viewport: { width: 900, height: 640 } });
+    // Tab one's sockets pass a gate, shut while the server restarts, so that what is published
+    // meanwhile must come by the client's resume, not live.
+    const gate = { open: true };
+    const one = await openInbox(context, user, errors, gate);
+    const two = await openInbox(context, user, errors);
+
+    const deployed = await publish(user, 'Deploy finished', 'api v2.4.1 is live on production.');
+    for (const page of [one, two]) {
+      await page.locator(`li[data-uid="${deployed}"]`).waitFor();
+      await waitFor(async () => (await page.locator('#badge').textContent()) === '1', { what: 'badge 1' });
+    }
+    assert.match(await one.locator(`li[data-uid="${deployed}"]`).innerText(), /Deploy finished/);
+
+    await one.locator(`li[data-uid="${deployed}"] .read-one`).click();
+    await two.locator('#badge').waitFor({ state: 'hidden' });
+    await two.locator(`li.read[data-uid="${deployed}"]`).waitFor();
+
+    gate.open = false;
+    await server.restart();
+    await one.locator('#conn[data-state="reconnecting"]').waitFor();
+    const missed = [
+      await publish(user, 'New comment', 'Dana replied to your review: "Looks good, ship it."'),
+      await publish(user, 'Invoice paid', 'Invoice #1042 was paid.'),
+    ];
+    gate.open = true;
+    await one.locator('#conn[data-state="open"]').waitFor();
+    for (const uid of missed) await one.locator(`li[data-uid="${uid}"]`).waitFor();
+    await waitFor(async () => (await one.locator('#badge').textContent()) === '2', { what: 'badge 2' });
+    const uids = await one.locator('li[data-uid]').evaluateAll((items) => items.map((li) => li.dataset.uid));
+    assert.deepEqual(uids, [...missed.reverse(), deployed]);
+
+    mkdirSync(ARTIFACTS, { recursive: true });
+    await one.screenshot({ path: `${ARTIFACTS}demo-inbox.png` });
+    assert.deepEqual(errors, []);
+    await context.close();
+  });

@@ -1,0 +1,130 @@
+"""Socket rules: auth failures and expiry, refresh, origins, the socket cap, bad frames."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+
+import aiohttp
+import pytest
+
+from helpers import PRODUCER, new_user, serve_node, token
+
+WS = "/ws/me/notifications"
+
+
+@pytest.fixture(scope="module")
+async def strict_node(settings):
+    s = replace(settings, ws_auth_timeout=0.5, max_sockets_per_user=2, ws_max_frame=1024)
+    async with serve_node(s) as node:
+        yield node
+
+
+async def closed_with(ws: aiohttp.ClientWebSocketResponse, within: float = 10.0) -> int | None:
+    """Read until the server closes; the close code."""
+    async with asyncio.timeout(within):
+        while True:
+            msg = await ws.receive()
+            if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED):
+                return ws.close_code
+
+
+def bearer(user: str, ttl: int = 600) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token(user, ttl)}"}
+
+
+@pytest.mark.parametrize("headers", [
+    {"Authorization": "Bearer nonsense"},
+    {"Authorization": f"Bearer {token('x', ttl=-60)}"},
+    {"Sec-WebSocket-Protocol": "a.b.c"},
+])
+async def test_bad_tokens_close_4001(strict_node, http, headers):
+    async with http.ws_connect(strict_node.url + WS, headers=headers) as ws:
+        assert await closed_with(ws) == 4001
+
+
+async def test_first_message_auth_must_come_in_time_and_be_auth(strict_node, http):
+    async with http.ws_connect(strict_node.url + WS) as ws:
+        assert await closed_with(ws) == 4001  # said nothing for 0.5 s
+    async with http.ws_connect(strict_node.url + WS) as ws:
+        await ws.send_json({"type": "ack", "seq": 1})
+        assert await closed_with(ws) == 4001
+    async with http.ws_connect(strict_node.url + WS) as ws:
+        await ws.send_json({"type": "auth", "token": "bad.to.ken"})
+        assert await closed_with(ws) == 4001
+
+
+async def test_token_expiry_closes_unless_refreshed(strict_node, http):
+    user = new_user("exp")
+    async with http.ws_connect(strict_node.url + WS, headers=bearer(user, ttl=1)) as ws:
+        assert (await ws.receive_json())["type"] == "counts"
+        assert await closed_with(ws) == 4001
+    async with http.ws_connect(strict_node.url + WS, headers=bearer(user, ttl=1)) as ws:
+        assert (await ws.receive_json())["type"] == "counts"
+        await ws.send_json({"type": "refresh", "token": token(user, 600)})
+        answer = await ws.receive_json()
+        assert answer["type"] == "refreshed" and answer["expires_at"] > 0
+        await asyncio.sleep(2)  # past the first token's expiry: still open
+        async with http.post(f"{strict_node.url}/api/v1/notifications", headers=PRODUCER,
+                             json={"recipients": [user], "message": "still here"}) as r:
+            assert r.status == 201
+        msg = await ws.receive_json(timeout=10)
+        assert msg["notification"]["notification"]["message"] == "still here"
+    async with http.ws_connect(strict_node.url + WS, headers=bearer(user)) as ws:
+        await ws.receive_json()
+        await ws.send_json({"type": "refresh", "token": token("someone-else")})
+        assert await closed_with(ws) == 4001
+
+
+async def test_origin_allow_list(strict_node, http):
+    user = new_user()
+    for origin, allowed in (("http://evil.example", False), ("http://allowed.example", True),
+                            (strict_node.url, True)):
+        async with http.ws_connect(strict_node.url + WS, origin=origin,
+                                   headers=bearer(user)) as ws:
+            if allowed:
+                assert (await ws.receive_json())["type"] == "counts"
+            else:
+                assert await closed_with(ws) == 4003
+
+
+async def test_socket_cap_per_user(strict_node, http):
+    user = new_user("cap")
+    async with http.ws_connect(strict_node.url + WS, headers=bearer(user)) as one, \
+            http.ws_connect(strict_node.url + WS, headers=bearer(user)) as two:
+        await one.receive_json()
+        await two.receive_json()
+        async with http.ws_connect(strict_node.url + WS, headers=bearer(user)) as three:
+            assert await closed_with(three) == 4008
+
+
+@pytest.mark.parametrize(("frame", "code"), [
+    ("{not json", 1007),
+    ('{"type": "explode"}', 1007),
+    ('{"type": "mark_read", "uids": ["not-a-uuid"]}', 1007),
+    ('{"type": "auth", "token": "again.and.again"}', 1007),
+    (b"binary", 1007),
+    ('{"type": "ack", "seq": 1, "pad": "%s"}' % ("x" * 2000), 1009),
+])
+async def test_bad_frame_closes_only_that_socket(strict_node, http, frame, code):
+    user = new_user("frame")
+    async with http.ws_connect(strict_node.url + WS, headers=bearer(user)) as bad, \
+            http.ws_connect(strict_node.url + WS, headers=bearer(user)) as good:
+        await bad.receive_json()
+        await good.receive_json()
+        if isinstance(frame, bytes):
+            await bad.send_bytes(frame)
+        else:
+            await bad.send_str(frame)
+        assert await closed_with(bad) == code
+        async with http.post(f"{strict_node.url}/api/v1/notifications", headers=PRODUCER,
+                             json={"recipients": [user], "message": "fine"}) as r:
+            assert r.status == 201
+        msg = await good.receive_json(timeout=10)
+        assert msg["notification"]["notification"]["message"] == "fine"
+
+
+async def test_bad_since_closes_1007(strict_node, http):
+    async with http.ws_connect(strict_node.url + WS + "?since=abc",
+                               headers=bearer(new_user())) as ws:
+        assert await closed_with(ws) == 1007
