@@ -26,6 +26,7 @@ from .bus.publisher import Publisher
 from .bus.push_queue import enqueue_push
 from .config import Settings
 from .core.push import jobs_from_event
+from .core.ratelimit import RateLimiter
 from .core.schemas import MAX_BODY_BYTES
 from .gateway import ws
 from .gateway.hub import Hub
@@ -91,6 +92,11 @@ def _node(settings: Settings):
                 settings=settings, node_id=node_id, pool=pool, redis=redis,
                 verifier=TokenVerifier(settings), publisher=publisher, publishing=publishing,
                 inbox=Inbox(pool, publisher),
+                user_limiter=(RateLimiter(settings.rate_limit_user, 5 * settings.rate_limit_user)
+                              if settings.rate_limit_user else None),
+                producer_limiter=(RateLimiter(settings.rate_limit_producer,
+                                              2 * settings.rate_limit_producer)
+                                  if settings.rate_limit_producer else None),
             )
             app[SERVICES] = services
             app[ws.HUB] = hub

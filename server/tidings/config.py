@@ -115,6 +115,12 @@ class Settings:
         help="messages queued per socket before it is closed as slow (1008)")
     ws_heartbeat: float = _opt(
         "TIDINGS_WS_HEARTBEAT", 30.0, _seconds, help="seconds between protocol pings")
+    rate_limit_user: float = _opt(
+        "TIDINGS_RATE_LIMIT_USER", 20.0, float,
+        help="HTTP requests per second per user, per node (bursts of 5x); 0 turns it off")
+    rate_limit_producer: float = _opt(
+        "TIDINGS_RATE_LIMIT_PRODUCER", 0.0, float,
+        help="publish requests per second per API key, per node (bursts of 2x); 0: off")
     replay_limit: int = _opt(
         "TIDINGS_REPLAY_LIMIT", 1000, _positive_int,
         help="most notifications replayed on reconnect; more gets a reset")
@@ -276,6 +282,10 @@ def _check(s: Settings, *, require_auth: bool) -> None:
     for origin in s.allowed_origins:
         if origin != "*" and not origin.startswith(("http://", "https://")):
             raise ConfigError("TIDINGS_ALLOWED_ORIGINS", f"{origin!r} is not an http(s) origin")
+    for name, rate in (("TIDINGS_RATE_LIMIT_USER", s.rate_limit_user),
+                       ("TIDINGS_RATE_LIMIT_PRODUCER", s.rate_limit_producer)):
+        if rate < 0:
+            raise ConfigError(name, "must be 0 (off) or a positive rate")
     if s.log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError("TIDINGS_LOG_LEVEL", "must be DEBUG, INFO, WARNING or ERROR")
 

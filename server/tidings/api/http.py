@@ -7,14 +7,18 @@ whether it was raised by a handler, by aiohttp (404, 405, 413) or unexpected
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import math
+import time
 from typing import Any, TypeVar
 
 import orjson
 from aiohttp import web
 
 from ..auth import Identity, check_api_key
-from ..core.errors import AuthError, TidingsError, TooLarge
+from ..core.errors import AuthError, RateLimited, TidingsError, TooLarge
+from ..core.ratelimit import RateLimiter
 from ..core.schemas import MAX_BODY_BYTES, decode_body
 from ..services.context import SERVICES, Services
 
@@ -43,6 +47,9 @@ def error(status: int, code: str, message: str,
 async def errors_as_json(request: web.Request, handler: Any) -> web.StreamResponse:
     try:
         return await handler(request)
+    except RateLimited as exc:
+        return error(exc.status, exc.code, exc.message,
+                     {"Retry-After": str(math.ceil(exc.retry_after))})
     except TidingsError as exc:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
         return error(exc.status, exc.code, exc.message, headers)
@@ -71,15 +78,30 @@ def bearer(request: web.Request) -> str | None:
     return value.strip()
 
 
+def _limit(limiter: RateLimiter | None, key: str) -> None:
+    if limiter is not None:
+        wait = limiter.take(key, time.monotonic())
+        if wait:
+            raise RateLimited(wait)
+
+
 async def user(request: web.Request) -> Identity:
+    """The calling user (verified token), within the per-user rate limit."""
     token = bearer(request)
     if token is None:
         raise AuthError("a user token is required (Authorization: Bearer <JWT>)")
-    return await services(request).verifier.verify(token)
+    s = services(request)
+    identity = await s.verifier.verify(token)
+    _limit(s.user_limiter, identity.user_id)
+    return identity
 
 
 def producer(request: web.Request) -> None:
-    check_api_key(bearer(request), services(request).settings.api_keys)
+    """A valid producer API key, within the per-key rate limit."""
+    s = services(request)
+    key = bearer(request)
+    check_api_key(key, s.settings.api_keys)
+    _limit(s.producer_limiter, hashlib.sha256((key or "").encode()).hexdigest())
 
 
 async def body(request: web.Request, kind: type[T]) -> T:

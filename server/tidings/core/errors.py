@@ -50,6 +50,10 @@ class RateLimited(TidingsError):
     status = 429
     code = "rate_limited"
 
+    def __init__(self, retry_after: float):
+        super().__init__(f"too many requests; retry in {retry_after:.1f} s")
+        self.retry_after = retry_after
+
 
 class ConfigError(Exception):
     """A setting is missing, malformed or contradicts another; names the setting."""

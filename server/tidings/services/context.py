@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import asyncpg
 import redis.asyncio as aioredis
@@ -12,6 +11,7 @@ from aiohttp import web
 from ..auth import TokenVerifier
 from ..bus.publisher import Publisher
 from ..config import Settings
+from ..core.ratelimit import RateLimiter
 from .inbox import Inbox
 from .publishing import Publishing
 
@@ -26,7 +26,8 @@ class Services:
     publisher: Publisher
     publishing: Publishing
     inbox: Inbox
-    extra: dict[str, Any] = field(default_factory=dict)
+    user_limiter: RateLimiter | None = None
+    producer_limiter: RateLimiter | None = None
 
 
 SERVICES: web.AppKey[Services] = web.AppKey("services", Services)
