@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 import uuid
 from collections.abc import AsyncIterator
 
@@ -18,7 +20,7 @@ import asyncpg
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from .api import devices, health, inbox, openapi, producer
+from .api import demo, devices, health, inbox, openapi, producer
 from .api.http import errors_as_json
 from .auth import TokenVerifier
 from .bus import connect
@@ -39,12 +41,13 @@ from .workers.push import PushWorker, WorkerConfig
 from .workers.relay import Relay
 
 log = logging.getLogger(__name__)
+STOP_TIMEOUT = 5.0  # seconds a push worker gets to finish its batch at shutdown
 
 
 def create_app(settings: Settings) -> web.Application:
     assert settings.database_url and settings.redis_url, "resolve embedded servers first"
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[errors_as_json])
-    for module in (inbox, devices, producer, health, openapi, ws):
+    for module in (inbox, devices, producer, health, openapi, demo, ws):
         app.add_routes(module.routes)
     app.cleanup_ctx.append(_node(settings))
     app.on_shutdown.append(_close_sockets)
@@ -56,11 +59,16 @@ async def _close_sockets(app: web.Application) -> None:
     await app[ws.HUB].shutdown()
 
 
-def push_worker(settings: Settings, redis: aioredis.Redis,
-                pool: asyncpg.Pool) -> tuple[PushWorker, Registry]:
-    """A push worker with the settings' providers; close the registry after it stops."""
+def push_worker(settings: Settings, redis: aioredis.Redis, pool: asyncpg.Pool,
+                name: str | None = None) -> tuple[PushWorker, Registry]:
+    """A push worker with the settings' providers; close the registry after it stops.
+
+    ``name`` makes the consumer name unique when one process runs several nodes.
+    """
     registry = Registry.from_config(parse_config(settings.push_config))
+    extra = {"consumer": f"{socket.gethostname()}-{os.getpid()}-{name}"} if name else {}
     config = WorkerConfig(
+        **extra,
         max_attempts=settings.push_max_attempts, claim_idle=settings.push_claim_idle,
         backoff_base=settings.push_backoff_base, backoff_cap=settings.push_backoff_cap,
         device_per_minute=settings.push_device_per_minute,
@@ -77,6 +85,8 @@ def _node(settings: Settings):
         hub = Hub(settings, node_id, pool, redis, blocking)
         tasks: list[asyncio.Task[object]] = []
         registry: Registry | None = None
+        worker: PushWorker | None = None
+        push_task: asyncio.Task[None] | None = None
         try:
             if settings.migrate:
                 async with pool.acquire() as conn:
@@ -103,10 +113,14 @@ def _node(settings: Settings):
             await hub.start()
             tasks.append(asyncio.create_task(Relay(pool, publishing).run(), name="relay"))
             if settings.push_workers:
-                worker, registry = push_worker(settings, redis, pool)
-                tasks.append(asyncio.create_task(worker.run(), name="push-worker"))
+                worker, registry = push_worker(settings, redis, pool, node_id)
+                push_task = asyncio.create_task(worker.run(), name="push-worker")
             yield
         finally:
+            if worker is not None and push_task is not None:
+                worker.stop()  # returns after its current batch; cancel if it takes long
+                with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                    await asyncio.wait_for(push_task, STOP_TIMEOUT)
             for task in tasks:
                 task.cancel()
             for task in tasks:

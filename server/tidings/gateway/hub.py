@@ -62,6 +62,7 @@ class Hub:
         self._delivered: list[deliveries_log.Record] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._closed = False
+        self._presence = presence.Writer(redis, node_id, self.rooms.__contains__)
 
     # -- lifecycle -------------------------------------------------------
 
@@ -83,6 +84,7 @@ class Hub:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await self._presence.close()
         with contextlib.suppress(OSError, asyncpg.PostgresError):
             await self._flush()
         with contextlib.suppress(RedisError, OSError):
@@ -98,8 +100,11 @@ class Hub:
         """Add a socket: presence, counts, replay after ``since``, then live."""
         room = self.rooms.setdefault(conn.user_id, set())
         room.add(conn)
-        if len(room) == 1:
-            await presence.add(self.redis, self.node_id, conn.user_id)
+        # the first socket of a user registers presence; later ones wait for that write too
+        written = (self._presence.changed(conn.user_id) if len(room) == 1
+                   else self._presence.pending(conn.user_id))
+        if written is not None:
+            await asyncio.shield(written)
         state = await inbox.state(self.pool, conn.user_id)
         conn.cursor = protocol.Cursor(state.last_seq, state.counts.version)
         conn.send(_frame(protocol.counts_message(state.counts)))
@@ -119,13 +124,7 @@ class Hub:
         if not room:
             del self.rooms[conn.user_id]
             if not self._closed:
-                spawn(self._unregister(conn.user_id))
-
-    async def _unregister(self, user_id: str) -> None:
-        if user_id in self.rooms:  # someone joined again meanwhile
-            return
-        with contextlib.suppress(RedisError, OSError):
-            await presence.remove(self.redis, self.node_id, user_id)
+                self._presence.changed(conn.user_id)  # written with others of the moment
 
     # -- replay ----------------------------------------------------------
 
