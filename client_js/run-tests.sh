@@ -16,4 +16,4 @@ if ! command -v chromium >/dev/null; then
 fi
 
 PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error
-node --test test/*.test.js
+node --test --test-timeout=90000 test/*.test.js

@@ -274,7 +274,13 @@ export class TidingsClient {
       return;
     }
     if (this.#stopped) return;
-    const socket = new this.#WebSocket(this.#wsUrl);
+    let socket;
+    try {
+      socket = new this.#WebSocket(this.#wsUrl);
+    } catch (err) { // e.g. a ws: URL from an https page: retrying cannot help
+      this.#giveUp(err);
+      return;
+    }
     this.#socket = socket;
     this.#connectTimer = setTimeout(() => socket.close(), this.#connectTimeout);
     socket.onopen = () => {

@@ -19,14 +19,12 @@ let browser;
 
 before(async () => {
   if (!existsSync(CHROMIUM)) return;
-  [server, browser] = await Promise.all([
-    TidingsServer.create(),
-    chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-background-networking', '--disable-gpu', '--disable-quic',
-        '--no-first-run', '--disable-component-update', '--disable-sync'],
-    }),
-  ]);
+  server = await TidingsServer.create();
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--no-sandbox', '--disable-background-networking', '--disable-gpu', '--disable-quic',
+      '--no-first-run', '--disable-component-update', '--disable-sync'],
+  });
 });
 
 after(async () => {

@@ -154,12 +154,26 @@ test('gives up when the fresh token is refused too, and on a refused origin', as
 test('keeps the socket open past token expiry by sending a fresh token', async () => {
   const user = newUser('renew');
   let calls = 0;
-  // Tokens live 2 s; the server's leeway does not apply to the socket's expiry close.
-  const c = connect({ getToken: () => { calls += 1; return server.token(user, 2); } });
+  // Tokens live 3 s; the server's leeway does not apply to the socket's expiry close.
+  const c = connect({ getToken: () => { calls += 1; return server.token(user, 3); } });
   const seen = record(c);
   await waitFor(() => c.state === 'open');
-  await waitFor(() => calls >= 3, { timeout: 8000, what: 'two refreshes' });
+  await waitFor(() => calls >= 3, { timeout: 10_000, what: 'two refreshes' });
   await send(user);
   await waitFor(() => seen.notification.length === 1);
   assert.deepEqual(seen.state, ['connecting', 'open']);
+});
+
+test('a reset from the server refetches the first page and resumes from there', async () => {
+  const user = newUser('reset');
+  const sent = [await send(user, { title: 'old' }), await send(user, { title: 'new' })];
+  // A seq the server never gave (as after a database restore) cannot be replayed from.
+  const c = connect({ token: server.token(user), since: sent[1].seq + 100 });
+  const seen = record(c);
+  await waitFor(() => seen.reset.length, { what: 'a reset' });
+  assert.deepEqual(seen.reset[0].notifications.map((n) => n.uid), [sent[1].uid, sent[0].uid]);
+  assert.equal(c.lastSeq, sent[1].seq);
+  const later = await send(user, { title: 'later' });
+  await waitFor(() => seen.notification.length === 1, { what: 'the next notification' });
+  assert.equal(seen.notification[0].uid, later.uid);
 });

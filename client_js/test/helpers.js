@@ -52,17 +52,13 @@ function tidingsBin() {
   return process.env.TIDINGS_BIN || 'tidings';
 }
 
-/** The Python that runs `tidings` (a venv keeps `python` beside its scripts). */
+/** The Python that runs `tidings` (named by its script's #! line), which has asyncpg. */
 function python() {
   const bin = tidingsBin();
-  const dirs = bin.includes('/') ? [path.dirname(bin)] : (process.env.PATH ?? '').split(path.delimiter);
-  for (const dir of dirs) {
-    if (existsSync(path.join(dir, bin.includes('/') ? path.basename(bin) : bin))) {
-      const candidate = path.join(dir, 'python');
-      if (existsSync(candidate)) return candidate;
-    }
-  }
-  return 'python3';
+  const dirs = bin.includes('/') ? [''] : (process.env.PATH ?? '').split(path.delimiter);
+  const script = dirs.map((dir) => path.join(dir, bin)).find((file) => existsSync(file));
+  const shebang = script && readFileSync(script, 'utf8').split('\n', 1)[0].match(/^#!(\S+)$/);
+  return shebang && existsSync(shebang[1]) ? shebang[1] : 'python3';
 }
 
 function runSql(url, sql) {
@@ -100,7 +96,12 @@ export class TidingsServer {
   static async create() {
     const server = new TidingsServer();
     await server.#prepare();
-    await server.start();
+    try {
+      await server.start();
+    } catch (err) {
+      await server.destroy();
+      throw err;
+    }
     if (!server.jwtSecret) {
       const creds = JSON.parse(readFileSync(path.join(server.#env.TIDINGS_DATA_DIR, 'dev-auth.json'), 'utf8'));
       server.jwtSecret = creds.jwt_secret;
@@ -163,7 +164,10 @@ export class TidingsServer {
         resolve();
       };
       proc.stdout.on('data', listening);
-      proc.once('error', (err) => { clearTimeout(timer); reject(err); });
+      proc.once('error', (err) => {
+        clearTimeout(timer);
+        reject(new Error(`cannot run ${tidingsBin()} (set TIDINGS_BIN): ${err.message}`));
+      });
       proc.once('exit', (code) => {
         clearTimeout(timer);
         reject(new Error(`tidings exited with ${code}:\n${this.output}`));
