@@ -66,6 +66,37 @@ async def errors_as_json(request: web.Request, handler: Any) -> web.StreamRespon
         return error(500, "internal_error", "internal server error")
 
 
+_CORS_PREFLIGHT = {
+    "Access-Control-Allow-Methods": "GET, POST, PUT, PATCH, DELETE",
+    "Access-Control-Allow-Headers": "Authorization, Content-Type",
+    "Access-Control-Max-Age": "600",
+}
+
+
+def cors(allowed: tuple[str, ...]) -> Any:
+    """CORS for the allowed browser origins (``*``: any): preflights and response headers.
+
+    Same-origin pages (the demo) need none; other origins get nothing, so the
+    browser refuses them.
+    """
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+        origin = request.headers.get("Origin")
+        if origin is None or not ("*" in allowed or origin in allowed):
+            return await handler(request)
+        headers = {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
+        if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
+            return web.Response(status=204, headers={**headers, **_CORS_PREFLIGHT})
+        response = await handler(request)
+        if not response.prepared:  # a WebSocket has already sent its headers
+            response.headers.update(headers)
+            response.headers["Access-Control-Expose-Headers"] = "Retry-After"
+        return response
+
+    return middleware
+
+
 def services(request: web.Request) -> Services:
     return request.app[SERVICES]
 
