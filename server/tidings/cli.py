@@ -146,7 +146,8 @@ async def _migrate(settings: Settings) -> list[str]:
 
 def cmd_migrate(args: argparse.Namespace) -> int:
     settings = _settings(args, require_auth=False)
-    embedded = _start_embedded(settings)
+    embedded = (Embedded(settings.data_dir, redis=False).start()
+                if settings.embedded_postgres else None)
     try:
         settings = _resolve(settings, embedded)
         applied = asyncio.run(_migrate(settings))

@@ -128,3 +128,18 @@ async def test_bad_since_closes_1007(strict_node, http):
     async with http.ws_connect(strict_node.url + WS + "?since=abc",
                                headers=bearer(new_user())) as ws:
         assert await closed_with(ws) == 1007
+
+
+async def test_dead_peer_is_dropped_by_protocol_pings(settings, http):
+    from tidings.gateway.ws import HUB
+
+    async with serve_node(replace(settings, ws_heartbeat=0.3)) as node:
+        user = new_user("dead")
+        hub = node.app[HUB]
+        # autoping off: this client never answers the server's pings, like a vanished peer
+        async with http.ws_connect(node.url + WS, headers=bearer(user), autoping=False) as ws:
+            await ws.receive_json()
+            assert hub.room_size(user) == 1
+            async with asyncio.timeout(15):
+                while hub.room_size(user):
+                    await asyncio.sleep(0.05)

@@ -1,0 +1,115 @@
+"""`tidings push`, `tidings listen` and `tidings worker --burst` against a running node."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+
+from helpers import API_KEY, JWT_SECRET, PRODUCER, new_user
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TIDINGS_")}
+    env.update(extra)
+    return env
+
+
+def _run(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "tidings", *args], env=_env(**env),
+                          capture_output=True, text=True, timeout=60)
+
+
+async def test_push_command_publishes_with_push_options(node, pool):
+    user = new_user("cli")
+    result = await asyncio.to_thread(
+        _run, "push", "--url", node.url, "--api-key", API_KEY, "--user", user,
+        "--message", "from the shell", "--badge", "3", "--sound", "ding",
+        "--extra", '{"deep": "/x"}')
+    assert result.returncode == 0, result.stderr
+    body = json.loads(result.stdout)
+    assert body["created"] == 1 and body["notifications"][0]["recipient"] == user
+    row = await pool.fetchrow(
+        "SELECT o.push FROM tidings_notifications n, tidings_outbox o"
+        " WHERE n.user_id = $1 AND n.id = ANY(o.notification_ids)", user)
+    if row is not None:  # normally deleted at once; check it while it is there
+        assert row["push"]["badge"] == 3
+    bad = await asyncio.to_thread(_run, "push", "--url", node.url, "--api-key", "wrong",
+                                  "--user", user, "--message", "x")
+    assert bad.returncode == 1 and "401" in bad.stderr
+    bad = await asyncio.to_thread(_run, "push", "--url", node.url, "--api-key", API_KEY,
+                                  "--user", user, "--message", "x", "--extra", "{nope")
+    assert bad.returncode == 2 and "--extra" in bad.stderr
+
+
+async def test_listen_command_prints_live_notifications(node, http):
+    user = new_user("listen")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tidings", "listen", "--url", node.url, "--user", user,
+        env=_env(TIDINGS_JWT_SECRET=JWT_SECRET), stdout=asyncio.subprocess.PIPE)
+    try:
+        async with asyncio.timeout(30):
+            first = json.loads(await proc.stdout.readline())
+            assert first["type"] == "counts"
+            async with http.post(f"{node.url}/api/v1/notifications", headers=PRODUCER,
+                                 json={"recipients": [user], "message": "heard"}) as r:
+                assert r.status == 201
+            second = json.loads(await proc.stdout.readline())
+        assert second["notification"]["notification"]["message"] == "heard"
+    finally:
+        proc.terminate()
+        await proc.wait()
+
+
+async def test_worker_burst_sends_due_pushes(settings, redis_url, pool):
+    import secrets
+    import uuid
+
+    import redis.asyncio as aioredis
+
+    from tidings.bus.push_queue import enqueue_push
+    from tidings.core.push import PushJob
+
+    queue_url = redis_url.rsplit("/", 1)[0] + "/6"
+    r = aioredis.Redis.from_url(queue_url)
+    await r.flushdb()
+    user, token = new_user("worker"), secrets.token_hex(32)
+    await pool.execute("INSERT INTO tidings_devices (user_id, platform, token)"
+                       " VALUES ($1, 'apns', $2)", user, token)
+    uid = str(uuid.uuid4())
+    assert await enqueue_push(r, [PushJob(uid=uid, user_id=user, message="to the phone")],
+                              set()) == 1
+    await r.aclose()
+    env = {"TIDINGS_DATABASE_URL": settings.database_url or "", "TIDINGS_REDIS_URL": queue_url}
+    result = await asyncio.to_thread(_run, "worker", "--burst", **env)
+    assert result.returncode == 0, result.stderr
+    printed = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    assert [p["payload"]["aps"]["alert"]["body"] for p in printed] == ["to the phone"]
+    outcome = await pool.fetchval(
+        "SELECT outcome FROM tidings_deliveries WHERE notification_uid = $1", uuid.UUID(uid))
+    assert outcome == "pushed"
+    result = await asyncio.to_thread(_run, "worker", "--burst")
+    assert result.returncode == 2 and "TIDINGS_DATABASE_URL" in result.stderr
+
+
+async def test_migrate_command_applies_once(database_url):
+    import secrets
+
+    import asyncpg
+
+    name = f"tidings_cli_{secrets.token_hex(4)}"
+    admin = await asyncpg.connect(database_url)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    head, sep, query = database_url.partition("?")
+    url = head.rsplit("/", 1)[0] + f"/{name}" + sep + query
+    try:
+        first = await asyncio.to_thread(_run, "migrate", "--database-url", url)
+        assert first.returncode == 0, first.stderr
+        assert "applied 0001_init.sql" in first.stdout
+        again = await asyncio.to_thread(_run, "migrate", "--database-url", url)
+        assert again.stdout.strip() == "schema is up to date"
+    finally:
+        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        await admin.close()
