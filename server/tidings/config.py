@@ -98,7 +98,7 @@ class Settings:
         "TIDINGS_API_KEYS", (), _list, help="producer API keys, comma-separated", secret=True)
     allowed_origins: tuple[str, ...] = _opt(
         "TIDINGS_ALLOWED_ORIGINS", (), _list,
-        help="browser origins allowed to open sockets; `*` allows any")
+        help="browser origins allowed to open sockets and call the API (CORS); `*`: any")
     dev: bool | None = _opt(
         "TIDINGS_DEV", None, _bool,
         help="dev mode (demo page gets tokens); default on when embedded, else off")

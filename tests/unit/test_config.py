@@ -48,3 +48,13 @@ def test_bad_settings_name_the_setting(change, setting):
 def test_to_env_round_trips():
     s = config.load({**PROD, "TIDINGS_WORKERS": "3", "TIDINGS_DEV": "true"})
     assert config.load(config.to_env(s)) == s
+
+
+def test_readme_lists_every_setting():
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    for f in config.options():
+        row = f"| `{f.metadata['env']}` | `{config.flag(f.name)}` |"
+        assert row in readme, f"README's configuration table lacks {f.metadata['env']}"
+        assert f.metadata["help"] in readme, f"README's help of {f.metadata['env']} is stale"
