@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -292,8 +292,6 @@ def _check(s: Settings, *, require_auth: bool) -> None:
 
 def with_dev_auth(s: Settings, jwt_secret: str, api_key: str) -> Settings:
     """Settings with the embedded dev secret and API key filled in where none was set."""
-    from dataclasses import replace
-
     changes: dict[str, Any] = {}
     if not (s.jwt_secret or s.jwt_public_key or s.jwt_jwks_url):
         changes["jwt_secret"] = jwt_secret

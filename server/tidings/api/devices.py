@@ -5,9 +5,6 @@ Another user's device answers 404, exactly like a token nobody registered.
 
 from __future__ import annotations
 
-from typing import Any
-
-import asyncpg
 import msgspec
 from aiohttp import web
 
@@ -17,10 +14,6 @@ from ..store import devices
 from .http import body, reply, services, user
 
 routes = web.RouteTableDef()
-
-
-def _device(row: asyncpg.Record) -> dict[str, Any]:
-    return dict(row)
 
 
 @routes.post("/api/v1/me/devices")
@@ -33,14 +26,14 @@ async def register(request: web.Request) -> web.Response:
             conn, me.user_id, req.platform, req.token, req.app_id, req.name)
         if not req.active:
             row = await devices.update(conn, me.user_id, req.token, {"active": False})
-    return reply(_device(row), 201 if created else 200)
+    return reply(dict(row), 201 if created else 200)
 
 
 @routes.get("/api/v1/me/devices")
 async def list_devices(request: web.Request) -> web.Response:
     me = await user(request)
     rows = await devices.list_for(services(request).pool, me.user_id)
-    return reply({"devices": [_device(r) for r in rows]})
+    return reply({"devices": [dict(r) for r in rows]})
 
 
 @routes.get("/api/v1/me/devices/{token}")
@@ -49,7 +42,7 @@ async def get_device(request: web.Request) -> web.Response:
     row = await devices.get(services(request).pool, me.user_id, request.match_info["token"])
     if row is None:
         raise NotFound("Device not found")
-    return reply(_device(row))
+    return reply(dict(row))
 
 
 @routes.put("/api/v1/me/devices/{token}")
@@ -63,7 +56,7 @@ async def update_device(request: web.Request) -> web.Response:
            else await devices.get(pool, me.user_id, token))
     if row is None:
         raise NotFound("Device not found")
-    return reply(_device(row))
+    return reply(dict(row))
 
 
 @routes.delete("/api/v1/me/devices/{token}")
