@@ -153,6 +153,10 @@ class Server:
         self.ws_url = ""
 
     async def start(self) -> None:
+        self.spawn()
+        await self.ready()
+
+    def spawn(self) -> None:
         a = self.args
         if not a.url:
             port = free_port()
@@ -173,11 +177,13 @@ class Server:
                 else:
                     env.pop(f"TIDINGS_{name.upper()}", None)
                     env.pop(name.upper(), None)
-            log = open(Path(self.tmp) / "server.log", "wb")  # noqa: SIM115
+            log = open(Path(self.tmp) / "server.log", "wb")  # noqa: SIM115, RUF100
             self.proc = subprocess.Popen([sys.executable, "-m", "tidings", "serve"], env=env,
                                          stdout=log, stderr=subprocess.STDOUT)
             self.url = f"http://127.0.0.1:{port}"
         self.ws_url = self.url.replace("http", "ws", 1) + WS_PATH
+
+    async def ready(self) -> None:
         deadline = time.monotonic() + 120
         async with aiohttp.ClientSession() as s:
             while True:
@@ -473,10 +479,10 @@ async def offered_load(rate: float, duration: float,
     return lag
 
 
-async def drain(subs: list[Sub], timeout: float) -> float:
-    """Wait until every socket has its expected seq (or ``timeout``); returns the wait."""
+async def drain(subs: list[Sub], limit: float) -> float:
+    """Wait until every socket has its expected seq (or ``limit`` s); returns the wait."""
     t0 = time.monotonic()
-    while time.monotonic() - t0 < timeout:
+    while time.monotonic() - t0 < limit:
         if all(s.last_seq >= s.expected for s in subs):
             break
         await asyncio.sleep(0.02)
@@ -689,7 +695,7 @@ class Bench:
                 t0 = time.monotonic()
                 await sub.connect(crowd.session_for(0), self.server.ws_url,
                                   self.server.token(sub.user), since=since)
-                while sub.last_seq < sub.expected and time.monotonic() - t0 < 30:
+                while sub.last_seq < sub.expected and time.monotonic() - t0 < 30:  # noqa: ASYNC110
                     await asyncio.sleep(0.001)
                 elapsed = time.monotonic() - t0
                 reps.append({"missed": sub.expected - since, "replayed": sub.last_seq - since,
@@ -770,13 +776,17 @@ async def main_async(args: argparse.Namespace) -> int:
             print(json.dumps(report["scenarios"][name], default=str)[:600], file=sys.stderr)
     finally:
         server.stop()
+    save(args, report)
+    print(markdown(report))
+    return 0 if correct_ok(report) else 1
+
+
+def save(args: argparse.Namespace, report: dict[str, Any]) -> None:
     out = Path(args.out) if args.out else HERE / "results" / (args.label or "bench")
     out.parent.mkdir(parents=True, exist_ok=True)
     Path(f"{out}.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
     Path(f"{out}.md").write_text(f"# {args.label or 'bench'}\n\n`{report['command']}`\n\n"
                                  + markdown(report))
-    print(markdown(report))
-    return 0 if correct_ok(report) else 1
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:

@@ -1,11 +1,16 @@
 """One authenticated socket: what it was sent, what waits to be sent, and its bounded queue.
 
-Contracts: frames are written in the order they were queued, by one writer
-task that exists only while frames wait (an idle socket holds no task). When
-more than ``limit`` frames wait, the socket is closed with 1008 (slow
-consumer) and its queue dropped, so memory per socket stays bounded. While a
-socket replays or fills a gap, live deliveries wait in ``held`` (bounded by
-the same limit) and are judged by the cursor afterwards.
+Contracts: frames are written in the order they were queued. A frame for a
+socket with nothing queued and a transport buffer below ``DIRECT_BELOW``
+bytes is written at once (framed here: server frames are unmasked and
+uncompressed); otherwise it is queued for one writer task that exists only
+while frames wait (an idle socket holds no task). When more than ``limit``
+frames wait, the socket is closed with 1008 (slow consumer) and its queue
+dropped, so memory per socket stays bounded: the queue, plus a transport
+buffer that only grows by one frame past ``DIRECT_BELOW``. While a socket
+replays or fills a gap, live deliveries wait in ``held`` (bounded by the same
+limit) and are judged by the cursor afterwards; a replay longer than the
+queue waits for it with :meth:`Connection.drain`.
 """
 
 from __future__ import annotations
@@ -24,6 +29,9 @@ from ..core.events import Delivery
 
 log = logging.getLogger(__name__)
 
+#: Write a frame straight to the transport while its buffer holds fewer bytes than this.
+DIRECT_BELOW = 64 * 1024
+
 _background: set[asyncio.Task[None]] = set()
 
 
@@ -35,9 +43,19 @@ def spawn(coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
     return task
 
 
+def text_frame(payload: bytes) -> bytes:
+    """A final, unmasked, uncompressed text frame (RFC 6455 section 5.2) around ``payload``."""
+    n = len(payload)
+    if n < 126:
+        return bytes((0x81, n)) + payload
+    if n < 65536:
+        return bytes((0x81, 126)) + n.to_bytes(2, "big") + payload
+    return bytes((0x81, 127)) + n.to_bytes(8, "big") + payload
+
+
 class Connection:
-    __slots__ = ("closing", "cursor", "expiry", "held", "limit", "pending", "transport",
-                 "user_id", "writer", "ws")
+    __slots__ = ("closing", "cursor", "drained", "expiry", "held", "limit", "pending",
+                 "transport", "user_id", "writer", "ws")
 
     def __init__(self, ws: web.WebSocketResponse, transport: asyncio.Transport | None,
                  user_id: str, limit: int):
@@ -51,6 +69,7 @@ class Connection:
         # Deliveries that arrived while replaying or filling; None when live.
         self.held: list[tuple[Delivery, bytes]] | None = []
         self.expiry: asyncio.TimerHandle | None = None
+        self.drained: asyncio.Future[None] | None = None
         self.closing = False
 
     @property
@@ -61,12 +80,34 @@ class Connection:
         """Queue one text frame; a full queue closes the socket as a slow consumer."""
         if self.closing:
             return
+        t = self.transport
+        if (self.writer is None and t is not None and not t.is_closing()
+                and t.get_write_buffer_size() < DIRECT_BELOW):
+            t.write(text_frame(frame))
+            return
         if len(self.pending) >= self.limit:
             self.abort(protocol.CLOSE_SLOW, "slow consumer")
             return
         self.pending.append(frame)
         if self.writer is None:
             self.writer = asyncio.create_task(self._write())
+
+    async def drain(self, below: int, wait: float) -> None:
+        """Wait until at most ``below`` frames are queued; a consumer that takes longer
+        than ``wait`` seconds is closed as slow."""
+        if len(self.pending) <= below or self.closing:
+            return
+        if self.drained is None:
+            self.drained = asyncio.get_running_loop().create_future()
+        try:
+            await asyncio.wait_for(asyncio.shield(self.drained), wait)
+        except TimeoutError:
+            self.abort(protocol.CLOSE_SLOW, "slow consumer")
+
+    def _wake(self) -> None:
+        if self.drained is not None and not self.drained.done():
+            self.drained.set_result(None)
+        self.drained = None
 
     def hold(self, delivery: Delivery, frame: bytes) -> None:
         assert self.held is not None
@@ -79,10 +120,13 @@ class Connection:
         try:
             while self.pending and not self.closing:
                 await self.ws.send_frame(self.pending.popleft(), WSMsgType.TEXT)
+                if self.drained is not None and len(self.pending) <= self.limit // 4:
+                    self._wake()
         except (ConnectionError, RuntimeError):
             self.pending.clear()
         finally:
             self.writer = None
+            self._wake()
 
     def abort(self, code: int, reason: str) -> None:
         """Close with ``code`` without waiting (from callbacks and dispatch)."""
@@ -95,6 +139,7 @@ class Connection:
             return
         self.closing = True
         self.pending.clear()
+        self._wake()
         self.held = None
         if self.expiry is not None:
             self.expiry.cancel()

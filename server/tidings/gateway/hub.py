@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 READ_BLOCK_MS = 1000
 READ_COUNT = 512
 RECORD_EVERY = 0.5  # seconds between writes of the socket delivery log
+DRAIN_WAIT = 10.0  # seconds a replaying socket may take to take half its queue
 
 
 def _frame(message: dict[str, Any]) -> bytes:
@@ -133,7 +134,12 @@ class Hub:
         """Send stored notifications with after < seq <= upto, in order."""
         rows = await inbox.between(self.pool, conn.user_id, after, upto)
         tail = counts.as_dict()
+        room = conn.limit // 2
         for row in rows:
+            if len(conn.pending) >= room:  # a replay longer than the queue waits for the socket
+                await conn.drain(conn.limit // 4, DRAIN_WAIT)
+                if conn.closing:
+                    return
             conn.send(_frame({"type": "notification", "notification": notification_dict(row),
                               **tail}))
         conn.cursor.sent(upto)

@@ -6,7 +6,8 @@ Contracts:
   is answered; the live event and push jobs follow the commit. If Redis fails
   then, the outbox row stays and the relay publishes it later: nothing
   acknowledged is lost, and a socket may see an event twice only across such a
-  retry (the gateway drops seqs it already sent).
+  retry (the gateway drops seqs it already sent). Concurrent publishes delete
+  their outbox rows in one statement, before their callers are answered.
 - With an ``idempotency_key``, the same key and body return the first answer
   and store nothing new; the same key with another body is a 409.
 - ``persist: false`` stores nothing: no seq, no counts, no replay.
@@ -14,6 +15,7 @@ Contracts:
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import uuid
@@ -52,6 +54,15 @@ def _content(req: PublishRequest) -> dict[str, Any]:
     return content
 
 
+def _body(stored: inbox.Published) -> dict[str, Any]:
+    return {
+        "created": len(stored.rows),
+        "notifications": [
+            {"recipient": s.user_id, "uid": str(s.uid), "seq": s.seq} for s in stored.rows
+        ],
+    }
+
+
 def _push(req: PublishRequest) -> dict[str, Any] | None:
     return msgspec.to_builtins(req.push) if req.push is not None else {"when": "offline"}
 
@@ -62,6 +73,9 @@ class Publishing:
         self._pool = pool
         self._publisher = publisher
         self._push_handoff = push_handoff
+        self._outbox_done: list[int] = []
+        self._outbox_batch: asyncio.Future[None] | None = None
+        self._deleter: asyncio.Task[None] | None = None
 
     async def publish(self, req: PublishRequest, users: list[str]) -> Answer:
         """Publish (or schedule, with ``delay``) ``req`` to ``users`` (distinct ids)."""
@@ -69,24 +83,21 @@ class Publishing:
             return await self._schedule(req)
         if not req.persist:
             return await self._live_only(req, users)
-        request_hash = hashlib.sha256(msgspec.json.encode(req)).hexdigest()
-        async with self._pool.acquire() as conn, conn.transaction():
-            if req.idempotency_key is not None:
+        if req.idempotency_key is None:
+            # one statement stores the rows, the counts and the outbox row atomically
+            stored = await inbox.publish(self._pool, users, _content(req), _push(req))
+            body = _body(stored)
+        else:
+            request_hash = hashlib.sha256(msgspec.json.encode(req)).hexdigest()
+            async with self._pool.acquire() as conn, conn.transaction():
                 earlier = await idempotency.claim(conn, req.idempotency_key, request_hash)
                 if earlier is not None:
                     if earlier["request_hash"] != request_hash:
                         raise Conflict("idempotency_key was used with a different request",
                                        code="idempotency_key_reused")
                     return Answer(earlier["status"], earlier["response"])
-            stored = await inbox.publish(conn, users, _content(req), _push(req))
-            body = {
-                "created": len(stored.rows),
-                "notifications": [
-                    {"recipient": s.user_id, "uid": str(s.uid), "seq": s.seq}
-                    for s in stored.rows
-                ],
-            }
-            if req.idempotency_key is not None:
+                stored = await inbox.publish(conn, users, _content(req), _push(req))
+                body = _body(stored)
                 await idempotency.finish(conn, req.idempotency_key, 201, body)
         content = _content(req) | {"created_at": stored.created_at,
                                    "updated_at": stored.created_at}
@@ -96,8 +107,39 @@ class Publishing:
             _push(req),
         )
         if await self.hand_off(event):
-            await outbox.delete(self._pool, [stored.outbox_id])
+            await self._outbox_delete(stored.outbox_id)
         return Answer(201, body)
+
+    async def _outbox_delete(self, outbox_id: int) -> None:
+        """Delete a handed-off publish's outbox row, in one statement with concurrent ones.
+
+        Publishes that finish in the same moment share one DELETE (one at a time
+        runs); each waits for the statement that covers its row, so the row is
+        gone when the producer is answered. A failed delete only leaves rows for
+        the relay, which republishes them; sockets drop seqs they already have.
+        """
+        self._outbox_done.append(outbox_id)
+        if self._outbox_batch is None:
+            self._outbox_batch = asyncio.get_running_loop().create_future()
+        batch = self._outbox_batch
+        if self._deleter is None:
+            self._deleter = asyncio.create_task(self._delete_done())
+        await asyncio.shield(batch)
+
+    async def _delete_done(self) -> None:
+        try:
+            while self._outbox_done:
+                await asyncio.sleep(0)  # let the publishes of this moment gather
+                ids, batch = self._outbox_done, self._outbox_batch
+                self._outbox_done, self._outbox_batch = [], None
+                assert batch is not None
+                try:
+                    await outbox.delete(self._pool, ids)
+                except (OSError, asyncpg.PostgresError) as exc:
+                    log.warning("outbox rows not deleted, the relay will republish: %s", exc)
+                batch.set_result(None)
+        finally:
+            self._deleter = None
 
     async def hand_off(self, event: dict[str, Any]) -> bool:
         """Put a committed event on the bus and its pushes in the queue; False if Redis failed."""

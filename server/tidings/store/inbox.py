@@ -72,12 +72,13 @@ class Published:
 
 
 async def publish(
-    conn: asyncpg.Connection, users: Sequence[str], content: dict[str, Any],
+    conn: asyncpg.Connection | asyncpg.Pool, users: Sequence[str], content: dict[str, Any],
     push: dict[str, Any] | None,
 ) -> Published:
     """Store one notification for each of ``users`` (distinct) and its outbox row.
 
-    Run it inside a transaction; one statement whatever the number of users.
+    One statement whatever the number of users, atomic by itself: run it on the pool,
+    or inside a transaction with other statements.
     """
     uids = [uuid.uuid4() for _ in users]
     records = await conn.fetch(
