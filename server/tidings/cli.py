@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -89,11 +90,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
             embedded.stop()
 
 
+def _raise_open_files() -> None:
+    """Each socket is a file: lift the soft open-files limit to the hard one."""
+    with contextlib.suppress(ValueError, OSError):
+        _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 def _run_node(settings: Settings, banner: str | None, *, reuse_port: bool) -> None:
     from aiohttp import web
 
     from .app import create_app
 
+    _raise_open_files()
     _use_uvloop()
     web.run_app(
         create_app(replace(settings, migrate=False)), host=settings.host, port=settings.port,

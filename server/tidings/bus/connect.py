@@ -12,8 +12,11 @@ import redis.asyncio as aioredis
 
 
 def client(url: str) -> aioredis.Redis:
-    return aioredis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=3,
-                                   health_check_interval=15, max_connections=64)
+    """Commands; a burst beyond ``max_connections`` waits for a connection, never fails."""
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url, max_connections=64, timeout=10, socket_timeout=5, socket_connect_timeout=3,
+        health_check_interval=15)
+    return aioredis.Redis(connection_pool=pool)
 
 
 def blocking_client(url: str) -> aioredis.Redis:

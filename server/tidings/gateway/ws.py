@@ -83,7 +83,12 @@ async def socket(request: web.Request) -> web.StreamResponse:
     conn = Connection(ws, request.transport, identity.user_id, s.ws_send_queue)
     _expire_at(conn, identity)
     try:
-        await hub.join(conn, since)
+        try:
+            await hub.join(conn, since)
+        except Exception:
+            log.exception("joining a socket failed; it is closed for a resume")
+            await conn.close(protocol.CLOSE_RESTART, "try again")
+            return ws
         await _serve(ws, conn, hub, request)
     finally:
         if conn.expiry is not None:
