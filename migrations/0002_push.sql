@@ -12,7 +12,7 @@ CREATE TABLE tidings_deliveries (
     channel          text NOT NULL,               -- 'socket' | 'apns' | 'fcm' | 'push'
     device_id        bigint REFERENCES tidings_devices (id) ON DELETE SET NULL,
     outcome          text NOT NULL CHECK (outcome IN (
-        'delivered', 'pushed', 'failed', 'deactivated', 'retry', 'dead', 'throttled',
+        'delivered', 'acked', 'pushed', 'failed', 'deactivated', 'retry', 'dead', 'throttled',
         'skipped')),
     detail           text,
     attempt          integer NOT NULL DEFAULT 1,

@@ -75,3 +75,29 @@ async def test_offline_user_gets_push_online_user_does_not(push_node, http, apns
                         headers=user_headers(online)) as r:
         assert r.status == 401, "producers only"
     await sub.close()
+
+
+async def test_socket_acks_are_logged(push_node, http):
+    user = "e2e-ack-" + apns_token()[:8]
+    sub = Subscriber(push_node.url, token(user))
+    it = aiter(sub)
+    async with asyncio.timeout(10):
+        await anext(it)
+    async with http.post(f"{push_node.url}/api/v1/notifications", headers=PRODUCER,
+                         json={"recipients": [user], "message": "ack me",
+                               "push": {"when": "never"}}) as r:
+        uid = (await r.json())["notifications"][0]["uid"]
+    async with asyncio.timeout(10):
+        msg = await anext(it)
+    await sub.send({"type": "ack", "seq": msg["notification"]["seq"]})
+    await sub.send({"type": "ack", "seq": 999})  # never sent to this socket: not logged
+    outcomes: list = []
+    for _ in range(100):
+        async with http.get(f"{push_node.url}/api/v1/notifications/{uid}/deliveries",
+                            headers=PRODUCER) as r:
+            outcomes = [(d["channel"], d["outcome"]) for d in (await r.json())["deliveries"]]
+        if ("socket", "acked") in outcomes:
+            break
+        await asyncio.sleep(0.05)
+    assert sorted(outcomes) == [("socket", "acked"), ("socket", "delivered")]
+    await sub.close()

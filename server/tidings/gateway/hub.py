@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 READ_BLOCK_MS = 1000
 READ_COUNT = 512
 RECORD_EVERY = 0.5  # seconds between writes of the socket delivery log
+MAX_ACKS = 100_000  # acks kept between two writes; more are not logged
 DRAIN_WAIT = 10.0  # seconds a replaying socket may take to take half its queue
 
 
@@ -61,6 +62,7 @@ class Hub:
         self.rooms: dict[str, set[Connection]] = {}
         self.last_id = "0-0"
         self._delivered: list[deliveries_log.Record] = []
+        self._acked: set[tuple[str, int]] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self._closed = False
         self._presence = presence.Writer(redis, node_id, self.rooms.__contains__)
@@ -260,9 +262,18 @@ class Hub:
             except (OSError, asyncpg.PostgresError) as exc:
                 log.warning("socket delivery log not written: %s", exc)
 
+    def acked(self, conn: Connection, seq: int) -> None:
+        """A socket acknowledged ``seq``: logged with the next batch (only seqs it was sent)."""
+        if 0 < seq <= conn.cursor.seq and len(self._acked) < MAX_ACKS:
+            self._acked.add((conn.user_id, seq))
+
     async def _flush(self) -> None:
         batch, self._delivered = self._delivered, []
+        acks, self._acked = self._acked, set()
         await deliveries_log.record(self.pool, batch)
+        if acks:
+            users, seqs = zip(*acks, strict=True)
+            await deliveries_log.record_acks(self.pool, list(users), list(seqs))
 
     async def _heartbeat(self) -> None:
         beats = 0

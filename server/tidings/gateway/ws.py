@@ -134,6 +134,7 @@ async def _serve(ws: web.WebSocketResponse, conn: Connection, hub: Hub,
             await conn.close(protocol.CLOSE_BAD_FRAME, str(exc)[:120])
             return
         if isinstance(message, protocol.Ack):
+            hub.acked(conn, message.seq)
             continue
         if isinstance(message, protocol.MarkRead):
             try:

@@ -83,6 +83,17 @@ async def record(conn: Conn, records: Iterable[Record]) -> None:
     )
 
 
+async def record_acks(conn: Conn, user_ids: list[str], seqs: list[int]) -> None:
+    """Log that sockets acknowledged these (user, seq) notifications ('socket', 'acked')."""
+    await conn.execute(
+        "INSERT INTO tidings_deliveries (notification_uid, user_id, channel, outcome)"
+        " SELECT n.uid, n.user_id, 'socket', 'acked'"
+        " FROM unnest($1::text[], $2::bigint[]) AS a(user_id, seq)"
+        " JOIN tidings_notifications n USING (user_id, seq)",
+        user_ids, seqs,
+    )
+
+
 async def deactivate(conn: asyncpg.Pool, device: Device, rec: Record,
                      invalid_since: float | None = None) -> bool:
     """Deactivate a device whose token the provider rejected and log ``rec``, in one transaction.
