@@ -22,7 +22,7 @@ from tidings import config
 from tidings.embedded import Embedded, start_redis, stop_process
 from tidings.store import db, migrate
 
-from helpers import API_KEY, JWT_SECRET, Node, serve_node
+from helpers import API_KEY, JWT_SECRET, Node, serve_node, with_database
 
 
 @pytest.fixture(scope="session")
@@ -44,7 +44,7 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         return name
 
     asyncio.run(create())
-    url = _with_database(base, name)
+    url = with_database(base, name)
     yield url
 
     async def drop() -> None:
@@ -57,14 +57,6 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     asyncio.run(drop())
     if embedded is not None:
         embedded.stop()
-
-
-def _with_database(url: str, name: str) -> str:
-    """``url`` pointing at database ``name`` (handles the ?host= socket form)."""
-    head, sep, query = url.partition("?")
-    scheme, _, rest = head.partition("://")
-    authority, _, _db = rest.partition("/")
-    return f"{scheme}://{authority}/{name}{sep}{query}"
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import secrets
 import uuid
+from collections.abc import AsyncIterator
 
 import asyncpg
 from aiohttp import web
@@ -14,6 +17,27 @@ from tidings.auth import mint
 JWT_SECRET = "test-secret-" + "x" * 40
 API_KEY = "test-producer-key"
 PRODUCER = {"Authorization": f"Bearer {API_KEY}"}
+
+
+def with_database(url: str, name: str) -> str:
+    """``url`` pointing at database ``name`` (handles the ?host= socket form)."""
+    head, sep, query = url.partition("?")
+    scheme, _, rest = head.partition("://")
+    authority, _, _db = rest.partition("/")
+    return f"{scheme}://{authority}/{name}{sep}{query}"
+
+
+@contextlib.asynccontextmanager
+async def scratch_database(url: str, prefix: str = "tidings_scratch") -> AsyncIterator[str]:
+    """A new empty database on the server of ``url``, dropped afterwards; yields its URL."""
+    name = f"{prefix}_{secrets.token_hex(4)}"
+    admin = await asyncpg.connect(url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        yield with_database(url, name)
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
 
 
 def token(user: str, ttl: int = 600, **kw: object) -> str:

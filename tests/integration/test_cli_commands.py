@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 
-from helpers import API_KEY, JWT_SECRET, PRODUCER, new_user
+from helpers import API_KEY, JWT_SECRET, PRODUCER, new_user, scratch_database
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -95,21 +95,9 @@ async def test_worker_burst_sends_due_pushes(settings, redis_url, pool):
 
 
 async def test_migrate_command_applies_once(database_url):
-    import secrets
-
-    import asyncpg
-
-    name = f"tidings_cli_{secrets.token_hex(4)}"
-    admin = await asyncpg.connect(database_url)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    head, sep, query = database_url.partition("?")
-    url = head.rsplit("/", 1)[0] + f"/{name}" + sep + query
-    try:
+    async with scratch_database(database_url, "tidings_cli") as url:
         first = await asyncio.to_thread(_run, "migrate", "--database-url", url)
         assert first.returncode == 0, first.stderr
         assert "applied 0001_init.sql" in first.stdout
         again = await asyncio.to_thread(_run, "migrate", "--database-url", url)
         assert again.stdout.strip() == "schema is up to date"
-    finally:
-        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-        await admin.close()

@@ -3,24 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import secrets
 
 import asyncpg
 import pytest
 
 from tidings.store import inbox, migrate
 
+from helpers import scratch_database
+
 
 @pytest.fixture
 async def scratch_db(database_url):
-    name = f"tidings_mig_{secrets.token_hex(4)}"
-    admin = await asyncpg.connect(database_url)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    head, sep, query = database_url.partition("?")
-    url = head.rsplit("/", 1)[0] + f"/{name}" + sep + query
-    yield url
-    await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-    await admin.close()
+    async with scratch_database(database_url, "tidings_mig") as url:
+        yield url
 
 
 def test_files_are_numbered_in_order():

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tidings.bus import keys, presence
 from tidings.bus.connect import client
 from tidings.bus.publisher import Publisher
 from tidings.core import events
+from tidings.core.errors import Unavailable
 from tidings.core.schemas import PublishRequest, check_publish
 from tidings.embedded import free_port, start_redis, stop_process
 from tidings.services.publishing import Publishing
@@ -31,6 +34,9 @@ async def test_outbox_relay_after_redis_outage(pool, tmp_path):
         assert answer.status == 201, "stored and acknowledged without Redis"
         assert await pool.fetchval("SELECT count(*) FROM tidings_outbox") >= 1
         assert await relay.run(burst=True) == 0, "Redis still down: nothing relayed, nothing lost"
+        live = PublishRequest(recipients=[user], message="ephemeral", persist=False)
+        with pytest.raises(Unavailable):
+            await publishing.publish(live, check_publish(live))
 
         proc, _ = start_redis(tmp_path, port, persist=False)
         await presence.heartbeat(r, node)

@@ -55,6 +55,11 @@ class RateLimited(TidingsError):
         self.retry_after = retry_after
 
 
+class Unavailable(TidingsError):
+    status = 503
+    code = "unavailable"
+
+
 class ConfigError(Exception):
     """A setting is missing, malformed or contradicts another; names the setting."""
 

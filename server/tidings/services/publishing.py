@@ -26,10 +26,11 @@ from typing import Any
 
 import asyncpg
 import msgspec
+from redis.exceptions import RedisError
 
 from ..bus.publisher import Publisher
 from ..core import events
-from ..core.errors import Conflict
+from ..core.errors import Conflict, Unavailable
 from ..core.schemas import PublishRequest
 from ..core.shapes import CONTENT_FIELDS
 from ..store import idempotency, inbox, outbox, scheduled
@@ -157,9 +158,12 @@ class Publishing:
         content = _content(req) | {"created_at": now, "updated_at": now}
         recipients = [events.Recipient(u, None, str(uuid.uuid4()), None, None) for u in users]
         event = events.notification_event(content, recipients, _push(req))
-        online = await self._publisher.publish(event)
-        if self._push_handoff is not None:
-            await self._push_handoff(event, online)
+        try:
+            online = await self._publisher.publish(event)
+            if self._push_handoff is not None:
+                await self._push_handoff(event, online)
+        except (RedisError, OSError) as exc:  # nothing is stored to retry from: say so
+            raise Unavailable("live delivery is unavailable (Redis); nothing was sent") from exc
         return Answer(202, {
             "created": 0,
             "delivered_live": len(online),
