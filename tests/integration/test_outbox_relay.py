@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import orjson
 import pytest
 
 from tidings.bus import keys, presence
@@ -48,8 +49,8 @@ async def test_outbox_relay_after_redis_outage(pool, tmp_path):
         mine = [e for e in mine if user in events.users_of(e)]
         assert len(mine) == 1
         (delivery,) = events.deliveries(mine[0])
-        assert delivery.message["notification"]["notification"]["message"] == \
-            "while redis was down"
+        message = orjson.loads(delivery.frame)
+        assert message["notification"]["notification"]["message"] == "while redis was down"
         assert delivery.seq == 1
         assert await pool.fetchval("SELECT count(*) FROM tidings_outbox") == 0
     finally:

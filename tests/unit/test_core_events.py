@@ -2,10 +2,11 @@
 
 from datetime import UTC, datetime
 
+import orjson
 import pytest
 
 from tidings.core import events
-from tidings.core.shapes import Counts, inbox_page, notification_dict
+from tidings.core.shapes import CONTENT_FIELDS, Counts, inbox_page, notification_dict
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 CONTENT = {"message": "hi", "type": "comment", "title": "T", "data": {"k": 1},
@@ -32,8 +33,8 @@ def test_round_trip_and_split_per_node():
 
 def test_deliveries_have_contract_shape():
     alice, bob = events.deliveries(events.decode(events.encode(_event())))
-    assert (alice.user_id, alice.seq, alice.version) == ("alice", 3, 7)
-    msg = alice.message
+    assert (alice.user_id, alice.seq, alice.version, alice.uid) == ("alice", 3, 7, "u-a")
+    msg = orjson.loads(alice.frame)
     assert msg["type"] == "notification"
     assert (msg["total_notifications"], msg["read_notifications"],
             msg["unread_notifications"]) == (3, 1, 2)
@@ -43,22 +44,46 @@ def test_deliveries_have_contract_shape():
                       "updated_at"}
     assert n["user"] == {"id": "alice"} and n["uid"] == "u-a" and n["is_read"] is False
     assert n["notification"]["message"] == "hi" and n["status"] == "ACTIVE"
-    assert bob.message["notification"]["seq"] == 1
+    assert orjson.loads(bob.frame)["notification"]["seq"] == 1
+
+
+def test_spliced_frame_equals_the_contract_dict():
+    """The frame built from the shared part and per-recipient fields is the full message."""
+    event = events.decode(events.encode(_event()))
+    for delivery, (user, nid, uid, seq, total, unread, version) in zip(
+            events.deliveries(event), event["r"], strict=True):
+        row = {**dict.fromkeys(CONTENT_FIELDS), **event["n"], "id": nid, "uid": uid,
+               "seq": seq, "user_id": user, "status": "ACTIVE", "read_at": None}
+        expected = {"type": "notification", "notification": notification_dict(row),
+                    **Counts(total, unread, version).as_dict()}
+        assert orjson.loads(delivery.frame) == orjson.loads(orjson.dumps(expected))
+
+
+def test_frames_escape_user_ids_and_text():
+    tricky = 'quote" back\\slash \u2028 ünï'
+    event = events.notification_event(
+        {**CONTENT, "message": tricky}, [events.Recipient(tricky, 1, "u", 1, Counts(1, 1, 1))],
+        None)
+    (d,) = events.deliveries(event)
+    msg = orjson.loads(d.frame)
+    assert msg["notification"]["user"]["id"] == tricky
+    assert msg["notification"]["notification"]["message"] == tricky
 
 
 def test_live_only_delivery_has_no_counts():
     event = events.notification_event(
         CONTENT, [events.Recipient("a", None, "u", None, None)], None)
     (d,) = events.deliveries(event)
-    assert d.seq is None and "total_notifications" not in d.message
+    assert d.seq is None and d.counts is None
+    assert "total_notifications" not in orjson.loads(d.frame)
 
 
 def test_counts_event():
     event = events.counts_event("alice", Counts(5, 2, 9))
     (d,) = events.deliveries(events.decode(events.encode(event)))
-    assert d.message == {"type": "counts", "total_notifications": 5, "read_notifications": 3,
-                         "unread_notifications": 2}
-    assert d.version == 9 and d.seq is None
+    assert orjson.loads(d.frame) == {"type": "counts", "total_notifications": 5,
+                                     "read_notifications": 3, "unread_notifications": 2}
+    assert d.version == 9 and d.seq is None and d.kind == events.COUNTS
     assert events.for_users(event, {"bob"}) is None
 
 

@@ -93,27 +93,54 @@ def decode(data: bytes | str) -> dict[str, Any]:
 
 @dataclass(frozen=True, slots=True)
 class Delivery:
-    """One user's share of an event, ready for that user's sockets."""
+    """One user's share of an event: its socket frame (encoded once) and what orders it."""
 
     user_id: str
+    kind: str  # NOTIFICATION or COUNTS
     seq: int | None  # None: live-only notification, or a counts update
-    version: int | None  # counts version, to drop stale counts
-    message: dict[str, Any]
+    uid: str | None  # the notification's uid (None for counts)
+    counts: Counts | None  # None for a live-only notification
+    frame: bytes  # the message, JSON-encoded
+
+    @property
+    def version(self) -> int | None:
+        return self.counts.version if self.counts is not None else None
+
+
+_PER_RECIPIENT = ("id", "uid", "seq", "user")
+
+
+def _counts_tail(counts: Counts | None) -> bytes:
+    if counts is None:
+        return b""
+    return orjson.dumps(counts.as_dict()).replace(b"{", b",", 1)[:-1]
 
 
 def deliveries(event: dict[str, Any]) -> Iterator[Delivery]:
-    """The socket messages of an event, one per user, in the contract's shapes."""
+    """The socket messages of an event, one per user, in the contract's shapes.
+
+    The part of a notification every recipient shares is encoded once per
+    event; each recipient's frame only adds its id, uid, seq, user and counts.
+    """
     if event["k"] == COUNTS:
         total, unread, version = event["c"]
         counts = Counts(total, unread, version)
-        yield Delivery(event["u"], None, version, {"type": "counts", **counts.as_dict()})
+        frame = orjson.dumps({"type": "counts", **counts.as_dict()})
+        yield Delivery(event["u"], COUNTS, None, None, counts, frame)
         return
-    content = event["n"]
+    row = dict.fromkeys(CONTENT_FIELDS)
+    row.update(event["n"])
+    row.update(id=None, uid="", seq=None, user_id="", status="ACTIVE", read_at=None)
+    template = notification_dict(row)
+    for key in _PER_RECIPIENT:
+        del template[key]
+    shared = orjson.dumps(template)[1:-1]
+    dumps = orjson.dumps
     for user_id, nid, uid, seq, total, unread, version in event["r"]:
-        row = dict.fromkeys(CONTENT_FIELDS)
-        row.update(content)
-        row.update(id=nid, uid=uid, seq=seq, user_id=user_id, status="ACTIVE", read_at=None)
-        message: dict[str, Any] = {"type": "notification", "notification": notification_dict(row)}
-        if total is not None:
-            message.update(Counts(total, unread, version).as_dict())
-        yield Delivery(user_id, seq, version, message)
+        counts = Counts(total, unread, version) if total is not None else None
+        frame = b"".join((
+            b'{"type":"notification","notification":{"id":', dumps(nid), b',"uid":',
+            dumps(uid), b',"seq":', dumps(seq), b',"user":{"id":', dumps(user_id), b"},",
+            shared, b"}", _counts_tail(counts), b"}",
+        ))
+        yield Delivery(user_id, NOTIFICATION, seq, uid, counts, frame)

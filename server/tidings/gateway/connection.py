@@ -67,7 +67,7 @@ class Connection:
         self.pending: deque[bytes] = deque()
         self.writer: asyncio.Task[None] | None = None
         # Deliveries that arrived while replaying or filling; None when live.
-        self.held: list[tuple[Delivery, bytes]] | None = []
+        self.held: list[Delivery] | None = []
         self.expiry: asyncio.TimerHandle | None = None
         self.drained: asyncio.Future[None] | None = None
         self.closing = False
@@ -109,12 +109,12 @@ class Connection:
             self.drained.set_result(None)
         self.drained = None
 
-    def hold(self, delivery: Delivery, frame: bytes) -> None:
+    def hold(self, delivery: Delivery) -> None:
         assert self.held is not None
         if len(self.held) >= self.limit:
             self.abort(protocol.CLOSE_SLOW, "slow consumer")
             return
-        self.held.append((delivery, frame))
+        self.held.append(delivery)
 
     async def _write(self) -> None:
         try:

@@ -148,11 +148,10 @@ class Hub:
 
     def _go_live(self, conn: Connection) -> None:
         held, conn.held = conn.held, None
-        for delivery, frame in held or ():
-            self._deliver(conn, delivery, frame)
+        for delivery in held or ():
+            self._deliver(conn, delivery)
 
-    async def _fill(self, conn: Connection, delivery: Delivery | None = None,
-                    frame: bytes | None = None) -> None:
+    async def _fill(self, conn: Connection, delivery: Delivery | None = None) -> None:
         """Send from PostgreSQL the seqs a socket lacks, then ``delivery`` if given.
 
         With a delivery, the gap is the seqs before it; without one (a resync after
@@ -166,17 +165,15 @@ class Hub:
             else:
                 assert delivery.seq is not None
                 upto = delivery.seq - 1
-                msg = delivery.message
-                counts = Counts(msg.get("total_notifications", 0),
-                                msg.get("unread_notifications", 0))
+                counts = delivery.counts or Counts(0, 0)
             gap = upto - conn.cursor.seq
             if gap > self.settings.replay_limit:
                 conn.send(_frame(protocol.reset_message(upto)))
                 conn.cursor.sent(upto)
             elif gap > 0:
                 await self._send_stored(conn, conn.cursor.seq, upto, counts)
-            if delivery is not None and frame is not None:
-                conn.send(frame)
+            if delivery is not None:
+                conn.send(delivery.frame)
                 conn.cursor.sent(delivery.seq, delivery.version)
         except (OSError, asyncpg.PostgresError) as exc:
             log.warning("gap fill failed, closing the socket for a resume: %s", exc)
@@ -198,30 +195,28 @@ class Hub:
             room = self.rooms.get(delivery.user_id)
             if not room:
                 continue
-            frame = _frame(delivery.message)
             for conn in tuple(room):
-                self._deliver(conn, delivery, frame)
-            if delivery.seq is not None:
-                n = delivery.message["notification"]
-                self._delivered.append(
-                    deliveries_log.Record(n["uid"], delivery.user_id, "socket", "delivered"))
+                self._deliver(conn, delivery)
+            if delivery.seq is not None and delivery.uid is not None:
+                self._delivered.append(deliveries_log.Record(
+                    delivery.uid, delivery.user_id, "socket", "delivered"))
 
-    def _deliver(self, conn: Connection, delivery: Delivery, frame: bytes) -> None:
+    def _deliver(self, conn: Connection, delivery: Delivery) -> None:
         if conn.closing:
             return
         if not conn.live:
-            conn.hold(delivery, frame)
+            conn.hold(delivery)
             return
-        if delivery.message["type"] == "counts":
+        if delivery.kind == events.COUNTS:
             if conn.cursor.counts(delivery.version):
-                conn.send(frame)
+                conn.send(delivery.frame)
             return
         verdict = conn.cursor.notification(delivery.seq)
         if verdict is protocol.Verdict.SEND:
-            conn.send(frame)
+            conn.send(delivery.frame)
             conn.cursor.sent(delivery.seq, delivery.version)
         elif verdict is protocol.Verdict.FILL:
-            spawn(self._fill(conn, delivery, frame))
+            spawn(self._fill(conn, delivery))
 
     # -- background ------------------------------------------------------
 
