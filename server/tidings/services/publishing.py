@@ -84,9 +84,10 @@ class Publishing:
             return await self._schedule(req)
         if not req.persist:
             return await self._live_only(req, users)
+        content, push = _content(req), _push(req)
         if req.idempotency_key is None:
             # one statement stores the rows, the counts and the outbox row atomically
-            stored = await inbox.publish(self._pool, users, _content(req), _push(req))
+            stored = await inbox.publish(self._pool, users, content, push)
             body = _body(stored)
         else:
             request_hash = hashlib.sha256(msgspec.json.encode(req)).hexdigest()
@@ -97,15 +98,13 @@ class Publishing:
                         raise Conflict("idempotency_key was used with a different request",
                                        code="idempotency_key_reused")
                     return Answer(earlier["status"], earlier["response"])
-                stored = await inbox.publish(conn, users, _content(req), _push(req))
+                stored = await inbox.publish(conn, users, content, push)
                 body = _body(stored)
                 await idempotency.finish(conn, req.idempotency_key, 201, body)
-        content = _content(req) | {"created_at": stored.created_at,
-                                   "updated_at": stored.created_at}
         event = events.notification_event(
-            content,
+            content | {"created_at": stored.created_at, "updated_at": stored.created_at},
             (events.Recipient(s.user_id, s.id, str(s.uid), s.seq, s.counts) for s in stored.rows),
-            _push(req),
+            push,
         )
         if await self.hand_off(event):
             await self._outbox_delete(stored.outbox_id)
@@ -142,12 +141,17 @@ class Publishing:
         finally:
             self._deleter = None
 
+    async def _route(self, event: dict[str, Any]) -> set[str]:
+        """The event to the nodes of its online users, its pushes to the queue; who was online."""
+        online = await self._publisher.publish(event)
+        if self._push_handoff is not None:
+            await self._push_handoff(event, online)
+        return online
+
     async def hand_off(self, event: dict[str, Any]) -> bool:
         """Put a committed event on the bus and its pushes in the queue; False if Redis failed."""
         try:
-            online = await self._publisher.publish(event)
-            if self._push_handoff is not None:
-                await self._push_handoff(event, online)
+            await self._route(event)
         except Exception as exc:  # Redis down or failing: the outbox keeps the event
             log.warning("bus publish failed, left for the outbox relay: %s", exc)
             return False
@@ -159,9 +163,7 @@ class Publishing:
         recipients = [events.Recipient(u, None, str(uuid.uuid4()), None, None) for u in users]
         event = events.notification_event(content, recipients, _push(req))
         try:
-            online = await self._publisher.publish(event)
-            if self._push_handoff is not None:
-                await self._push_handoff(event, online)
+            online = await self._route(event)
         except (RedisError, OSError) as exc:  # nothing is stored to retry from: say so
             raise Unavailable("live delivery is unavailable (Redis); nothing was sent") from exc
         return Answer(202, {
