@@ -21,7 +21,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 
 from .api import demo, devices, health, inbox, openapi, producer
-from .api.http import cors, errors_as_json
+from .api.http import edge
 from .auth import TokenVerifier
 from .bus import connect
 from .bus.publisher import Publisher
@@ -47,7 +47,7 @@ STOP_TIMEOUT = 5.0  # seconds a push worker gets to finish its batch at shutdown
 def create_app(settings: Settings) -> web.Application:
     assert settings.database_url and settings.redis_url, "resolve embedded servers first"
     app = web.Application(client_max_size=MAX_BODY_BYTES,
-                          middlewares=[cors(settings.allowed_origins), errors_as_json])
+                          middlewares=[edge(settings.allowed_origins)])
     for module in (inbox, devices, producer, health, openapi, demo, ws):
         app.add_routes(module.routes)
     app.cleanup_ctx.append(_node(settings))

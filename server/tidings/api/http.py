@@ -43,27 +43,22 @@ def error(status: int, code: str, message: str,
     return reply({"error": {"code": code, "message": message}}, status, headers)
 
 
-@web.middleware
-async def errors_as_json(request: web.Request, handler: Any) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except RateLimited as exc:
+def _error_reply(request: web.Request, exc: Exception) -> web.Response:
+    """The JSON error answer of an exception raised while handling ``request``."""
+    if isinstance(exc, RateLimited):
         return error(exc.status, exc.code, exc.message,
                      {"Retry-After": str(math.ceil(exc.retry_after))})
-    except TidingsError as exc:
+    if isinstance(exc, TidingsError):
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
         return error(exc.status, exc.code, exc.message, headers)
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
+    if isinstance(exc, web.HTTPException):
         code = _STATUS_CODES.get(exc.status, "http_error")
         message = (f"request body is over {MAX_BODY_BYTES} bytes" if exc.status == 413
                    else exc.reason)
         allow = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
         return error(exc.status, code, message, allow)
-    except Exception:
-        log.exception("unhandled error on %s %s", request.method, request.path)
-        return error(500, "internal_error", "internal server error")
+    log.exception("unhandled error on %s %s", request.method, request.path, exc_info=exc)
+    return error(500, "internal_error", "internal server error")
 
 
 _CORS_PREFLIGHT = {
@@ -73,25 +68,34 @@ _CORS_PREFLIGHT = {
 }
 
 
-def cors(allowed: tuple[str, ...]) -> Any:
-    """CORS for the allowed browser origins (``*``: any): preflights and response headers.
+def edge(allowed_origins: tuple[str, ...]) -> Any:
+    """The one middleware: errors as JSON, and CORS for the allowed browser origins.
 
-    Same-origin pages (the demo) need none; other origins get nothing, so the
-    browser refuses them.
+    One middleware, not two: each holds a frame for a socket's whole life.
+    CORS: preflights are answered and responses marked for allowed origins
+    (``*``: any); same-origin pages (the demo) need none, and other origins get
+    nothing, so the browser refuses them.
     """
 
     @web.middleware
     async def middleware(request: web.Request, handler: Any) -> web.StreamResponse:
         origin = request.headers.get("Origin")
-        if origin is None or not ("*" in allowed or origin in allowed):
-            return await handler(request)
-        headers = {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
-        if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
-            return web.Response(status=204, headers={**headers, **_CORS_PREFLIGHT})
-        response = await handler(request)
-        if not response.prepared:  # a WebSocket has already sent its headers
-            response.headers.update(headers)
-            response.headers["Access-Control-Expose-Headers"] = "Retry-After"
+        cors = origin is not None and ("*" in allowed_origins or origin in allowed_origins)
+        if cors and request.method == "OPTIONS" and (
+                "Access-Control-Request-Method" in request.headers):
+            return web.Response(status=204, headers={
+                "Access-Control-Allow-Origin": origin, "Vary": "Origin", **_CORS_PREFLIGHT})
+        try:
+            response = await handler(request)
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            response = _error_reply(request, exc)
+        except Exception as exc:
+            response = _error_reply(request, exc)
+        if cors and not response.prepared:  # a WebSocket has already sent its headers
+            response.headers.update({"Access-Control-Allow-Origin": origin, "Vary": "Origin",
+                                     "Access-Control-Expose-Headers": "Retry-After"})
         return response
 
     return middleware

@@ -64,13 +64,19 @@ class Connection:
         self.user_id = user_id
         self.limit = limit
         self.cursor = protocol.Cursor(0)
-        self.pending: deque[bytes] = deque()
+        # Frames waiting for the writer; a deque only while some wait (an empty one is 760 B).
+        self.pending: deque[bytes] | None = None
         self.writer: asyncio.Task[None] | None = None
         # Deliveries that arrived while replaying or filling; None when live.
         self.held: list[Delivery] | None = []
         self.expiry: asyncio.TimerHandle | None = None
         self.drained: asyncio.Future[None] | None = None
         self.closing = False
+
+    @property
+    def queued(self) -> int:
+        """Frames waiting to be written."""
+        return len(self.pending) if self.pending is not None else 0
 
     @property
     def live(self) -> bool:
@@ -85,7 +91,9 @@ class Connection:
                 and t.get_write_buffer_size() < DIRECT_BELOW):
             t.write(text_frame(frame))
             return
-        if len(self.pending) >= self.limit:
+        if self.pending is None:
+            self.pending = deque()
+        elif len(self.pending) >= self.limit:
             self.abort(protocol.CLOSE_SLOW, "slow consumer")
             return
         self.pending.append(frame)
@@ -95,7 +103,7 @@ class Connection:
     async def drain(self, below: int, wait: float) -> None:
         """Wait until at most ``below`` frames are queued; a consumer that takes longer
         than ``wait`` seconds is closed as slow."""
-        if len(self.pending) <= below or self.closing:
+        if self.queued <= below or self.closing:
             return
         if self.drained is None:
             self.drained = asyncio.get_running_loop().create_future()
@@ -120,11 +128,12 @@ class Connection:
         try:
             while self.pending and not self.closing:
                 await self.ws.send_frame(self.pending.popleft(), WSMsgType.TEXT)
-                if self.drained is not None and len(self.pending) <= self.limit // 4:
+                if self.drained is not None and self.queued <= self.limit // 4:
                     self._wake()
         except (ConnectionError, RuntimeError):
-            self.pending.clear()
+            pass
         finally:
+            self.pending = None
             self.writer = None
             self._wake()
 
@@ -138,7 +147,7 @@ class Connection:
         if self.closing:
             return
         self.closing = True
-        self.pending.clear()
+        self.pending = None
         self._wake()
         self.held = None
         if self.expiry is not None:

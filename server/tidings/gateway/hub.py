@@ -138,7 +138,7 @@ class Hub:
         tail = counts.as_dict()
         room = conn.limit // 2
         for row in rows:
-            if len(conn.pending) >= room:  # a replay longer than the queue waits for the socket
+            if conn.queued >= room:  # a replay longer than the queue waits for the socket
                 await conn.drain(conn.limit // 4, DRAIN_WAIT)
                 if conn.closing:
                     return
