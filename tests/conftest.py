@@ -8,9 +8,7 @@ Redis in a temporary folder, exactly as ``tidings serve`` would.
 
 from __future__ import annotations
 
-import asyncio
 import os
-import secrets
 from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
@@ -22,41 +20,23 @@ from tidings import config
 from tidings.embedded import Embedded, start_redis, stop_process
 from tidings.store import db, migrate
 
-from helpers import API_KEY, JWT_SECRET, Node, serve_node, with_database
+from helpers import API_KEY, JWT_SECRET, Node, scratch_database, serve_node
 
 
 @pytest.fixture(scope="session")
-def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+async def database_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
     base = os.environ.get("TIDINGS_TEST_DATABASE_URL")
+    embedded = None
     if base is None:
         embedded = Embedded(tmp_path_factory.mktemp("pg"), redis=False).start()
         base = embedded.database_url
         assert base is not None
-    else:
-        embedded = None
-    name = f"tidings_test_{secrets.token_hex(4)}"
-    async def create() -> str:
-        conn = await asyncpg.connect(base)
-        try:
-            await conn.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await conn.close()
-        return name
-
-    asyncio.run(create())
-    url = with_database(base, name)
-    yield url
-
-    async def drop() -> None:
-        conn = await asyncpg.connect(base)
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await conn.close()
-
-    asyncio.run(drop())
-    if embedded is not None:
-        embedded.stop()
+    try:
+        async with scratch_database(base, "tidings_test") as url:
+            yield url
+    finally:
+        if embedded is not None:
+            embedded.stop()
 
 
 @pytest.fixture(scope="session")
