@@ -14,7 +14,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 import asyncpg
 import redis.asyncio as aioredis
@@ -95,8 +95,9 @@ def _node(settings: Settings):
                         log.info("applied migration %s", name)
             publisher = Publisher(redis)
 
-            async def push_handoff(event: dict, online: set[str]) -> None:
-                await enqueue_push(redis, jobs_from_event(event), online)
+            async def push_handoff(evs: Sequence[dict], online: set[str]) -> None:
+                await enqueue_push(redis, (job for e in evs for job in jobs_from_event(e)),
+                                   online)
 
             publishing = Publishing(pool, publisher, push_handoff)
             services = Services(

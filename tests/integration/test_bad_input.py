@@ -50,6 +50,9 @@ BAD_PRODUCER = [
                           % ("d" * 20000)), 413, "data_too_large"),
     ("body over the cap", _b('{"recipients": ["a"], "message": "x", "data": {"k": "%s"}}'
                              % ("d" * (1024 * 1024 + 10))), 413, "payload_too_large"),
+    ("NUL in text", _b('{"recipients": ["a"], "message": "x\\u0000"}'), 400, "nul_character"),
+    ("NUL in data", _b('{"recipients": ["a"], "message": "x", "data": {"k": "\\u0000"}}'),
+     400, "nul_character"),
     ("bad push policy", _b('{"recipients": ["a"], "message": "x", "push": {"when": "soon"}}'),
      400, "invalid_request"),
 ]

@@ -30,10 +30,11 @@ async def test_outbox_relay_after_redis_outage(pool, tmp_path):
         await presence.add(r, node, user)
         stop_process(proc)
 
-        req = PublishRequest(recipients=[user], message="while redis was down")
-        answer = await publishing.publish(req, check_publish(req))
-        assert answer.status == 201, "stored and acknowledged without Redis"
-        assert await pool.fetchval("SELECT count(*) FROM tidings_outbox") >= 1
+        for message in ("while redis was down", "and another"):
+            req = PublishRequest(recipients=[user], message=message)
+            answer = await publishing.publish(req, check_publish(req))
+            assert answer.status == 201, "stored and acknowledged without Redis"
+        assert await pool.fetchval("SELECT count(*) FROM tidings_outbox") >= 2
         assert await relay.run(burst=True) == 0, "Redis still down: nothing relayed, nothing lost"
         live = PublishRequest(recipients=[user], message="ephemeral", persist=False)
         with pytest.raises(Unavailable):
@@ -47,11 +48,11 @@ async def test_outbox_relay_after_redis_outage(pool, tmp_path):
         entries = await r.xrange(keys.node_inbox(node))
         mine = [events.decode(fields[b"e"]) for _, fields in entries]
         mine = [e for e in mine if user in events.users_of(e)]
-        assert len(mine) == 1
-        (delivery,) = events.deliveries(mine[0])
-        message = orjson.loads(delivery.frame)
+        assert len(mine) == 2, "each relayed once"
+        relayed = [d for e in mine for d in events.deliveries(e)]
+        assert [d.seq for d in relayed] == [1, 2], "in commit order"
+        message = orjson.loads(relayed[0].frame)
         assert message["notification"]["notification"]["message"] == "while redis was down"
-        assert delivery.seq == 1
         assert await pool.fetchval("SELECT count(*) FROM tidings_outbox") == 0
     finally:
         await r.aclose()

@@ -90,11 +90,13 @@ async def test_reconnect_storm_while_publishing_sees_each_seq_once_in_order(node
             await publish(http, b.url, [user], f"n{i}")
 
     async def chaos():
+        dropped_at = 0
         while len(sock.seqs()) < total:
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.01)
             ws = sock.sub._ws
-            if ws is not None and ws.transport is not None:
-                ws.transport.abort()  # the network drops
+            if len(sock.seqs()) >= dropped_at + 15 and ws is not None and ws.transport:
+                dropped_at = len(sock.seqs())
+                ws.transport.abort()  # the network drops, every 15 notifications
 
     await asyncio.gather(producer(), chaos())
     await sock.until(lambda c: len(c.seqs()) >= total)

@@ -40,11 +40,19 @@ def test_publish_accepts_contract_fields_and_int_ids():
     (b'{"recipients": ["a"], "message": "x", "bogus": 1}', "unknown field 'bogus'"),
     (b'{"recipients": ["a"], "message": "x", "push": {"when": "sometimes"}}', "Invalid enum"),
     (b'{"recipients": [-1], "message": "x"}', ">= 0"),
+    (b'{"recipients": ["a"], "message": "x\\u0000y"}', "NUL"),
+    (b'{"recipients": ["a"], "message": "x", "data": {"k": ["\\u0000"]}}', "NUL"),
+    (b'{"recipients": ["a"], "message": "x", "data": {"\\u0000": 1}}', "NUL"),
 ])
 def test_publish_rejects_bad_bodies(body, fragment):
     with pytest.raises(ValidationError) as exc:
         decode_body(body, PublishRequest)
     assert fragment in exc.value.message
+
+
+def test_escaped_backslash_before_u0000_is_text_not_nul():
+    req = decode_body(b'{"recipients": ["a"], "message": "see \\\\u0000"}', PublishRequest)
+    assert req.message == "see \\u0000"
 
 
 def test_too_many_recipients():

@@ -1,12 +1,14 @@
 """Publishing events: each goes only to the inbox streams of nodes holding its users.
 
-Contract: :meth:`Publisher.publish` returns once every routed part is on its
-node's stream (XADD, trimmed with approximate MAXLEN), and says which users
-were online. It raises on a Redis error; callers keep the outbox row then.
+Contract: :meth:`Publisher.publish` returns once every routed part of its
+events is on its node's stream (XADD, trimmed with approximate MAXLEN), each
+node's parts in the order of the events, and says which users were online.
+It raises on a Redis error; callers keep the outbox rows then.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -22,19 +24,24 @@ class Publisher:
         self._r = r
         self._maxlen = maxlen
 
-    async def publish(self, event: dict[str, Any]) -> set[str]:
-        """Route ``event`` to the nodes of its users; returns the users found online."""
-        routes = await presence.route(self._r, events.users_of(event))
+    async def publish(self, evs: Sequence[dict[str, Any]]) -> set[str]:
+        """Route ``evs`` to the nodes of their users, in order; returns the users found online.
+
+        One presence lookup for all their users and one pipelined round trip of XADDs.
+        """
+        routes = await presence.route(
+            self._r, list(dict.fromkeys(u for e in evs for u in events.users_of(e))))
         if not routes:
             return set()
         online: set[str] = set()
         async with self._r.pipeline(transaction=False) as pipe:
             for node, users in routes.items():
-                part = events.for_users(event, users)
-                if part is None:
-                    continue
                 online |= users
-                pipe.xadd(keys.node_inbox(node), {"e": events.encode(part)},
-                          maxlen=self._maxlen, approximate=True)
+                stream = keys.node_inbox(node)
+                for event in evs:
+                    part = events.for_users(event, users)
+                    if part is not None:
+                        pipe.xadd(stream, {"e": events.encode(part)},
+                                  maxlen=self._maxlen, approximate=True)
             await pipe.execute()
         return online

@@ -127,7 +127,11 @@ def _message(exc: msgspec.ValidationError | msgspec.DecodeError) -> str:
 
 
 def decode_body(body: bytes, kind: type[T]) -> T:
-    """Decode and validate a JSON body, or raise ValidationError / TooLarge."""
+    """Decode and validate a JSON body, or raise ValidationError / TooLarge.
+
+    Text holding NUL is refused here, for every body: PostgreSQL stores no NUL
+    in text or jsonb.
+    """
     if len(body) > MAX_BODY_BYTES:
         raise TooLarge(f"request body is over {MAX_BODY_BYTES} bytes")
     if not body.strip():
@@ -139,7 +143,20 @@ def decode_body(body: bytes, kind: type[T]) -> T:
         raise ValidationError(_message(exc)) from None
     except msgspec.DecodeError as exc:
         raise ValidationError(f"malformed JSON: {_message(exc)}", code="invalid_json") from None
+    if b"\\u0000" in body and _has_nul(msgspec.to_builtins(value)):
+        raise ValidationError("text may not contain NUL (\\u0000) characters",
+                              code="nul_character")
     return value
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 def convert_query(query: dict[str, str], kind: type[T]) -> T:

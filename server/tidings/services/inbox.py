@@ -42,6 +42,6 @@ class Inbox:
     async def announce(self, user_id: str, counts: Counts) -> None:
         """Send new counts to the user's sockets on every node (best effort)."""
         try:
-            await self._publisher.publish(events.counts_event(user_id, counts))
+            await self._publisher.publish([events.counts_event(user_id, counts)])
         except Exception as exc:
             log.warning("counts update not sent for a user: %s", exc)

@@ -6,8 +6,12 @@ Contracts:
   is answered; the live event and push jobs follow the commit. If Redis fails
   then, the outbox row stays and the relay publishes it later: nothing
   acknowledged is lost, and a socket may see an event twice only across such a
-  retry (the gateway drops seqs it already sent). Concurrent publishes delete
-  their outbox rows in one statement, before their callers are answered.
+  retry (the gateway drops seqs it already sent).
+- Concurrent publishes (without an idempotency key) commit together: one
+  statement stores all the publishes of a moment, their events go to Redis
+  together, in commit order, and their outbox rows go in one DELETE, all
+  before their callers are answered. A publish the database refuses fails
+  alone.
 - With an ``idempotency_key``, the same key and body return the first answer
   and store nothing new; the same key with another body is a 409.
 - ``persist: false`` stores nothing: no seq, no counts, no replay.
@@ -15,11 +19,10 @@ Contracts:
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -34,11 +37,12 @@ from ..core.errors import Conflict, Unavailable
 from ..core.schemas import PublishRequest
 from ..core.shapes import CONTENT_FIELDS
 from ..store import idempotency, inbox, outbox, scheduled
+from .coalesce import Coalescer
 
 log = logging.getLogger(__name__)
 
-#: Called after a publish is on the bus: (event, users online) -> push jobs handed off.
-PushHandoff = Callable[[dict[str, Any], set[str]], Awaitable[None]]
+#: Called once events are on the bus: (events, their users online) -> push jobs handed off.
+PushHandoff = Callable[[Sequence[dict[str, Any]], set[str]], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,15 +72,23 @@ def _push(req: PublishRequest) -> dict[str, Any] | None:
     return msgspec.to_builtins(req.push) if req.push is not None else {"when": "offline"}
 
 
+def _event(draft: inbox.Draft, stored: inbox.Published) -> dict[str, Any]:
+    return events.notification_event(
+        draft.content | {"created_at": stored.created_at, "updated_at": stored.created_at},
+        (events.Recipient(s.user_id, s.id, str(s.uid), s.seq, s.counts) for s in stored.rows),
+        draft.push,
+    )
+
+
 class Publishing:
     def __init__(self, pool: asyncpg.Pool, publisher: Publisher,
                  push_handoff: PushHandoff | None = None):
         self._pool = pool
         self._publisher = publisher
         self._push_handoff = push_handoff
-        self._outbox_done: list[int] = []
-        self._outbox_batch: asyncio.Future[None] | None = None
-        self._deleter: asyncio.Task[None] | None = None
+        self._commits: Coalescer[inbox.Draft, tuple[inbox.Published, bool]] = Coalescer(
+            self._commit)
+        self._deletes: Coalescer[int, None] = Coalescer(self._delete, max_items=1000)
 
     async def publish(self, req: PublishRequest, users: list[str]) -> Answer:
         """Publish (or schedule, with ``delay``) ``req`` to ``users`` (distinct ids)."""
@@ -84,11 +96,10 @@ class Publishing:
             return await self._schedule(req)
         if not req.persist:
             return await self._live_only(req, users)
-        content, push = _content(req), _push(req)
+        draft = inbox.Draft(users, _content(req), _push(req))
         if req.idempotency_key is None:
-            # one statement stores the rows, the counts and the outbox row atomically
-            stored = await inbox.publish(self._pool, users, content, push)
-            body = _body(stored)
+            # committed with the publishes of the same moment, in one statement
+            stored, handed_off = await self._commits.submit(draft)
         else:
             request_hash = hashlib.sha256(msgspec.json.encode(req)).hexdigest()
             async with self._pool.acquire() as conn, conn.transaction():
@@ -98,61 +109,61 @@ class Publishing:
                         raise Conflict("idempotency_key was used with a different request",
                                        code="idempotency_key_reused")
                     return Answer(earlier["status"], earlier["response"])
-                stored = await inbox.publish(conn, users, content, push)
-                body = _body(stored)
-                await idempotency.finish(conn, req.idempotency_key, 201, body)
-        event = events.notification_event(
-            content | {"created_at": stored.created_at, "updated_at": stored.created_at},
-            (events.Recipient(s.user_id, s.id, str(s.uid), s.seq, s.counts) for s in stored.rows),
-            push,
-        )
-        if await self.hand_off(event):
-            await self._outbox_delete(stored.outbox_id)
-        return Answer(201, body)
+                [stored] = await inbox.publish(conn, [draft])
+                await idempotency.finish(conn, req.idempotency_key, 201, _body(stored))
+            handed_off = await self.hand_off([_event(draft, stored)])
+        if handed_off:
+            # the row is gone before the producer is answered; a failed delete
+            # only leaves it to the relay, and sockets drop seqs they have
+            await self._deletes.submit(stored.outbox_id)
+        return Answer(201, _body(stored))
 
-    async def _outbox_delete(self, outbox_id: int) -> None:
-        """Delete a handed-off publish's outbox row, in one statement with concurrent ones.
-
-        Publishes that finish in the same moment share one DELETE (one at a time
-        runs); each waits for the statement that covers its row, so the row is
-        gone when the producer is answered. A failed delete only leaves rows for
-        the relay, which republishes them; sockets drop seqs they already have.
-        """
-        self._outbox_done.append(outbox_id)
-        if self._outbox_batch is None:
-            self._outbox_batch = asyncio.get_running_loop().create_future()
-        batch = self._outbox_batch
-        if self._deleter is None:
-            self._deleter = asyncio.create_task(self._delete_done())
-        await asyncio.shield(batch)
-
-    async def _delete_done(self) -> None:
+    async def _commit(
+        self, drafts: list[inbox.Draft],
+    ) -> list[tuple[inbox.Published, bool] | BaseException]:
+        """Store the drafts in one statement, then hand their events off together."""
         try:
-            while self._outbox_done:
-                await asyncio.sleep(0)  # let the publishes of this moment gather
-                ids, batch = self._outbox_done, self._outbox_batch
-                self._outbox_done, self._outbox_batch = [], None
-                assert batch is not None
-                try:
-                    await outbox.delete(self._pool, ids)
-                except (OSError, asyncpg.PostgresError) as exc:
-                    log.warning("outbox rows not deleted, the relay will republish: %s", exc)
-                batch.set_result(None)
-        finally:
-            self._deleter = None
+            stored = await inbox.publish(self._pool, drafts)
+        except asyncpg.PostgresError as exc:
+            if len(drafts) == 1:
+                raise
+            # a draft the database refuses must not fail the others with it
+            log.warning("a grouped publish failed (%s); storing its %d drafts one by one",
+                        type(exc).__name__, len(drafts))
+            return [await self._alone(draft) for draft in drafts]
+        handed_off = await self.hand_off([_event(d, s) for d, s in zip(drafts, stored,
+                                                                       strict=True)])
+        return [(s, handed_off) for s in stored]
 
-    async def _route(self, event: dict[str, Any]) -> set[str]:
-        """The event to the nodes of its online users, its pushes to the queue; who was online."""
-        online = await self._publisher.publish(event)
+    async def _alone(self, draft: inbox.Draft) -> tuple[inbox.Published, bool] | BaseException:
+        try:
+            [result] = await self._commit([draft])
+        except asyncpg.PostgresError as exc:
+            return exc
+        return result
+
+    async def _delete(self, outbox_ids: list[int]) -> list[None]:
+        try:
+            await outbox.delete(self._pool, outbox_ids)
+        except (OSError, asyncpg.PostgresError) as exc:
+            log.warning("outbox rows not deleted, the relay will republish: %s", exc)
+        return [None] * len(outbox_ids)
+
+    async def _route(self, evs: Sequence[dict[str, Any]]) -> set[str]:
+        """Events to the nodes of their online users, pushes to the queue; who was online."""
+        online = await self._publisher.publish(evs)
         if self._push_handoff is not None:
-            await self._push_handoff(event, online)
+            await self._push_handoff(evs, online)
         return online
 
-    async def hand_off(self, event: dict[str, Any]) -> bool:
-        """Put a committed event on the bus and its pushes in the queue; False if Redis failed."""
+    async def hand_off(self, evs: Sequence[dict[str, Any]]) -> bool:
+        """Put committed events on the bus, in order, and their pushes in the queue.
+
+        False if Redis failed: their outbox rows stay for the relay.
+        """
         try:
-            await self._route(event)
-        except Exception as exc:  # Redis down or failing: the outbox keeps the event
+            await self._route(evs)
+        except Exception as exc:  # Redis down or failing: the outbox keeps the events
             log.warning("bus publish failed, left for the outbox relay: %s", exc)
             return False
         return True
@@ -163,7 +174,7 @@ class Publishing:
         recipients = [events.Recipient(u, None, str(uuid.uuid4()), None, None) for u in users]
         event = events.notification_event(content, recipients, _push(req))
         try:
-            online = await self._route(event)
+            online = await self._route([event])
         except (RedisError, OSError) as exc:  # nothing is stored to retry from: say so
             raise Unavailable("live delivery is unavailable (Redis); nothing was sent") from exc
         return Answer(202, {

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
+import orjson
 
 from ..core.shapes import CONTENT_FIELDS, Counts
 
@@ -27,30 +28,68 @@ _COLUMNS = (
     " changed_data, custom_info, status, read_at, created_at, updated_at"
 )
 
+_JSON_FIELDS = ("data", "changed_data", "custom_info")
+_CONTENT_ARRAYS = ", ".join(f"${i}::text[]" for i in range(4, len(CONTENT_FIELDS) + 4))
+_PUSH_PARAM = len(CONTENT_FIELDS) + 4
+_CONTENT_VALUES = ", ".join(f"c.{f}::jsonb" if f in _JSON_FIELDS else f"c.{f}"
+                            for f in CONTENT_FIELDS)
+
+#: Several publishes in one statement. $1/$2/$3: per recipient row, its user, uid
+#: and publish (1-based); then one array per content field and one of push
+#: options, indexed by publish (JSON values as text: asyncpg reads a list
+#: inside a jsonb[] as a nested array). A user named by k publishes gets k seqs, in row order.
 _PUBLISH = f"""
-WITH st AS (
+WITH r AS (
+    SELECT r.user_id, r.uid, r.p, r.o,
+           row_number() OVER (PARTITION BY r.user_id ORDER BY r.o) AS i,
+           count(*) OVER (PARTITION BY r.user_id) AS n
+    FROM unnest($1::text[], $2::uuid[], $3::int[]) WITH ORDINALITY AS r(user_id, uid, p, o)
+), st AS (
     INSERT INTO tidings_user_state AS s (user_id, last_seq, total_count, unread_count, version)
-    SELECT u, 1, 1, 1, 1 FROM unnest($1::text[]) AS u ORDER BY u
+    SELECT DISTINCT ON (user_id) user_id, n, n, n, n FROM r ORDER BY user_id
     ON CONFLICT (user_id) DO UPDATE SET
-        last_seq = s.last_seq + 1, total_count = s.total_count + 1,
-        unread_count = s.unread_count + 1, version = s.version + 1, updated_at = now()
+        last_seq = s.last_seq + excluded.last_seq,
+        total_count = s.total_count + excluded.total_count,
+        unread_count = s.unread_count + excluded.unread_count,
+        version = s.version + excluded.version, updated_at = now()
     RETURNING user_id, last_seq, total_count, unread_count, version
+), c AS (
+    SELECT * FROM unnest({_CONTENT_ARRAYS}, ${_PUSH_PARAM}::text[])
+        WITH ORDINALITY AS c({", ".join(CONTENT_FIELDS)}, push, p)
 ), ins AS (
-    INSERT INTO tidings_notifications
-        (uid, user_id, seq, {", ".join(CONTENT_FIELDS)})
-    SELECT r.uid, st.user_id, st.last_seq, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12
-    FROM st JOIN unnest($1::text[], $2::uuid[]) AS r(user_id, uid) USING (user_id)
-    RETURNING id, uid, user_id, seq, created_at, updated_at
+    INSERT INTO tidings_notifications (uid, user_id, seq, {", ".join(CONTENT_FIELDS)})
+    SELECT r.uid, r.user_id, st.last_seq - r.n + r.i, {_CONTENT_VALUES}
+    FROM r JOIN st USING (user_id) JOIN c USING (p)
+    ORDER BY r.o
+    RETURNING id, uid, seq, created_at
 ), ob AS (
     INSERT INTO tidings_outbox (notification_ids, push)
-    SELECT array_agg(id ORDER BY id), $13::jsonb FROM ins
-    RETURNING id
+    SELECT g.ids, c.push::jsonb
+    FROM (SELECT r.p, array_agg(ins.id ORDER BY ins.id) AS ids
+          FROM ins JOIN r USING (uid) GROUP BY r.p) AS g JOIN c USING (p)
+    RETURNING id, notification_ids[1] AS first_id
 )
-SELECT ins.id, ins.uid, ins.user_id, ins.seq, ins.created_at, ins.updated_at,
-       st.total_count, st.unread_count, st.version, (SELECT id FROM ob) AS outbox_id
-FROM ins JOIN st USING (user_id)
-ORDER BY ins.user_id
+SELECT r.p, ins.id, ins.uid, r.user_id, ins.seq, ins.created_at,
+       st.total_count - (r.n - r.i) AS total_count,
+       st.unread_count - (r.n - r.i) AS unread_count,
+       st.version - (r.n - r.i) AS version, ob.id AS outbox_id
+FROM ins JOIN r USING (uid) JOIN st ON st.user_id = r.user_id
+LEFT JOIN ob ON ob.first_id = ins.id
+ORDER BY r.o
 """
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else orjson.dumps(value).decode()
+
+
+@dataclass(frozen=True, slots=True)
+class Draft:
+    """A publish to store: distinct recipients, the content fields, the push options."""
+
+    users: Sequence[str]
+    content: dict[str, Any]
+    push: dict[str, Any] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,32 +103,44 @@ class Stored:
     counts: Counts
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Published:
+    """A stored publish: its recipients' copies, in the order given, and its outbox row."""
+
     rows: list[Stored]
-    created_at: Any
-    outbox_id: int
+    created_at: Any = None
+    outbox_id: int = 0
 
 
 async def publish(
-    conn: asyncpg.Connection | asyncpg.Pool, users: Sequence[str], content: dict[str, Any],
-    push: dict[str, Any] | None,
-) -> Published:
-    """Store one notification for each of ``users`` (distinct) and its outbox row.
+    conn: asyncpg.Connection | asyncpg.Pool, drafts: Sequence[Draft],
+) -> list[Published]:
+    """Store each draft: one notification per recipient, the counts and one outbox row.
 
-    One statement whatever the number of users, atomic by itself: run it on the pool,
-    or inside a transaction with other statements.
+    One statement whatever the number of drafts and users, atomic by itself: run
+    it on the pool, or inside a transaction with other statements. Drafts are
+    stored in order: a user named by several gets their seqs in draft order, and
+    each row's counts are those right after it.
     """
-    uids = [uuid.uuid4() for _ in users]
+    users: list[str] = []
+    publish_of: list[int] = []
+    for p, draft in enumerate(drafts, 1):
+        users.extend(draft.users)
+        publish_of.extend([p] * len(draft.users))
+    columns = [[_json(d.content.get(f)) if f in _JSON_FIELDS else d.content.get(f)
+                for d in drafts] for f in CONTENT_FIELDS]
     records = await conn.fetch(
-        _PUBLISH, list(users), uids, *(content.get(f) for f in CONTENT_FIELDS), push,
+        _PUBLISH, users, [uuid.uuid4() for _ in users], publish_of, *columns,
+        [_json(d.push) for d in drafts],
     )
-    rows = [
-        Stored(r["user_id"], r["id"], r["uid"], r["seq"],
-               Counts(r["total_count"], r["unread_count"], r["version"]))
-        for r in records
-    ]
-    return Published(rows, records[0]["created_at"], records[0]["outbox_id"])
+    published = [Published([]) for _ in drafts]
+    for r in records:
+        out = published[r[0] - 1]
+        out.rows.append(Stored(r[3], r[1], r[2], r[4], Counts(r[6], r[7], r[8])))
+        out.created_at = r[5]
+        if r[9] is not None:
+            out.outbox_id = r[9]
+    return published
 
 
 async def counts(conn: asyncpg.Connection | asyncpg.Pool, user_id: str) -> Counts:

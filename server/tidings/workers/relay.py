@@ -72,12 +72,14 @@ class Relay:
     async def outbox_round(self) -> int:
         async with self._pool.acquire() as conn, conn.transaction():
             claimed = await outbox.claim_stale(conn, self._grace, self._batch)
-            done = []
+            evs = []
             for row in claimed:
                 stored = await inbox.by_ids(conn, row["notification_ids"])
-                if stored and not await self._publishing.hand_off(rebuild(stored, row["push"])):
-                    break  # Redis still down: keep this row and the rest
-                done.append(row["id"])
+                if stored:
+                    evs.append(rebuild(stored, row["push"]))
+            done = [row["id"] for row in claimed]
+            if evs and not await self._publishing.hand_off(evs):
+                done = []  # Redis still down: keep the rows for the next round
             if done:
                 await outbox.delete(conn, done)
         if done:

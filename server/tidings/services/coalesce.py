@@ -1,0 +1,59 @@
+"""Coalescing: the requests of one moment served by one round trip.
+
+Contract: items submitted while a run is busy wait and go together into the
+next run (at most ``max_items`` per run); runs happen one at a time, in
+submission order. Each submitter gets its own item's result, or the exception
+its run raised for it (a run may answer one item with an exception and the
+others with results). Cancelling a submitter does not cancel the run its item
+is in; stopping the runner cancels the items still waiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class Coalescer(Generic[T, R]):
+    def __init__(self, run: Callable[[list[T]], Awaitable[Sequence[R | BaseException]]], *,
+                 max_items: int = 256):
+        self._run = run
+        self._max = max_items
+        self._waiting: list[tuple[T, asyncio.Future[R]]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def submit(self, item: T) -> R:
+        """``item``'s result, once the run that takes it has finished."""
+        done: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        self._waiting.append((item, done))
+        if self._task is None:
+            self._task = asyncio.create_task(self._drain())
+        return await asyncio.shield(done)
+
+    async def _drain(self) -> None:
+        batch: list[tuple[T, asyncio.Future[R]]] = []
+        try:
+            while self._waiting:
+                await asyncio.sleep(0)  # let the submits of this moment gather
+                batch, self._waiting = self._waiting[:self._max], self._waiting[self._max:]
+                try:
+                    results = await self._run([item for item, _ in batch])
+                except Exception as exc:
+                    results = [exc] * len(batch)
+                for (_, done), result in zip(batch, results, strict=True):
+                    if done.done():
+                        continue
+                    if isinstance(result, BaseException):
+                        done.set_exception(result)
+                    else:
+                        done.set_result(result)
+                batch = []
+        finally:
+            for _, done in batch + self._waiting:
+                done.cancel()
+            self._waiting = []
+            self._task = None
