@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import resource
@@ -97,6 +98,19 @@ def _raise_open_files() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
+def _tune_gc() -> None:
+    """Young collections every 20,000 allocations; what is loaded at start frozen out.
+
+    With Python's default thresholds (700, 10, 10) the temporaries of a large
+    broadcast outlive two young collections, land in the oldest generation and
+    set off full collections of every socket's objects: about 0.5 s at 10,000
+    sockets, every other 10,000-recipient broadcast. With these, they die young.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 50, 10)
+
+
 def _run_node(settings: Settings, banner: str | None, *, reuse_port: bool) -> None:
     from aiohttp import web
 
@@ -104,6 +118,7 @@ def _run_node(settings: Settings, banner: str | None, *, reuse_port: bool) -> No
 
     _raise_open_files()
     _use_uvloop()
+    _tune_gc()
     web.run_app(
         create_app(replace(settings, migrate=False)), host=settings.host, port=settings.port,
         reuse_port=reuse_port, access_log=None, shutdown_timeout=10,

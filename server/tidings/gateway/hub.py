@@ -61,7 +61,7 @@ class Hub:
         self.blocking = blocking
         self.rooms: dict[str, set[Connection]] = {}
         self.last_id = "0-0"
-        self._delivered: list[deliveries_log.Record] = []
+        self._delivered: list[tuple[str, str]] = []  # (uid, user id) to log as delivered
         self._acked: set[tuple[str, int]] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self._closed = False
@@ -198,8 +198,7 @@ class Hub:
             for conn in tuple(room):
                 self._deliver(conn, delivery)
             if delivery.seq is not None and delivery.uid is not None:
-                self._delivered.append(deliveries_log.Record(
-                    delivery.uid, delivery.user_id, "socket", "delivered"))
+                self._delivered.append((delivery.uid, delivery.user_id))
 
     def _deliver(self, conn: Connection, delivery: Delivery) -> None:
         if conn.closing:
@@ -265,10 +264,11 @@ class Hub:
     async def _flush(self) -> None:
         batch, self._delivered = self._delivered, []
         acks, self._acked = self._acked, set()
-        await deliveries_log.record(self.pool, batch)
-        if acks:
-            users, seqs = zip(*acks, strict=True)
-            await deliveries_log.record_acks(self.pool, list(users), list(seqs))
+        async with self.pool.acquire() as conn:
+            await deliveries_log.record_sockets(conn, batch)
+            if acks:
+                users, seqs = zip(*acks, strict=True)
+                await deliveries_log.record_acks(conn, list(users), list(seqs))
 
     async def _heartbeat(self) -> None:
         beats = 0

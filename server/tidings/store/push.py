@@ -8,7 +8,7 @@ acknowledges the job: a job redelivered after a crash skips those devices.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -67,7 +67,7 @@ async def still_unread(conn: Conn, uid: str) -> bool:
 async def record(conn: Conn, records: Iterable[Record]) -> None:
     """Append rows to the delivery log in one statement (a repeated final row is dropped).
 
-    The gateway may call it with ``channel='socket', outcome='delivered'`` rows too.
+    Socket deliveries go through :func:`record_sockets` instead.
     """
     rows = list(records)
     if not rows:
@@ -81,6 +81,20 @@ async def record(conn: Conn, records: Iterable[Record]) -> None:
         [r.outcome for r in rows], [r.device_id for r in rows], [r.detail for r in rows],
         [r.attempt for r in rows],
     )
+
+
+async def record_sockets(conn: asyncpg.Connection,
+                         delivered: Sequence[tuple[str, str]]) -> None:
+    """Log (uid, user_id) notifications as delivered to a socket ('socket', 'delivered').
+
+    By COPY, the cheapest way into the table: these rows are never final, so no
+    conflict can arise. ``conn`` is a connection (COPY needs one).
+    """
+    if delivered:
+        await conn.copy_records_to_table(
+            "tidings_deliveries", columns=("notification_uid", "user_id", "channel", "outcome"),
+            records=[(uid, user_id, "socket", "delivered") for uid, user_id in delivered],
+        )
 
 
 async def record_acks(conn: Conn, user_ids: list[str], seqs: list[int]) -> None:
