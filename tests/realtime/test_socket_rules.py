@@ -143,3 +143,22 @@ async def test_dead_peer_is_dropped_by_protocol_pings(settings, http):
             async with asyncio.timeout(15):
                 while hub.room_size(user):
                     await asyncio.sleep(0.05)
+        # a live peer answers the pings and stays; its own pings are answered
+        alive = new_user("alive")
+        async with http.ws_connect(node.url + WS, headers=bearer(alive), autoping=False) as ws:
+            await ws.receive_json()
+            pings = 0
+            loop = asyncio.get_running_loop()
+            until = loop.time() + 2  # more than six heartbeat periods
+            while loop.time() < until:
+                msg = await ws.receive(timeout=2)
+                assert msg.type is aiohttp.WSMsgType.PING, msg
+                pings += 1
+                await ws.pong(msg.data)
+            assert pings >= 4 and hub.room_size(alive) == 1
+            await ws.ping(b"hi")
+            msg = await ws.receive(timeout=2)
+            while msg.type is aiohttp.WSMsgType.PING:
+                await ws.pong(msg.data)
+                msg = await ws.receive(timeout=2)
+            assert msg.type is aiohttp.WSMsgType.PONG and msg.data == b"hi"

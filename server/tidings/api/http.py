@@ -11,6 +11,7 @@ import hashlib
 import logging
 import math
 import time
+from collections.abc import Awaitable
 from typing import Any, TypeVar
 
 import orjson
@@ -71,14 +72,22 @@ _CORS_PREFLIGHT = {
 def edge(allowed_origins: tuple[str, ...]) -> Any:
     """The one middleware: errors as JSON, and CORS for the allowed browser origins.
 
-    One middleware, not two: each holds a frame for a socket's whole life.
+    One middleware, not two, and none for WebSocket upgrades: a middleware's
+    frame lives as long as the socket it serves.
     CORS: preflights are answered and responses marked for allowed origins
     (``*``: any); same-origin pages (the demo) need none, and other origins get
     nothing, so the browser refuses them.
     """
 
     @web.middleware
-    async def middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    def middleware(request: web.Request, handler: Any) -> Awaitable[web.StreamResponse]:
+        # A WebSocket upgrade goes straight to its handler, which answers its own
+        # errors with close codes: no middleware frame held for the socket's life.
+        if request.headers.get("Upgrade", "").lower() == "websocket":
+            return handler(request)
+        return around(request, handler)
+
+    async def around(request: web.Request, handler: Any) -> web.StreamResponse:
         origin = request.headers.get("Origin")
         cors = origin is not None and ("*" in allowed_origins or origin in allowed_origins)
         if cors and request.method == "OPTIONS" and (

@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 #: Write a frame straight to the transport while its buffer holds fewer bytes than this.
 DIRECT_BELOW = 64 * 1024
 
+#: An empty ping (RFC 6455 section 5.5.2), written between whole frames.
+PING_FRAME = b"\x89\x00"
+
 _background: set[asyncio.Task[None]] = set()
 
 
@@ -54,8 +57,8 @@ def text_frame(payload: bytes) -> bytes:
 
 
 class Connection:
-    __slots__ = ("closing", "cursor", "drained", "expiry", "held", "limit", "pending",
-                 "transport", "user_id", "writer", "ws")
+    __slots__ = ("awaiting_pong", "closing", "cursor", "drained", "expires_at", "held", "limit",
+                 "pending", "transport", "user_id", "writer", "ws")
 
     def __init__(self, ws: web.WebSocketResponse, transport: asyncio.Transport | None,
                  user_id: str, limit: int):
@@ -69,9 +72,10 @@ class Connection:
         self.writer: asyncio.Task[None] | None = None
         # Deliveries that arrived while replaying or filling; None when live.
         self.held: list[Delivery] | None = []
-        self.expiry: asyncio.TimerHandle | None = None
+        self.expires_at = 0.0  # the token's expiry; the hub closes the socket then
         self.drained: asyncio.Future[None] | None = None
         self.closing = False
+        self.awaiting_pong = False  # pinged, and nothing heard from the peer since
 
     @property
     def queued(self) -> int:
@@ -137,6 +141,17 @@ class Connection:
             self.writer = None
             self._wake()
 
+    def ping(self) -> None:
+        """Ping the peer; one that sent nothing since the previous ping is cut off as dead."""
+        t = self.transport
+        if self.closing or t is None or t.is_closing():
+            return
+        if self.awaiting_pong:
+            t.abort()  # a vanished peer would never take a close frame
+            return
+        self.awaiting_pong = True
+        t.write(PING_FRAME)
+
     def abort(self, code: int, reason: str) -> None:
         """Close with ``code`` without waiting (from callbacks and dispatch)."""
         if not self.closing:
@@ -150,8 +165,6 @@ class Connection:
         self.pending = None
         self._wake()
         self.held = None
-        if self.expiry is not None:
-            self.expiry.cancel()
         try:
             await asyncio.wait_for(self.ws.close(code=code, message=reason.encode()), 5)
         except Exception:

@@ -43,6 +43,9 @@ log = logging.getLogger(__name__)
 READ_BLOCK_MS = 1000
 READ_COUNT = 512
 RECORD_EVERY = 0.5  # seconds between writes of the socket delivery log
+EXPIRY_BUCKET = 10  # seconds of token expiries kept together
+EXPIRY_TICK = 0.5  # seconds between sweeps of expired tokens
+PING_PHASES = 8  # slices of the sockets pinged in turn over one heartbeat period
 MAX_ACKS = 100_000  # acks kept between two writes; more are not logged
 DRAIN_WAIT = 10.0  # seconds a replaying socket may take to take half its queue
 
@@ -59,7 +62,10 @@ class Hub:
         self.pool = pool
         self.redis = redis
         self.blocking = blocking
-        self.rooms: dict[str, set[Connection]] = {}
+        # a user's sockets here; a tuple, not a set: most users have one (a set is 216 B)
+        self.rooms: dict[str, tuple[Connection, ...]] = {}
+        # token expiries, bucketed by EXPIRY_BUCKET seconds, swept by one task
+        self._expiring: dict[int, set[Connection]] = {}
         self.last_id = "0-0"
         self._delivered: list[tuple[str, str]] = []  # (uid, user id) to log as delivered
         self._acked: set[tuple[str, int]] = set()
@@ -74,7 +80,9 @@ class Hub:
         await presence.heartbeat(self.redis, self.node_id)
         self._tasks = [asyncio.create_task(self._read_inbox(), name="inbox-reader"),
                        asyncio.create_task(self._heartbeat(), name="heartbeat"),
-                       asyncio.create_task(self._record(), name="delivery-log")]
+                       asyncio.create_task(self._record(), name="delivery-log"),
+                       asyncio.create_task(self._sweep_expired(), name="token-expiry"),
+                       asyncio.create_task(self._ping_sockets(), name="pings")]
 
     async def shutdown(self) -> None:
         """Close every socket with 1012 (clients reconnect elsewhere), then leave presence."""
@@ -101,8 +109,7 @@ class Hub:
 
     async def join(self, conn: Connection, since: int | None) -> None:
         """Add a socket: presence, counts, replay after ``since``, then live."""
-        room = self.rooms.setdefault(conn.user_id, set())
-        room.add(conn)
+        room = self.rooms[conn.user_id] = (*self.rooms.get(conn.user_id, ()), conn)
         # the first socket of a user registers presence; later ones wait for that write too
         written = (self._presence.changed(conn.user_id) if len(room) == 1
                    else self._presence.pending(conn.user_id))
@@ -120,14 +127,75 @@ class Hub:
         self._go_live(conn)
 
     def leave(self, conn: Connection) -> None:
+        self._unexpire(conn)
         room = self.rooms.get(conn.user_id)
-        if room is None:
+        if room is None or conn not in room:
             return
-        room.discard(conn)
-        if not room:
+        room = tuple(c for c in room if c is not conn)
+        if room:
+            self.rooms[conn.user_id] = room
+        else:
             del self.rooms[conn.user_id]
             if not self._closed:
                 self._presence.changed(conn.user_id)  # written with others of the moment
+
+    # -- token expiry ----------------------------------------------------
+
+    def expire_at(self, conn: Connection, at: float) -> None:
+        """Close ``conn`` with 4001 once ``at`` (its token's expiry) has passed.
+
+        Called again (a refresh), the new time replaces the old. One task sweeps
+        every socket's expiry each ``EXPIRY_TICK`` seconds: an idle socket holds
+        no timer of its own, and closes at most a tick late.
+        """
+        self._unexpire(conn)
+        conn.expires_at = at
+        self._expiring.setdefault(int(at // EXPIRY_BUCKET), set()).add(conn)
+
+    def _unexpire(self, conn: Connection) -> None:
+        key = int(conn.expires_at // EXPIRY_BUCKET)
+        bucket = self._expiring.get(key)
+        if bucket is not None:
+            bucket.discard(conn)
+            if not bucket:
+                del self._expiring[key]
+
+    def expire_due(self, now: float) -> None:
+        """Close the sockets whose token expired by ``now``."""
+        last = int(now // EXPIRY_BUCKET)
+        for key in [k for k in self._expiring if k <= last]:
+            bucket = self._expiring[key]
+            for conn in [c for c in bucket if c.expires_at <= now]:
+                bucket.discard(conn)
+                conn.abort(protocol.CLOSE_BAD_TOKEN, "token expired")
+            if not bucket:
+                del self._expiring[key]
+
+    # -- pings -----------------------------------------------------------
+
+    def ping_phase(self, phase: int) -> None:
+        """Ping the sockets of one phase (of ``PING_PHASES``), cutting off the silent ones.
+
+        Every ``ws_heartbeat`` seconds each socket is pinged once, by one task:
+        a socket that sent nothing (no pong, no message) since its previous ping
+        is dropped as dead. Phases spread the pings over the period.
+        """
+        for room in tuple(self.rooms.values()):
+            for conn in room:
+                if (id(conn) >> 4) % PING_PHASES == phase:
+                    conn.ping()
+
+    async def _ping_sockets(self) -> None:
+        phase = 0
+        while True:
+            await asyncio.sleep(self.settings.ws_heartbeat / PING_PHASES)
+            self.ping_phase(phase)
+            phase = (phase + 1) % PING_PHASES
+
+    async def _sweep_expired(self) -> None:
+        while True:
+            await asyncio.sleep(EXPIRY_TICK)
+            self.expire_due(time.time())
 
     # -- replay ----------------------------------------------------------
 
@@ -195,7 +263,7 @@ class Hub:
             room = self.rooms.get(delivery.user_id)
             if not room:
                 continue
-            for conn in tuple(room):
+            for conn in room:
                 self._deliver(conn, delivery)
             if delivery.seq is not None and delivery.uid is not None:
                 self._delivered.append((delivery.uid, delivery.user_id))

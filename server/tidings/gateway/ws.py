@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 
 import msgspec
 from aiohttp import WSMsgType, web
 
-from ..auth import Identity
 from ..core import protocol
 from ..core.errors import AuthError, TidingsError
 from ..services.context import SERVICES
@@ -41,6 +39,8 @@ def _header_token(request: web.Request) -> str | None:
 
 
 def _since(request: web.Request) -> int | None:
+    if "since" not in request.query_string:  # request.query would be kept for the socket's life
+        return None
     raw = request.query.get("since")
     if raw is None or raw == "":
         return None
@@ -52,36 +52,25 @@ def _since(request: web.Request) -> int | None:
 
 @routes.get("/ws/me/notifications")
 async def socket(request: web.Request) -> web.StreamResponse:
-    services = request.app[SERVICES]
+    """One socket, from upgrade to close.
+
+    Memory per idle socket counts: this coroutine's frame is the only one of
+    Tidings held while the socket lives (authentication runs in a helper whose
+    frame, with the token, is gone once it returns).
+    """
     hub = request.app[HUB]
-    s = services.settings
+    s = request.app[SERVICES].settings
     subprotocol = protocol.pick_subprotocol(request.headers.get("Sec-WebSocket-Protocol", ""))
     ws = web.WebSocketResponse(
-        protocols=(subprotocol,) if subprotocol else (), heartbeat=s.ws_heartbeat,
+        # pings: the hub's sweep, not a timer per socket (see Hub.ping_phase)
+        protocols=(subprotocol,) if subprotocol else (), heartbeat=None, autoping=False,
         max_msg_size=s.ws_max_frame, compress=False, decode_text=False,
     )
     await ws.prepare(request)
-    if not protocol.origin_allowed(request.headers.get("Origin"), s.allowed_origins,
-                                   request.host):
-        return await _close(ws, protocol.CLOSE_ORIGIN, "origin not allowed")
-    try:
-        since = _since(request)
-    except ValueError:
-        return await _close(ws, protocol.CLOSE_BAD_FRAME, "since must be a whole number")
-    token = _header_token(request) or subprotocol
-    try:
-        if token is None:
-            token, since = await _first_message(ws, s.ws_auth_timeout)
-        identity = await services.verifier.verify(token)
-    except AuthError as exc:
-        return await _close(ws, protocol.CLOSE_BAD_TOKEN, exc.message)
-    except protocol.BadMessage as exc:
-        return await _close(ws, protocol.CLOSE_BAD_FRAME, str(exc)[:120])
-    if hub.room_size(identity.user_id) >= s.max_sockets_per_user:
-        return await _close(ws, protocol.CLOSE_TOO_MANY, "too many sockets for this user")
-
-    conn = Connection(ws, request.transport, identity.user_id, s.ws_send_queue)
-    _expire_at(conn, identity)
+    admitted = await _admit(request, ws, hub, subprotocol)
+    if admitted is None:
+        return ws
+    conn, since = admitted
     try:
         try:
             await hub.join(conn, since)
@@ -89,17 +78,65 @@ async def socket(request: web.Request) -> web.StreamResponse:
             log.exception("joining a socket failed; it is closed for a resume")
             await conn.close(protocol.CLOSE_RESTART, "try again")
             return ws
-        await _serve(ws, conn, hub, request)
+        while not conn.closing:
+            msg = await ws.receive()
+            conn.awaiting_pong = False  # any frame shows the peer is there
+            if msg.type is WSMsgType.TEXT:
+                await _on_text(conn, hub, request, msg.data)
+            elif msg.type is WSMsgType.PING:
+                await ws.pong(msg.data)
+            elif msg.type is WSMsgType.BINARY:
+                await conn.close(protocol.CLOSE_BAD_FRAME,
+                                 "binary frames are not part of the protocol")
+            elif msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED,
+                              WSMsgType.ERROR):
+                break
     finally:
-        if conn.expiry is not None:
-            conn.expiry.cancel()
         hub.leave(conn)
     return ws
 
 
+async def _admit(request: web.Request, ws: web.WebSocketResponse, hub: Hub,
+                 subprotocol: str | None) -> tuple[Connection, int | None] | None:
+    """Origin, ``since``, token and the socket cap: (Connection, since), or None if closed."""
+    s = request.app[SERVICES].settings
+    origin = request.headers.get("Origin")
+    if origin is not None and not protocol.origin_allowed(origin, s.allowed_origins,
+                                                          request.host):
+        await _close(ws, protocol.CLOSE_ORIGIN, "origin not allowed")
+        return None
+    try:
+        since = _since(request)
+    except ValueError:
+        await _close(ws, protocol.CLOSE_BAD_FRAME, "since must be a whole number")
+        return None
+    token = _header_token(request) or subprotocol
+    try:
+        if token is None:
+            token, since = await _first_message(ws, s.ws_auth_timeout)
+        identity = await request.app[SERVICES].verifier.verify(token)
+    except AuthError as exc:
+        await _close(ws, protocol.CLOSE_BAD_TOKEN, exc.message)
+        return None
+    except protocol.BadMessage as exc:
+        await _close(ws, protocol.CLOSE_BAD_FRAME, str(exc)[:120])
+        return None
+    if hub.room_size(identity.user_id) >= s.max_sockets_per_user:
+        await _close(ws, protocol.CLOSE_TOO_MANY, "too many sockets for this user")
+        return None
+    conn = Connection(ws, request.transport, identity.user_id, s.ws_send_queue)
+    hub.expire_at(conn, identity.expires_at)
+    return conn, since
+
+
 async def _first_message(ws: web.WebSocketResponse, wait: float) -> tuple[str, int | None]:
     try:
-        msg = await ws.receive(timeout=wait)
+        async with asyncio.timeout(wait):
+            msg = await ws.receive()
+            while msg.type in (WSMsgType.PING, WSMsgType.PONG):
+                if msg.type is WSMsgType.PING:
+                    await ws.pong(msg.data)
+                msg = await ws.receive()
     except TimeoutError:
         raise AuthError("no auth message in time") from None
     if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
@@ -110,48 +147,32 @@ async def _first_message(ws: web.WebSocketResponse, wait: float) -> tuple[str, i
     return first.token, first.since
 
 
-def _expire_at(conn: Connection, identity: Identity) -> None:
-    """(Re)arm the close at the token's expiry."""
-    if conn.expiry is not None:
-        conn.expiry.cancel()
-    conn.expiry = asyncio.get_running_loop().call_later(
-        max(identity.expires_at - time.time(), 0), conn.abort, protocol.CLOSE_BAD_TOKEN,
-        "token expired")
-
-
-async def _serve(ws: web.WebSocketResponse, conn: Connection, hub: Hub,
-                 request: web.Request) -> None:
+async def _on_text(conn: Connection, hub: Hub, request: web.Request, data: bytes) -> None:
+    """One client message: ack, mark_read, refresh; anything else closes the socket."""
+    try:
+        message = protocol.parse(data)
+    except protocol.BadMessage as exc:
+        await conn.close(protocol.CLOSE_BAD_FRAME, str(exc)[:120])
+        return
+    if isinstance(message, protocol.Ack):
+        hub.acked(conn, message.seq)
+        return
     services = request.app[SERVICES]
-    async for msg in ws:
-        if msg.type is WSMsgType.BINARY:
-            await conn.close(protocol.CLOSE_BAD_FRAME, "binary frames are not part of the protocol")
-            return
-        if msg.type is not WSMsgType.TEXT:
-            continue
+    if isinstance(message, protocol.MarkRead):
         try:
-            message = protocol.parse(msg.data)
-        except protocol.BadMessage as exc:
-            await conn.close(protocol.CLOSE_BAD_FRAME, str(exc)[:120])
+            await services.inbox.act(conn.user_id, "MARK_AS_READ", message.uids)
+        except TidingsError as exc:
+            conn.send(msgspec.json.encode(protocol.error_message(exc.code, exc.message)))
+    elif isinstance(message, protocol.Refresh):
+        try:
+            identity = await services.verifier.verify(message.token)
+        except AuthError as exc:
+            await conn.close(protocol.CLOSE_BAD_TOKEN, exc.message)
             return
-        if isinstance(message, protocol.Ack):
-            hub.acked(conn, message.seq)
-            continue
-        if isinstance(message, protocol.MarkRead):
-            try:
-                await services.inbox.act(conn.user_id, "MARK_AS_READ", message.uids)
-            except TidingsError as exc:
-                conn.send(msgspec.json.encode(protocol.error_message(exc.code, exc.message)))
-        elif isinstance(message, protocol.Refresh):
-            try:
-                identity = await services.verifier.verify(message.token)
-            except AuthError as exc:
-                await conn.close(protocol.CLOSE_BAD_TOKEN, exc.message)
-                return
-            if identity.user_id != conn.user_id:
-                await conn.close(protocol.CLOSE_BAD_TOKEN, "refresh token is for another user")
-                return
-            _expire_at(conn, identity)
-            conn.send(msgspec.json.encode(protocol.refreshed_message(identity.expires_at)))
-        else:  # a second auth
-            await conn.close(protocol.CLOSE_BAD_FRAME, "already authenticated")
+        if identity.user_id != conn.user_id:
+            await conn.close(protocol.CLOSE_BAD_TOKEN, "refresh token is for another user")
             return
+        hub.expire_at(conn, identity.expires_at)
+        conn.send(msgspec.json.encode(protocol.refreshed_message(identity.expires_at)))
+    else:  # a second auth
+        await conn.close(protocol.CLOSE_BAD_FRAME, "already authenticated")
