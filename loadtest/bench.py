@@ -344,7 +344,9 @@ def check(subs: Iterable[Sub]) -> dict[str, Any]:
 class Crowd:
     """Many subscribers over several loopback source addresses."""
 
-    def __init__(self, server: Server, tally: Tally, sources: int, per_source: int):
+    def __init__(self, server: Server, tally: Tally, sources: int, per_source: int,
+                 first_source: int = 0):
+        self.first_source = first_source
         self.server = server
         self.tally = tally
         self.sessions: list[aiohttp.ClientSession] = []
@@ -357,7 +359,7 @@ class Crowd:
     def session_for(self, i: int) -> aiohttp.ClientSession:
         idx = min(i // self.per_source, self.sources - 1)
         while len(self.sessions) <= idx:
-            n = len(self.sessions)
+            n = self.first_source + len(self.sessions)
             host = "127.0.0.1" if n == 0 else f"127.0.0.{n + 1}"
             conn = aiohttp.TCPConnector(limit=0, local_addr=(host, 0), force_close=False)
             self.sessions.append(aiohttp.ClientSession(connector=conn))
@@ -516,6 +518,8 @@ class Bench:
         await crowd.close()
         await asyncio.sleep(2)
         before = self.server.sample()
+        if a.driver_procs > 1:
+            return await self._idle_split(before)
         crowd = self.crowd()
         t0 = time.monotonic()
         subs = await crowd.connect(users(self.prefix("idle"), a.sockets), a.connect_concurrency)
@@ -533,6 +537,14 @@ class Bench:
             "connect_p99_ms": ms(pct(crowd.connect_times, 99)),
             "sources": len(crowd.sessions),
         }
+        self._idle_memory(result, before, after_connect, after, open_now)
+        await crowd.close()
+        return result
+
+    def _idle_memory(self, result: dict[str, Any], before: dict[str, float] | None,
+                     after_connect: dict[str, float] | None, after: dict[str, float] | None,
+                     open_now: int) -> None:
+        a = self.args
         if before and after and after_connect:
             delta = after["rss_kib"] - before["rss_kib"]
             result.update({
@@ -544,8 +556,58 @@ class Bench:
             })
         result["correct"] = {"missed": 0, "duplicates": 0, "order_ok": True,
                              "all_open": open_now == a.sockets}
-        await crowd.close()
+
+    async def _idle_split(self, before: dict[str, float] | None) -> dict[str, Any]:
+        """The idle scenario over ``--driver-procs`` helper processes (each process can
+        hold only as many sockets as its open-files limit allows)."""
+        a = self.args
+        share = -(-a.sockets // a.driver_procs)
+        sources_each = max(1, -(-share // a.per_source))
+        helpers = []
+        t0 = time.monotonic()
+        for i in range(a.driver_procs):
+            count = min(share, a.sockets - i * share)
+            cmd = [sys.executable, str(Path(__file__)), "idle", "--url", self.server.url,
+                   "--jwt-secret", self.server.secret, "--api-key", self.server.key,
+                   "--part", f"{self.prefix('idle')}-p{i},{count},{1 + i * sources_each}",
+                   "--per-source", str(a.per_source),
+                   "--connect-concurrency", str(max(1, a.connect_concurrency // a.driver_procs))]
+            helpers.append(await asyncio.create_subprocess_exec(
+                *cmd, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE))
+        connected = [json.loads(await h.stdout.readline()) for h in helpers]
+        wall = time.monotonic() - t0
+        after_connect = self.server.sample()
+        await asyncio.sleep(a.hold)
+        after = self.server.sample()
+        for h in helpers:
+            h.stdin.write(b"close\n")
+            await h.stdin.drain()
+        held = [json.loads(await h.stdout.readline()) for h in helpers]
+        for h in helpers:
+            await h.wait()
+        open_now = sum(h["open"] for h in held)
+        done = sum(c["connected"] for c in connected)
+        result: dict[str, Any] = {
+            "sockets": a.sockets, "connected": done,
+            "connect_errors": sum(c["errors"] for c in connected), "open_after_hold": open_now,
+            "held_s": a.hold, "connect_wall_s": round(wall, 2),
+            "connects_per_s": round(done / wall, 1), "driver_procs": a.driver_procs,
+            "sources": sum(c["sources"] for c in connected),
+        }
+        self._idle_memory(result, before, after_connect, after, open_now)
         return result
+
+    async def hold_part(self) -> None:
+        """Helper of a split idle run: connect, say so, hold until told, say how many stayed."""
+        prefix, count, first = self.args.part.split(",")
+        crowd = Crowd(self.server, self.tally, 64, self.args.per_source, int(first))
+        subs = await crowd.connect(users(prefix, int(count)), self.args.connect_concurrency)
+        print(json.dumps({"connected": len(crowd.connect_times), "errors": crowd.connect_errors,
+                          "sources": len(crowd.sessions)}), flush=True)
+        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+        print(json.dumps({"open": sum(1 for s in subs if s.ws is not None and not s.ws.closed)}),
+              flush=True)
+        await crowd.close()
 
     async def fanout(self) -> dict[str, Any]:
         a = self.args
@@ -756,6 +818,10 @@ def correct_ok(report: dict[str, Any]) -> bool:
 async def main_async(args: argparse.Namespace) -> int:
     nofile = raise_nofile()
     server = Server(args)
+    if args.part:  # a helper of a split idle run, driven through stdin/stdout
+        server.ws_url = server.url.replace("http", "ws", 1) + WS_PATH
+        await Bench(args, server).hold_part()
+        return 0
     report: dict[str, Any] = {
         "label": args.label, "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "command": " ".join(["python", "loadtest/bench.py", *sys.argv[1:]]),
@@ -825,6 +891,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     s.add_argument("--connect-concurrency", type=int, default=200)
     s.add_argument("--sources", type=int, default=8, help="loopback source addresses")
     s.add_argument("--per-source", type=int, default=20_000, help="sockets per source address")
+    s.add_argument("--driver-procs", type=int, default=1,
+                   help="idle: driver processes holding the sockets (past one's open-files limit)")
+    s.add_argument("--part", help=argparse.SUPPRESS)  # PREFIX,COUNT,FIRST_SOURCE (helpers)
     p.add_argument("--label", default=None, help="results file name (no extension)")
     p.add_argument("--out", default=None, help="results path without extension")
     p.add_argument("--uvloop", action="store_true", help="run the driver on uvloop")

@@ -64,6 +64,19 @@ async def test_bench_scenarios_are_correct_at_tiny_sizes(settings, tmp_path):
     assert "| latency |" in out.with_suffix(".md").read_text()
 
 
+async def test_bench_idle_split_over_driver_processes(settings, tmp_path):
+    out = tmp_path / "split"
+    code, log = await _run(
+        sys.executable, str(BENCH),
+        "--database-url", settings.database_url, "--redis-url", settings.redis_url,
+        "idle", "--workers", "2", "--driver-procs", "3", "--sockets", "31", "--hold", "0.5",
+        "--connect-concurrency", "9", "--out", str(out))
+    assert code == 0, log[-3000:]
+    idle = json.loads(out.with_suffix(".json").read_text())["scenarios"]["idle"]
+    assert idle["driver_procs"] == 3 and idle["sources"] == 3
+    assert idle["connected"] == idle["open_after_hold"] == 31, idle
+
+
 async def test_locust_mix_runs_without_failures(settings, tmp_path):
     # find it, never import it here: importing locust monkey-patches this process with gevent
     if importlib.util.find_spec("locust") is None:

@@ -24,6 +24,19 @@ async def test_items_of_a_moment_share_a_run_in_order():
     assert all(len(r) <= 4 for r in runs) and len(runs) == 3
 
 
+async def test_runs_stay_under_the_weight_cap_but_take_a_heavy_item_alone():
+    runs: list[list[int]] = []
+
+    async def run(items: list[int]) -> list[int]:
+        runs.append(items)
+        await asyncio.sleep(0.01)
+        return items
+
+    c: Coalescer[int, int] = Coalescer(run, weight=lambda i: i, max_weight=10)
+    await asyncio.gather(*(c.submit(i) for i in (1, 4, 5, 3, 20, 2)))
+    assert runs == [[1, 4, 5], [3], [20], [2]]
+
+
 async def test_a_run_answers_each_item_and_failures_stay_with_their_items():
     async def run(items: list[int]) -> list[int | BaseException]:
         if 99 in items:

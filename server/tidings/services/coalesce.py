@@ -1,7 +1,8 @@
 """Coalescing: the requests of one moment served by one round trip.
 
 Contract: items submitted while a run is busy wait and go together into the
-next run (at most ``max_items`` per run); runs happen one at a time, in
+next run (at most ``max_items`` per run, and no more ``weight`` than
+``max_weight`` unless one item alone has more); runs happen one at a time, in
 submission order. Each submitter gets its own item's result, or the exception
 its run raised for it (a run may answer one item with an exception and the
 others with results). Cancelling a submitter does not cancel the run its item
@@ -20,9 +21,12 @@ R = TypeVar("R")
 
 class Coalescer(Generic[T, R]):
     def __init__(self, run: Callable[[list[T]], Awaitable[Sequence[R | BaseException]]], *,
-                 max_items: int = 256):
+                 max_items: int = 256, weight: Callable[[T], int] = lambda _: 1,
+                 max_weight: int | None = None):
         self._run = run
         self._max = max_items
+        self._weight = weight
+        self._max_weight = max_weight
         self._waiting: list[tuple[T, asyncio.Future[R]]] = []
         self._task: asyncio.Task[None] | None = None
 
@@ -34,12 +38,24 @@ class Coalescer(Generic[T, R]):
             self._task = asyncio.create_task(self._drain())
         return await asyncio.shield(done)
 
+    def _take(self) -> int:
+        """How many waiting items the next run takes (at least one)."""
+        if self._max_weight is None:
+            return self._max
+        total = 0
+        for n, (item, _) in enumerate(self._waiting[:self._max]):
+            total += self._weight(item)
+            if total > self._max_weight:
+                return max(n, 1)
+        return self._max
+
     async def _drain(self) -> None:
         batch: list[tuple[T, asyncio.Future[R]]] = []
         try:
             while self._waiting:
                 await asyncio.sleep(0)  # let the submits of this moment gather
-                batch, self._waiting = self._waiting[:self._max], self._waiting[self._max:]
+                n = self._take()
+                batch, self._waiting = self._waiting[:n], self._waiting[n:]
                 try:
                     results = await self._run([item for item, _ in batch])
                 except Exception as exc:

@@ -41,6 +41,9 @@ from .coalesce import Coalescer
 
 log = logging.getLogger(__name__)
 
+#: Most notification rows one grouped statement stores (a larger publish goes alone).
+GROUP_ROWS = 10_000
+
 #: Called once events are on the bus: (events, their users online) -> push jobs handed off.
 PushHandoff = Callable[[Sequence[dict[str, Any]], set[str]], Awaitable[None]]
 
@@ -87,7 +90,7 @@ class Publishing:
         self._publisher = publisher
         self._push_handoff = push_handoff
         self._commits: Coalescer[inbox.Draft, tuple[inbox.Published, bool]] = Coalescer(
-            self._commit)
+            self._commit, weight=lambda d: len(d.users), max_weight=GROUP_ROWS)
         self._deletes: Coalescer[int, None] = Coalescer(self._delete, max_items=1000)
 
     async def publish(self, req: PublishRequest, users: list[str]) -> Answer:
