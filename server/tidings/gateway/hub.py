@@ -13,6 +13,10 @@ Contracts:
   lost them (a restart without persistence); then, as after a failed inbox
   read, every socket is brought up to date from PostgreSQL (:meth:`Hub.resync`),
   since events published meanwhile were routed nowhere.
+- Sockets are pinged, and closed at their token's expiry, by two hub tasks
+  rather than timers per socket: a silent peer is cut off one heartbeat after
+  its unanswered ping, an expired token closes its socket with 4001 within
+  ``EXPIRY_TICK`` seconds.
 - :meth:`Hub.shutdown` closes every socket with 1012 and removes presence.
 """
 
