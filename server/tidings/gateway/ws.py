@@ -28,9 +28,8 @@ HUB: web.AppKey[Hub] = web.AppKey("hub", Hub)
 routes = web.RouteTableDef()
 
 
-async def _close(ws: web.WebSocketResponse, code: int, reason: str) -> web.WebSocketResponse:
+async def _close(ws: web.WebSocketResponse, code: int, reason: str) -> None:
     await ws.close(code=code, message=reason.encode())
-    return ws
 
 
 def _header_token(request: web.Request) -> str | None:
@@ -99,7 +98,8 @@ async def socket(request: web.Request) -> web.StreamResponse:
 async def _admit(request: web.Request, ws: web.WebSocketResponse, hub: Hub,
                  subprotocol: str | None) -> tuple[Connection, int | None] | None:
     """Origin, ``since``, token and the socket cap: (Connection, since), or None if closed."""
-    s = request.app[SERVICES].settings
+    services = request.app[SERVICES]
+    s = services.settings
     origin = request.headers.get("Origin")
     if origin is not None and not protocol.origin_allowed(origin, s.allowed_origins,
                                                           request.host):
@@ -114,7 +114,7 @@ async def _admit(request: web.Request, ws: web.WebSocketResponse, hub: Hub,
     try:
         if token is None:
             token, since = await _first_message(ws, s.ws_auth_timeout)
-        identity = await request.app[SERVICES].verifier.verify(token)
+        identity = await services.verifier.verify(token)
     except AuthError as exc:
         await _close(ws, protocol.CLOSE_BAD_TOKEN, exc.message)
         return None
