@@ -56,8 +56,40 @@ class RateLimited(TidingsError):
 
 
 class Unavailable(TidingsError):
+    """A dependency is down: nothing was done, retry after ``retry_after`` seconds (a 503)."""
+
     status = 503
     code = "unavailable"
+    dependency = "service"
+    retry_after = 1.0
+
+
+class StoreUnavailable(Unavailable):
+    """PostgreSQL could not be reached, or the connection broke before an answer came.
+
+    Raised by the store edge for every connection-class failure. The outcome of a
+    write in flight is unknown: the caller may retry it only if the write is
+    idempotent.
+    """
+
+    dependency = "postgres"
+
+
+class StoreError(Exception):
+    """PostgreSQL refused a statement (bad data, a constraint): the statement changed nothing.
+
+    Raised by the store edge in place of the driver's own errors; ``cause`` names it.
+    """
+
+    def __init__(self, message: str, cause: str = ""):
+        super().__init__(message)
+        self.cause = cause
+
+
+class BusUnavailable(Unavailable):
+    """Redis could not be reached, or failed a command; raised by the bus edge."""
+
+    dependency = "redis"
 
 
 class ConfigError(Exception):
