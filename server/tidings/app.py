@@ -25,9 +25,9 @@ from .api.http import edge
 from .auth import TokenVerifier
 from .bus import connect
 from .bus.publisher import Publisher
-from .bus.push_queue import enqueue_push
+from .bus.throttle import Throttle
 from .config import Settings
-from .core.push import jobs_from_event
+from .core.push import Decision, decide, push_options
 from .core.ratelimit import RateLimiter
 from .core.schemas import MAX_BODY_BYTES
 from .gateway import ws
@@ -36,12 +36,12 @@ from .push.registry import Registry, parse_config
 from .services.context import SERVICES, Services
 from .services.inbox import Inbox
 from .services.publishing import Publishing
-from .store import db, migrate
+from .store import db, migrate, push_jobs
 from .workers.push import PushWorker, WorkerConfig
 from .workers.relay import Relay
 
 log = logging.getLogger(__name__)
-STOP_TIMEOUT = 5.0  # seconds a push worker gets to finish its batch at shutdown
+STOP_TIMEOUT = 5.0  # seconds a push worker gets to settle its sends at shutdown
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -64,17 +64,32 @@ def push_worker(settings: Settings, redis: aioredis.Redis, pool: asyncpg.Pool,
                 name: str | None = None) -> tuple[PushWorker, Registry]:
     """A push worker with the settings' providers; close the registry after it stops.
 
-    ``name`` makes the consumer name unique when one process runs several nodes.
+    ``name`` makes the worker's lease name unique when one process runs several nodes.
     """
     registry = Registry.from_config(parse_config(settings.push_config))
-    extra = {"consumer": f"{socket.gethostname()}-{os.getpid()}-{name}"} if name else {}
+    extra = {"name": f"{socket.gethostname()}-{os.getpid()}-{name}"} if name else {}
     config = WorkerConfig(
         **extra,
-        max_attempts=settings.push_max_attempts, claim_idle=settings.push_claim_idle,
+        max_attempts=settings.push_max_attempts, lease=settings.push_lease,
         backoff_base=settings.push_backoff_base, backoff_cap=settings.push_backoff_cap,
         device_per_minute=settings.push_device_per_minute,
     )
-    return PushWorker(redis, pool, registry, config), registry
+    return PushWorker(pool, registry, config, throttle=Throttle(redis)), registry
+
+
+def owed_pushes(event: dict, online: set[str]) -> list[push_jobs.OwedPush]:
+    """The push jobs one published event owes, by ``push.when`` and presence."""
+    options = event.get("push") or {}
+    push = push_options(options)
+    now, later = [], []
+    for user_id, notification_id, *_rest in event["r"]:
+        decision = decide(push, user_id in online)
+        if decision is Decision.NOW:
+            now.append(notification_id)
+        elif decision is Decision.LATER:
+            later.append(notification_id)
+    return [push_jobs.OwedPush(options, now),
+            push_jobs.OwedPush(options, later, delay=push.after or 0.0, check_unread=True)]
 
 
 def _node(settings: Settings):
@@ -96,8 +111,10 @@ def _node(settings: Settings):
             publisher = Publisher(redis)
 
             async def push_handoff(evs: Sequence[dict], online: set[str]) -> None:
-                await enqueue_push(redis, (job for e in evs for job in jobs_from_event(e)),
-                                   online)
+                owed = [o for e in evs for o in owed_pushes(e, online)]
+                if any(o.notification_ids for o in owed):
+                    async with pool.acquire() as conn, conn.transaction():
+                        await push_jobs.add(conn, owed)
 
             publishing = Publishing(pool, publisher, push_handoff)
             services = Services(
@@ -120,7 +137,7 @@ def _node(settings: Settings):
             yield
         finally:
             if worker is not None and push_task is not None:
-                worker.stop()  # returns after its current batch; cancel if it takes long
+                worker.stop()  # returns once its sends are settled; cancel if it takes long
                 with contextlib.suppress(TimeoutError, asyncio.CancelledError):
                     await asyncio.wait_for(push_task, STOP_TIMEOUT)
             for task in tasks:

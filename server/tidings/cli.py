@@ -216,6 +216,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         from .bus import connect
         from .store import db
 
+        _raise_open_files()  # one file per provider connection
         pool = await db.create_pool(settings.database_url or "")
         redis = connect.client(settings.redis_url or "")
         worker, registry = push_worker(settings, redis, pool)
@@ -335,7 +336,7 @@ def _parser() -> argparse.ArgumentParser:
     worker = sub.add_parser("worker", help="run push workers (needs database and Redis URLs)")
     worker.add_argument("--burst", action="store_true", help="send what is due, then exit")
     config.add_flags(worker, ["database_url", "redis_url", "push_config", "push_max_attempts",
-                              "push_device_per_minute", "push_claim_idle", "push_backoff_base",
+                              "push_device_per_minute", "push_lease", "push_backoff_base",
                               "push_backoff_cap", "log_level"])
     worker.set_defaults(func=cmd_worker)
 
