@@ -6,9 +6,10 @@ and the settlement (the loop that claims is :mod:`tidings.workers.push`).
 Contract, per batch (:meth:`Sender.start`): the jobs that need no send (an
 ``unread_after`` check of a notification read or removed, no active device,
 every device throttled or already finished before a takeover) are settled at
-once; for the others a 'sending' row per send is committed *before* any send
-starts, then each job's sends run concurrently (bounded per app) and each
-outcome is handed to the settler as it comes. When a job's sends are over it is
+once; the others' sends run concurrently, each once it holds a slot of its app,
+and each only after its 'sending' row is committed (the rows of sends starting
+together share a transaction); each outcome is handed to the settler as it
+comes. When a job's sends are over it is
 deleted, rescheduled for the devices that asked to retry (``attempt + 1``,
 backoff with jitter, at least Retry-After), or made a dead letter after
 ``max_attempts``.
@@ -63,9 +64,9 @@ class Sender:
         return app.provider.name if app is not None else device.platform
 
     async def start(self, batch: Sequence[Claimed]) -> list[tuple[Claimed, list[Device]]]:
-        """Each job of ``batch`` with the devices to send it to, once their 'sending' rows
-        are committed; a job with none (skipped, throttled, finished) has an empty list,
-        and its log rows are with the settler. Run :meth:`finish` for every pair."""
+        """Each job of ``batch`` with the devices to send it to; a job with none (skipped,
+        throttled, finished) has an empty list, and its log rows are with the settler.
+        Run :meth:`finish` for every pair."""
         todo: list[tuple[Claimed, list[Device]]] = []
         devices = await deliveries.active_devices(
             self._pool, [c.job.user_id for c in batch if c.job is not None])
@@ -87,11 +88,7 @@ class Sender:
             done = await deliveries.finished(self._pool, taken)
             todo = [(c, [d for d in devs if c.job and (c.job.uid, d.id) not in done])
                     for c, devs in todo]
-        todo = await self._throttled(todo)
-        await deliveries.record(self._pool, [
-            Record(c.job.uid, c.job.user_id, self.channel(d), "sending", d.id, None, c.attempt)
-            for c, devs in todo if c.job for d in devs])
-        return todo
+        return await self._throttled(todo)
 
     def _skip(self, c: Claimed, detail: str) -> None:
         assert c.job is not None
@@ -153,6 +150,8 @@ class Sender:
                                                 f" app_id {device.app_id!r}")
         else:
             async with app.limit:
+                await self._settler.sending(Record(c.job.uid, c.job.user_id, app.provider.name,
+                                                   "sending", device.id, None, c.attempt))
                 try:
                     result = await app.provider.send(device, c.job)
                 except Exception as exc:

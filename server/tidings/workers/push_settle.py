@@ -38,6 +38,11 @@ class Settler:
         self._batch.records.append(rec)
         self._kick.set()
 
+    async def sending(self, rec: deliveries.Record) -> None:
+        """Log ``rec`` (a send about to start); returns once it is committed."""
+        self._batch.records.append(rec)
+        await self._committed()
+
     def invalid(self, inv: deliveries.Invalid) -> None:
         self._batch.invalid.append(inv)
         self._kick.set()
