@@ -210,6 +210,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
                           " push workers itself")
     _setup_logging(settings.log_level)
     _use_uvloop()
+    _tune_gc()
 
     async def work() -> None:
         from .app import push_worker

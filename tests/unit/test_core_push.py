@@ -127,7 +127,7 @@ def test_fcm_message_blocks_and_string_data():
 def test_fcm_message_is_capped():
     m = fcm_message(job(message="ü" * 4000), "tok", now=0)["message"]
     size = len(json.dumps({"notification": m["notification"], "data": m["data"]},
-                          ensure_ascii=False).encode())
+                          ensure_ascii=False, separators=(",", ":")).encode())
     assert 4000 < size <= 4096
     assert m["notification"]["body"].endswith(ELLIPSIS)
 

@@ -21,6 +21,6 @@ def node_users(node_id: str) -> str:
     return f"{PREFIX}:{{node:{node_id}}}:users"
 
 
-def push_throttle(device_key: str, minute: int) -> str:
-    """Counter of pushes sent to one device within one wall-clock minute."""
-    return f"{PREFIX}:push:throttle:{device_key}:{minute}"
+def push_throttle(minute: int) -> str:
+    """Hash: device id -> pushes sent to it within one wall-clock minute."""
+    return f"{PREFIX}:push:throttle:{minute}"

@@ -2,10 +2,11 @@
 
 What may live here: the Redis commands of the throttle counters.
 
-Contract: :func:`count_pushes` adds one push to each device's counter of the
-minute and returns the new counts, in one round trip. The counters are hints
-that expire after two minutes: Redis losing them only lets a few more pushes
-through. Raises only :class:`~tidings.core.errors.BusUnavailable`.
+Contract: :meth:`Throttle.count_pushes` adds one push to each device's counter of
+the minute and returns the new counts, in one round trip (one script over one
+hash per minute). The counters are hints that expire after two minutes: Redis
+losing them only lets a few more pushes through. Raises only
+:class:`~tidings.core.errors.BusUnavailable`.
 """
 
 from __future__ import annotations
@@ -19,19 +20,24 @@ from .errors import bus_edge
 
 EXPIRE_SECONDS = 120
 
+# KEYS: the minute's hash; ARGV: device ids. Returns each device's count after this push.
+_COUNT = f"""
+local out = {{}}
+for i, device in ipairs(ARGV) do
+  out[i] = redis.call('HINCRBY', KEYS[1], device, 1)
+end
+redis.call('EXPIRE', KEYS[1], {EXPIRE_SECONDS})
+return out
+"""
+
 
 class Throttle:
     def __init__(self, r: aioredis.Redis):
-        self._redis = r
+        self._count = r.register_script(_COUNT)
 
     @bus_edge
     async def count_pushes(self, device_ids: Sequence[int], minute: int) -> list[int]:
         """Count one more push to each of ``device_ids`` in ``minute``; the counts after it."""
         if not device_ids:
             return []
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for device_id in device_ids:
-                key = keys.push_throttle(str(device_id), minute)
-                pipe.incr(key)
-                pipe.expire(key, EXPIRE_SECONDS)
-            return (await pipe.execute())[::2]
+        return list(await self._count(keys=[keys.push_throttle(minute)], args=list(device_ids)))

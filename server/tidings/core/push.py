@@ -207,6 +207,9 @@ def _fit(build: Callable[[str, str | None, bool], dict[str, Any]], body: str,
          title: str | None, limit: int, size: Callable[[dict[str, Any]], int]) -> dict[str, Any]:
     """``build(body, title, with_data)`` within ``limit``: shorten the body; if that is not
     enough, drop the custom data; then shorten the title."""
+    whole = build(body, title, True)
+    if size(whole) <= limit:  # the common case: built and measured once
+        return whole
     for with_data in (True, False):
         short = _shorten(lambda b, d=with_data: size(build(b, title, d)) <= limit, body)
         if short is not None:
@@ -290,7 +293,7 @@ def fcm_message(job: PushJob, token: str, now: float,
         return {"notification": notification, "data": data}
 
     message = _fit(build, job.message, job.title, limit,
-                   lambda p: len(json.dumps(p, ensure_ascii=False).encode()))
+                   lambda p: len(msgspec.json.encode(p)))  # compact, as sent
     android: dict[str, Any] = {"priority": "high"}
     android_note: dict[str, Any] = {}
     apns_headers = {"apns-priority": "10", "apns-push-type": "alert"}

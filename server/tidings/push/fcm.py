@@ -68,6 +68,8 @@ class FCMProvider:
 
     async def access_token(self) -> str:
         """The cached access token, minted again near its expiry."""
+        if self._token is not None and self._clock() < self._expires_at - self._margin:
+            return self._token
         async with self._lock:
             if self._token is None or self._clock() >= self._expires_at - self._margin:
                 self._token, self._expires_at = await self._mint()

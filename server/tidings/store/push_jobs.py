@@ -33,6 +33,7 @@ import asyncpg
 import orjson
 
 from ..core.push import PushJob, push_options
+from ..core.schemas import PushOptions
 from . import push as log
 from .errors import store_edge
 
@@ -131,11 +132,19 @@ class Claimed:
     invalid: str | None = None
 
 
-def _claimed(r: asyncpg.Record) -> Claimed:
-    try:
-        push, invalid = push_options(r["options"]), None
-    except ValueError as exc:
-        push, invalid = None, str(exc)
+def _claimed(r: asyncpg.Record, parsed: dict[int, PushOptions | str]) -> Claimed:
+    """The claimed row ``r``; ``parsed`` caches each options row's parse (or its error)."""
+    push = parsed.get(r["options_id"])
+    if push is None:
+        try:
+            push = push_options(r["options"])
+        except ValueError as exc:
+            push = str(exc)
+        parsed[r["options_id"]] = push
+    if isinstance(push, str):
+        push, invalid = None, push
+    else:
+        invalid = None
     job = None if push is None else PushJob(
         uid=r["uid"], user_id=r["user_id"], message=r["message"], seq=r["seq"], title=r["title"],
         type=r["type"], data=r["data"], push=push)
@@ -148,7 +157,8 @@ async def claim(pool: Pool, worker: str, limit: int, lease: float,
                 now: float | None = None) -> list[Claimed]:
     """Lease up to ``limit`` due jobs to ``worker`` for ``lease`` seconds, oldest due first."""
     rows = await pool.fetch(_CLAIM, now, limit, lease, worker)
-    return [_claimed(r) for r in rows]
+    parsed: dict[int, PushOptions | str] = {}
+    return [_claimed(r, parsed) for r in rows]
 
 
 @store_edge

@@ -124,7 +124,10 @@ class Sender:
         if c.job is None:
             await self._settler.dead(c.id, [], c.invalid or "not a push job")
             return
-        results = await asyncio.gather(*(self._send(c, d) for d in devices))
+        if len(devices) == 1:  # most users have one device: no gather
+            results = [await self._send(c, devices[0])]
+        else:
+            results = await asyncio.gather(*(self._send(c, d) for d in devices))
         retry = [(d, r) for d, r in zip(devices, results, strict=True)
                  if r.outcome is Outcome.RETRY]
         if not retry:
