@@ -123,7 +123,7 @@ async def prepare(db_url: str, users: list[str]) -> None:
 
 
 async def publish(db_url: str, users: list[str]) -> list[str]:
-    from tidings.store import db, inbox, push_jobs
+    from tidings.store import db, inbox, outbox, push_jobs
 
     pool = await db.create_pool(db_url, min_size=1, max_size=1)
     try:
@@ -132,6 +132,7 @@ async def publish(db_url: str, users: list[str]) -> list[str]:
             [stored] = await inbox.publish(
                 conn, [inbox.Draft(users, {"message": "bench push", "title": "Bench"}, push)])
             await push_jobs.add(conn, [push_jobs.OwedPush(push, [s.id for s in stored.rows])])
+            await outbox.delete(conn, [stored.outbox_id])
         return [str(s.uid) for s in stored.rows]
     finally:
         await pool.close()

@@ -60,11 +60,12 @@ async def _close_sockets(app: web.Application) -> None:
     await app[ws.HUB].shutdown()
 
 
-def push_worker(settings: Settings, redis: aioredis.Redis, pool: asyncpg.Pool,
+def push_worker(settings: Settings, redis: aioredis.Redis | None, pool: asyncpg.Pool,
                 name: str | None = None) -> tuple[PushWorker, Registry]:
     """A push worker with the settings' providers; close the registry after it stops.
 
-    ``name`` makes the worker's lease name unique when one process runs several nodes.
+    ``name`` makes the worker's lease name unique when one process runs several nodes;
+    without ``redis`` there is no per-device throttle.
     """
     registry = Registry.from_config(parse_config(settings.push_config))
     extra = {"name": f"{socket.gethostname()}-{os.getpid()}-{name}"} if name else {}
@@ -74,7 +75,8 @@ def push_worker(settings: Settings, redis: aioredis.Redis, pool: asyncpg.Pool,
         backoff_base=settings.push_backoff_base, backoff_cap=settings.push_backoff_cap,
         device_per_minute=settings.push_device_per_minute,
     )
-    return PushWorker(pool, registry, config, throttle=Throttle(redis)), registry
+    throttle = Throttle(redis) if redis is not None else None
+    return PushWorker(pool, registry, config, throttle=throttle), registry
 
 
 def owed_pushes(event: dict, online: set[str]) -> list[push_jobs.OwedPush]:

@@ -44,9 +44,10 @@ async def eventually(check, within: float = 60.0) -> None:
 
 async def publish(pool, users: list[str], push: dict | None = None, *, message: str = "hello",
                   delay: float = 0.0, check_unread: bool = False, **content) -> list[str]:
-    """Store one notification for ``users`` and its push jobs, as a publish hands them off;
-    returns the recipients' uids in the order of ``users``."""
-    from tidings.store import inbox, push_jobs
+    """Store one notification for ``users`` and its push jobs, and retire its outbox row, as
+    a publish hands them off (a relay would hand it off again); returns the recipients'
+    uids in the order of ``users``."""
+    from tidings.store import inbox, outbox, push_jobs
 
     push = {"when": "always"} if push is None else push
     async with pool.acquire() as conn, conn.transaction():
@@ -54,6 +55,7 @@ async def publish(pool, users: list[str], push: dict | None = None, *, message: 
             conn, [inbox.Draft(users, {"message": message, **content}, push)])
         await push_jobs.add(conn, [push_jobs.OwedPush(
             push, [s.id for s in stored.rows], delay=delay, check_unread=check_unread)])
+        await outbox.delete(conn, [stored.outbox_id])
     return [str(s.uid) for s in stored.rows]
 
 

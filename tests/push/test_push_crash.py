@@ -215,3 +215,5 @@ async def test_unused_options_rows_are_swept(clean, pool, user):
     await publish(pool, [user])
     assert await push_jobs.sweep_options(pool) == 1
     assert await pool.fetchval("SELECT count(*) FROM tidings_push_options") == 1
+    await pool.execute("DELETE FROM tidings_push_jobs")
+    assert await push_jobs.sweep_options(pool) == 1
