@@ -148,6 +148,12 @@ async def measure(db_url: str, uids: list[str]) -> dict:
             " count(*) FILTER (WHERE outcome NOT IN ('sending', 'pushed')) AS other"
             " FROM tidings_deliveries WHERE notification_uid = ANY($1::uuid[])", uids)
         left = await conn.fetchval("SELECT count(*) FROM tidings_push_jobs")
+        span = await conn.fetchrow(
+            "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY s) AS p50,"
+            " percentile_cont(0.9) WITHIN GROUP (ORDER BY s) AS p90 FROM ("
+            " SELECT extract(epoch FROM max(created_at) - min(created_at)) * 1000 AS s"
+            " FROM tidings_deliveries WHERE notification_uid = ANY($1::uuid[])"
+            " GROUP BY notification_uid, device_id) t", uids)
         other = await conn.fetchval(
             "SELECT outcome || ': ' || coalesce(detail, '') FROM tidings_deliveries"
             " WHERE notification_uid = ANY($1::uuid[]) AND outcome NOT IN ('sending', 'pushed')"
@@ -156,7 +162,8 @@ async def measure(db_url: str, uids: list[str]) -> dict:
         await conn.close()
     seconds = (row["last"] - row["first"]).total_seconds()
     return {"pushed": row["pushed"], "other_outcomes": row["other"], "an_other": other,
-            "jobs_left": left,
+            "jobs_left": left, "sending_to_outcome_ms": {
+                "p50": round(span["p50"]), "p90": round(span["p90"])},
             "seconds": round(seconds, 3), "sends_per_s": round(row["pushed"] / seconds, 1)}
 
 

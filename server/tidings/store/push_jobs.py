@@ -196,18 +196,14 @@ class Settlement:
 async def settle(pool: Pool, worker: str, s: Settlement, now: float | None = None) -> None:
     """Write ``s`` in one transaction: log rows (deactivating rejected devices), delete the
     done jobs, reschedule retries (``attempt + 1``, lease cleared, due after the delay) and
-    mark dead letters. Jobs no longer leased to ``worker`` are left alone; the options rows
-    the deleted jobs leave unused are deleted."""
+    mark dead letters. Jobs no longer leased to ``worker`` are left alone (options rows left
+    unused are for :func:`sweep_options`)."""
     async with pool.acquire() as c, c.transaction():
         await log.record(c, [*s.records, *await log.deactivate(c, s.invalid)])
         if s.done:
-            options = await c.fetch(
-                "DELETE FROM tidings_push_jobs WHERE id = ANY($1::bigint[]) AND leased_by = $2"
-                " RETURNING options_id", s.done, worker)
             await c.execute(
-                "DELETE FROM tidings_push_options o WHERE o.id = ANY($1::bigint[]) AND NOT EXISTS"
-                " (SELECT 1 FROM tidings_push_jobs j WHERE j.options_id = o.id)",
-                list({r[0] for r in options}))
+                "DELETE FROM tidings_push_jobs WHERE id = ANY($1::bigint[]) AND leased_by = $2",
+                s.done, worker)
         if s.retries:
             await c.execute(
                 f"UPDATE tidings_push_jobs j SET attempt = j.attempt + 1,"
@@ -229,8 +225,9 @@ async def settle(pool: Pool, worker: str, s: Settlement, now: float | None = Non
 
 @store_edge
 async def sweep_options(pool: Pool) -> int:
-    """Delete options rows no job uses (left by two workers finishing a publish's last jobs
-    at once); returns how many."""
+    """Delete the options rows no job uses any more; returns how many. (Not done job by
+    job: right after a large publish's jobs are deleted, each check would walk their
+    dead index entries.)"""
     status = await pool.execute(
         "DELETE FROM tidings_push_options o WHERE NOT EXISTS"
         " (SELECT 1 FROM tidings_push_jobs j WHERE j.options_id = o.id)")

@@ -5,7 +5,7 @@ Contract (at-least-once per job and device; the crash contract):
 - Jobs are rows of ``tidings_push_jobs``, written with their notifications. A
   worker claims due jobs no live worker holds (``FOR UPDATE SKIP LOCKED``) under
   a lease of ``lease`` seconds (10), renewed every third of it while the job's
-  sends are in flight. It claims more as jobs finish, up to the apps' capacity
+  sends are in flight. It claims more as jobs finish, up to twice the apps' capacity
   (streams or connections of each provider), so throughput is bounded by the
   provider connections, not by a batch. ``NOTIFY tidings_push`` wakes it; it
   polls every ``poll`` second as well.
@@ -58,7 +58,9 @@ class WorkerConfig:
     lease: float = 10.0  # seconds a claimed job stays this worker's without a renewal
     poll: float = 1.0  # seconds between claims when no NOTIFY comes
     claim_batch: int = 500  # jobs claimed by one statement at most
-    max_in_flight: int | None = None  # jobs held at once; default: the apps' capacity
+    # Jobs held at once; default: twice the apps' capacity, so that the provider
+    # connections stay busy while finished jobs wait for their results to commit.
+    max_in_flight: int | None = None
     max_attempts: int = 6  # sends of one job before it is a dead letter
     backoff_base: float = 5.0
     backoff_cap: float = 3600.0
@@ -76,7 +78,7 @@ class PushWorker:
         self.pool, self.registry = pool, registry
         self.config = cfg = config or WorkerConfig()
         self.clock = clock
-        self.capacity = cfg.max_in_flight or max(1, sum(a.capacity for a in registry.apps))
+        self.capacity = cfg.max_in_flight or max(1, 2 * sum(a.capacity for a in registry.apps))
         self.settler = Settler(pool, cfg.name, self._now)
         self.sender = Sender(pool, registry, self.settler,
                              Policy(cfg.max_attempts, cfg.backoff_base, cfg.backoff_cap,
