@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 
 from ..core.errors import StoreError, StoreUnavailable
 from ..push.registry import Registry
-from ..store import push_jobs
+from ..store import push_jobs, push_results
 from ..store.push_jobs import Claimed, Pool
 from ..store.push_wake import WakeListener
 from .push_send import Policy, Sender, Throttle
@@ -112,7 +112,7 @@ class PushWorker:
                 await asyncio.wait([t for t in self._held.values() if t is not None])
             await self.settler.flush()
             if burst:
-                await push_jobs.sweep_options(self.pool)
+                await push_results.sweep_options(self.pool)
         finally:
             tasks = [*helpers, *(t for t in self._held.values() if t is not None)]
             for task in tasks:
@@ -143,7 +143,7 @@ class PushWorker:
                 await self._start(got)
                 if not burst and time.monotonic() >= next_sweep:
                     next_sweep = time.monotonic() + cfg.sweep_every
-                    await push_jobs.sweep_options(self.pool)
+                    await push_results.sweep_options(self.pool)
             except (StoreUnavailable, StoreError) as exc:
                 if burst:
                     raise

@@ -66,9 +66,17 @@ class Sender:
     async def start(self, batch: Sequence[Claimed]) -> list[tuple[Claimed, list[Device]]]:
         """Each job of ``batch`` with the devices to send it to; a job with none (skipped,
         throttled, finished) has an empty list. Run :meth:`finish` for every pair."""
-        todo: list[tuple[Claimed, list[Device]]] = []
         for c in batch:
             self._logs[c.id] = JobLog()
+        try:
+            return await self._start(batch)
+        except BaseException:
+            for c in batch:
+                self._logs.pop(c.id, None)
+            raise
+
+    async def _start(self, batch: Sequence[Claimed]) -> list[tuple[Claimed, list[Device]]]:
+        todo: list[tuple[Claimed, list[Device]]] = []
         devices = await deliveries.active_devices(
             self._pool, [c.job.user_id for c in batch if c.job is not None])
         for c in batch:

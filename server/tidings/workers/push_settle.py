@@ -1,7 +1,7 @@
 """Group commit of a push worker's writes: 'sending' rows, and each job's outcome rows
 together with its change (deleted, rescheduled, dead).
 
-What may live here: the buffer between the sends and ``store.push_jobs.settle``.
+What may live here: the buffer between the sends and ``store.push_results.settle``.
 
 Contract: what is handed to a :class:`Settler` is written by a few concurrent
 flushes (``flushes``), each one transaction holding everything handed over
@@ -21,9 +21,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from ..core.errors import StoreError, StoreUnavailable
-from ..store import push_jobs
+from ..store import push_results
 from ..store.push import Invalid, Record
-from ..store.push_jobs import Pool, Settlement
+from ..store.push_jobs import Pool
+from ..store.push_results import Settlement
 
 log = logging.getLogger(__name__)
 RETRY_SECONDS = 0.5
@@ -114,12 +115,12 @@ class Settler:
 
     async def _write(self, batch: Settlement) -> None:
         try:
-            await push_jobs.settle(self._pool, self._worker, batch, self._now())
+            await push_results.settle(self._pool, self._worker, batch, self._now())
         except StoreError as exc:
             log.error("PostgreSQL refused %d push log rows (%s); jobs settled without them",
                       len(batch.records) + len(batch.invalid), exc)
             batch.records, batch.invalid = [], []
-            await push_jobs.settle(self._pool, self._worker, batch, self._now())
+            await push_results.settle(self._pool, self._worker, batch, self._now())
 
     def _merge_back(self, batch: Settlement, waiters: list[asyncio.Future[None]]) -> None:
         newer = self._batch
