@@ -80,11 +80,16 @@ def push_worker(settings: Settings, redis: aioredis.Redis | None, pool: asyncpg.
 
 
 def owed_pushes(event: dict, online: set[str]) -> list[push_jobs.OwedPush]:
-    """The push jobs one published event owes, by ``push.when`` and presence."""
+    """The push jobs one published event owes, by ``push.when`` and presence.
+
+    A job refers to a stored notification: a live-only one (``persist: false``) owes none.
+    """
     options = event.get("push") or {}
     push = push_options(options)
     now, later = [], []
     for user_id, notification_id, *_rest in event["r"]:
+        if notification_id is None:
+            continue
         decision = decide(push, user_id in online)
         if decision is Decision.NOW:
             now.append(notification_id)
