@@ -14,7 +14,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 
 import asyncpg
 import redis.asyncio as aioredis
@@ -25,15 +25,14 @@ from .api.http import edge
 from .auth import TokenVerifier
 from .bus import connect
 from .bus.publisher import Publisher
-from .bus.push_queue import enqueue_push
 from .config import Settings
-from .core.push import jobs_from_event
 from .core.ratelimit import RateLimiter
 from .core.schemas import MAX_BODY_BYTES
 from .gateway import ws
 from .gateway.hub import Hub
 from .push.registry import Registry, parse_config
 from .services.context import SERVICES, Services
+from .services.health import Health
 from .services.inbox import Inbox
 from .services.publishing import Publishing
 from .store import db, migrate
@@ -88,22 +87,19 @@ def _node(settings: Settings):
         registry: Registry | None = None
         worker: PushWorker | None = None
         push_task: asyncio.Task[None] | None = None
+        health: Health | None = None
         try:
             if settings.migrate:
                 async with pool.acquire() as conn:
                     for name in await migrate.apply(conn):
                         log.info("applied migration %s", name)
             publisher = Publisher(redis)
-
-            async def push_handoff(evs: Sequence[dict], online: set[str]) -> None:
-                await enqueue_push(redis, (job for e in evs for job in jobs_from_event(e)),
-                                   online)
-
-            publishing = Publishing(pool, publisher, push_handoff)
+            health = Health({"postgres": lambda: db.ping(pool), "redis": publisher.ping})
+            publishing = Publishing(pool, publisher, health)
             services = Services(
                 settings=settings, node_id=node_id, pool=pool, redis=redis,
                 verifier=TokenVerifier(settings), publisher=publisher, publishing=publishing,
-                inbox=Inbox(pool, publisher),
+                inbox=Inbox(pool, publisher, health), health=health,
                 user_limiter=(RateLimiter(settings.rate_limit_user, 5 * settings.rate_limit_user)
                               if settings.rate_limit_user else None),
                 producer_limiter=(RateLimiter(settings.rate_limit_producer,
@@ -128,6 +124,8 @@ def _node(settings: Settings):
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            if health is not None:
+                await health.close()
             await hub.shutdown()
             if registry is not None:
                 await registry.close()

@@ -22,6 +22,7 @@ from ..core.errors import AuthError, RateLimited, TidingsError, TooLarge
 from ..core.ratelimit import RateLimiter
 from ..core.schemas import MAX_BODY_BYTES, decode_body
 from ..services.context import SERVICES, Services
+from ..services.health import unavailable
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -45,7 +46,18 @@ def error(status: int, code: str, message: str,
 
 
 def _error_reply(request: web.Request, exc: Exception) -> web.Response:
-    """The JSON error answer of an exception raised while handling ``request``."""
+    """The JSON error answer of an exception raised while handling ``request``.
+
+    A dependency outage (also a driver error that escaped its edge) is a 503
+    ``unavailable`` with Retry-After, reported to the node's health (one log line
+    per outage), never a traceback per request.
+    """
+    down = unavailable(exc)
+    if down is not None:
+        if SERVICES in request.app:
+            request.app[SERVICES].health.report(down)
+        return error(down.status, down.code, down.message,
+                     {"Retry-After": str(math.ceil(down.retry_after))})
     if isinstance(exc, RateLimited):
         return error(exc.status, exc.code, exc.message,
                      {"Retry-After": str(math.ceil(exc.retry_after))})

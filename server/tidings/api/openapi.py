@@ -27,6 +27,12 @@ routes = web.RouteTableDef()
 _USER = [{"userJWT": []}]
 _PRODUCER = [{"apiKey": []}]
 _ERROR = {"$ref": "#/components/responses/Error"}
+_ERROR_CONTENT = {"application/json": {"schema": {
+    "type": "object", "required": ["error"], "properties": {
+        "error": {"type": "object", "required": ["code", "message"], "properties": {
+            "code": {"type": "string"}, "message": {"type": "string"}}}}}}}
+#: PostgreSQL or Redis is down: nothing was done (code ``unavailable``), retry after Retry-After.
+_UNAVAILABLE = {"$ref": "#/components/responses/Unavailable"}
 
 # (method, path, summary, security, request type, success status, query parameters)
 _ENDPOINTS: list[tuple[str, str, str, Any, type | None, int, list[dict[str, Any]]]] = [
@@ -81,7 +87,7 @@ def document() -> dict[str, Any]:
     for method, path, summary, security, kind, status, params in _ENDPOINTS:
         op: dict[str, Any] = {"summary": summary, "security": security,
                               "responses": {str(status): {"description": "success"},
-                                            "4XX": _ERROR}}
+                                            "4XX": _ERROR, "503": _UNAVAILABLE}}
         names = [seg[1:-1] for seg in path.split("/") if seg.startswith("{")]
         op["parameters"] = [{"name": n, "in": "path", "required": True,
                              "schema": {"type": "string"}} for n in names] + params
@@ -99,10 +105,11 @@ def document() -> dict[str, Any]:
                 "userJWT": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
                 "apiKey": {"type": "http", "scheme": "bearer"},
             },
-            "responses": {"Error": {"description": "error", "content": {"application/json": {
-                "schema": {"type": "object", "required": ["error"], "properties": {
-                    "error": {"type": "object", "required": ["code", "message"], "properties": {
-                        "code": {"type": "string"}, "message": {"type": "string"}}}}}}}}},
+            "responses": {"Error": {"description": "error", "content": _ERROR_CONTENT},
+                          "Unavailable": {
+                              "description": "PostgreSQL or Redis is down; retry later",
+                              "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+                              "content": _ERROR_CONTENT}},
         },
     }
 

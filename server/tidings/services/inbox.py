@@ -12,21 +12,21 @@ import logging
 import uuid
 from collections.abc import Sequence
 
-import asyncpg
-
 from ..bus.publisher import Publisher
 from ..core import events
-from ..core.errors import ValidationError
+from ..core.errors import BusUnavailable, ValidationError
 from ..core.shapes import Counts
-from ..store import inbox
+from ..store import db, inbox
+from .health import Health
 
 log = logging.getLogger(__name__)
 
 
 class Inbox:
-    def __init__(self, pool: asyncpg.Pool, publisher: Publisher):
+    def __init__(self, pool: db.Pool, publisher: Publisher, health: Health | None = None):
         self._pool = pool
         self._publisher = publisher
+        self._health = health
 
     async def act(self, user_id: str, action: str,
                   uids: Sequence[uuid.UUID] = ()) -> tuple[int, Counts]:
@@ -43,5 +43,8 @@ class Inbox:
         """Send new counts to the user's sockets on every node (best effort)."""
         try:
             await self._publisher.publish([events.counts_event(user_id, counts)])
-        except Exception as exc:
-            log.warning("counts update not sent for a user: %s", exc)
+        except BusUnavailable as exc:  # one line per outage, not one per update
+            if self._health is not None:
+                self._health.report(exc)
+            else:
+                log.warning("counts update not sent for a user: %s", exc)
