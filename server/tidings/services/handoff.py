@@ -25,7 +25,8 @@ from ..store.push_jobs import OwedPush
 
 def owed(event: dict[str, Any], online: Collection[str]) -> list[OwedPush]:
     """The pushes ``event`` owes when ``online`` holds its users that have a socket."""
-    push = msgspec.convert(event.get("push") or {}, PushOptions)
+    options = event.get("push") or {}
+    push = msgspec.convert(options, PushOptions)
     now: list[int] = []
     later: list[int] = []
     for user_id, notification_id, *_ in event["r"]:
@@ -36,7 +37,6 @@ def owed(event: dict[str, Any], online: Collection[str]) -> list[OwedPush]:
             now.append(notification_id)
         elif decision is Decision.LATER:
             later.append(notification_id)
-    options = msgspec.to_builtins(push)
     jobs = []
     if now:
         jobs.append(OwedPush(options, now))
