@@ -7,7 +7,9 @@ target (a TCP address or a Unix socket), byte for byte. Faults:
 - :meth:`cut_all` closes every open connection at once, both sides;
 - :meth:`cut_after` arms a one-shot cut: the next client chunk that contains the
   given bytes is forwarded to the server, and then that connection is closed
-  before any answer can come back, so the client cannot know the outcome.
+  before any answer can come back, so the client cannot know the outcome
+  (with ``refuse=True`` the server "goes down" at that moment: the proxy stops
+  listening and cuts every other connection).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ class TcpProxy:
         self._server: asyncio.Server | None = None
         self._pairs: set[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = set()
         self._cut_marker: bytes | None = None
+        self._refuse_on_cut = False
         self.cuts = 0  # connections cut by cut_after
         self.port = 0
 
@@ -62,9 +65,19 @@ class TcpProxy:
             server.transport.abort()
         self._pairs.clear()
 
-    def cut_after(self, marker: bytes) -> None:
+    def cut_after(self, marker: bytes, *, refuse: bool = False) -> None:
         """Cut the connection right after forwarding the next client chunk holding ``marker``."""
         self._cut_marker = marker
+        self._refuse_on_cut = refuse
+
+    def _down_but(self, spared: tuple[asyncio.StreamWriter, asyncio.StreamWriter]) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        for pair in list(self._pairs):
+            if pair is not spared:
+                for w in pair:
+                    w.transport.abort()
 
     async def stop(self) -> None:
         await self.refuse()
@@ -99,6 +112,8 @@ class TcpProxy:
                     self._cut_marker = None
                     self.cuts += 1
                     pair[0].transport.abort()  # the client hears nothing more
+                    if self._refuse_on_cut:
+                        self._down_but(pair)
                     return  # the server side stays open until its answer comes
         for w in pair:  # one side ended: end the other
             w.transport.abort()

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from tidings.bus.publisher import Publisher
-from tidings.core.errors import StoreError
+from tidings.core.errors import StoreError, StoreUnavailable
 from tidings.core.schemas import PublishRequest
 from tidings.embedded import start_redis, stop_process
 from tidings.services.publishing import Publishing
@@ -95,6 +95,38 @@ async def test_one_poisoned_draft_in_a_group_of_fifty_fails_alone(
         assert isinstance(failure, StoreError if poison == "database" else TypeError)
         assert [r.status for i, r in enumerate(results) if i != POISON] == [201] * 49
         assert stored == {u: (1, 1, 1) for i, u in enumerate(users) if i != POISON}
+    await own_pool.execute("DELETE FROM tidings_outbox")
+
+
+async def test_a_publish_cut_off_by_an_outage_is_settled_when_postgres_is_back(
+        proxy, proxied_pool, own_pool, redis):
+    publishing = Publishing(proxied_pool, Publisher(redis))
+    user, marker = new_user("settle"), f"cut-{uuid.uuid4().hex}"
+    proxy.cut_after(marker.encode(), refuse=True)
+    req = PublishRequest(recipients=[user], message=marker)
+    task = asyncio.create_task(publishing.publish(req, [user]))
+    for _ in range(100):
+        if proxy.cuts:
+            break
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.3)
+    assert proxy.cuts == 1 and not task.done(), "outcome unknown: no answer yet"
+    await proxy.accept()
+    answer = await asyncio.wait_for(task, 10)
+    assert answer.status == 201 and answer.body["notifications"][0]["seq"] == 1
+    assert await stored_once_each(own_pool, [user]) == {user: (1, 1, 1)}
+    await own_pool.execute("DELETE FROM tidings_outbox")
+
+
+async def test_an_outcome_still_unknown_after_the_bound_is_a_503_that_says_so(
+        proxy, proxied_pool, own_pool, redis):
+    publishing = Publishing(proxied_pool, Publisher(redis), settle_within=0.3)
+    user, marker = new_user("unknown"), f"cut-{uuid.uuid4().hex}"
+    proxy.cut_after(marker.encode(), refuse=True)
+    req = PublishRequest(recipients=[user], message=marker)
+    with pytest.raises(StoreUnavailable, match="unknown"):
+        await publishing.publish(req, [user])
+    await proxy.accept()
     await own_pool.execute("DELETE FROM tidings_outbox")
 
 

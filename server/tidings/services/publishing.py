@@ -41,13 +41,13 @@ from ..bus.publisher import Publisher
 from ..core import events
 from ..core.errors import BusUnavailable, Conflict, StoreError, StoreUnavailable, Unavailable
 from ..core.schemas import PublishRequest
-from ..core.shapes import CONTENT_FIELDS
 from ..store import db, idempotency, outbox, scheduled
 from ..store import publish as store
 from ..store.push_jobs import OwedPush
-from . import handoff
+from . import drafting, handoff
 from .attempts import OutcomeUnknown, attempt, settle
 from .coalesce import Coalescer
+from .drafting import Answer
 from .health import Health
 
 log = logging.getLogger(__name__)
@@ -59,39 +59,9 @@ _UNKNOWN = "unknown"  # the group's outcome is unknown: settle this draft by its
 
 
 @dataclass(frozen=True, slots=True)
-class Answer:
-    status: int
-    body: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
 class _Committed:
     stored: store.Published
     owed: list[OwedPush] | None  # None: not routed, the relay finishes the hand-off
-
-
-def _content(req: PublishRequest) -> dict[str, Any]:
-    content = {f: getattr(req, f) for f in CONTENT_FIELDS}
-    for name in ("created_by", "instance"):
-        if content[name] is not None:
-            content[name] = str(content[name])
-    return content
-
-
-def _body(stored: store.Published) -> dict[str, Any]:
-    return {"created": len(stored.rows), "notifications": [
-        {"recipient": s.user_id, "uid": str(s.uid), "seq": s.seq} for s in stored.rows]}
-
-
-def _push(req: PublishRequest) -> dict[str, Any]:
-    return msgspec.to_builtins(req.push) if req.push is not None else {"when": "offline"}
-
-
-def _event(draft: store.Draft, stored: store.Published) -> dict[str, Any]:
-    return events.notification_event(
-        draft.content | {"created_at": stored.created_at, "updated_at": stored.created_at},
-        (events.Recipient(s.user_id, s.id, str(s.uid), s.seq, s.counts) for s in stored.rows),
-        draft.push)
 
 
 class Publishing:
@@ -117,7 +87,7 @@ class Publishing:
                 return await self._schedule(req)
             if not req.persist:
                 return await self._live_only(req, users)
-            draft = store.Draft(users, [uuid.uuid4() for _ in users], _content(req), _push(req))
+            draft = drafting.draft(req, users)
             if req.idempotency_key is None:
                 done = await self._commits.submit(draft)
                 if isinstance(done, str):
@@ -131,7 +101,7 @@ class Publishing:
             raise
         if done.owed is not None and done.stored.outbox_id:
             await self._retires.submit((done.stored.outbox_id, done.owed))
-        return Answer(201, _body(done.stored))
+        return Answer(201, drafting.body(done.stored))
 
     async def _commit(self, drafts: list[store.Draft]) -> list[_Committed | str]:
         """Store the drafts in one statement, then route their events together."""
@@ -176,7 +146,7 @@ class Publishing:
                                        code="idempotency_key_reused")
                     return Answer(earlier["status"], earlier["response"])
                 [stored] = await store.publish(conn, prepared)
-                await idempotency.finish(conn, key, 201, _body(stored))
+                await idempotency.finish(conn, key, 201, drafting.body(stored))
             return stored
 
         found = await settle(lambda: attempt(self._pool, once), unknown=False,
@@ -190,7 +160,7 @@ class Publishing:
                         stored: Sequence[store.Published]) -> list[_Committed]:
         """Route the events of new publishes; plan their pushes from who was online."""
         new = [(d, s) for d, s in zip(drafts, stored, strict=True) if s.outbox_id]
-        evs = [_event(d, s) for d, s in new]
+        evs = [drafting.event(d, s) for d, s in new]
         online = await self.route(evs) if evs else None
         plans = {s.outbox_id: handoff.owed(e, online)
                  for (_, s), e in zip(new, evs, strict=True)} if online is not None else {}
@@ -218,9 +188,9 @@ class Publishing:
 
     async def _live_only(self, req: PublishRequest, users: list[str]) -> Answer:
         now = datetime.now(UTC)
-        content = _content(req) | {"created_at": now, "updated_at": now}
+        content = drafting.content(req) | {"created_at": now, "updated_at": now}
         recipients = [events.Recipient(u, None, str(uuid.uuid4()), None, None) for u in users]
-        event = events.notification_event(content, recipients, _push(req))
+        event = events.notification_event(content, recipients, drafting.push(req))
         try:
             online = await self._publisher.publish([event])
         except BusUnavailable as exc:
