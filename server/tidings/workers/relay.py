@@ -14,7 +14,8 @@ Contracts:
   kept (owing no push any more) for its live delivery once Redis is back.
 - A due scheduled publish is published with its idempotency key (set when it
   was scheduled, or derived from its id), then deleted: a crash in between
-  cannot publish it twice.
+  cannot publish it twice. One refused for good (a 4xx, or by PostgreSQL) is
+  logged and deleted; an outage leaves the round for the next.
 - A PostgreSQL or Redis outage is reported to the node's health (one line per
   outage), not logged every round.
 """
@@ -28,7 +29,7 @@ from typing import Any
 import msgspec
 
 from ..core import events
-from ..core.errors import StoreError, Unavailable
+from ..core.errors import StoreError, TidingsError, Unavailable
 from ..core.schemas import PublishRequest, check_publish
 from ..core.shapes import CONTENT_FIELDS, Counts
 from ..services import handoff
@@ -117,7 +118,12 @@ class Relay:
                 req = msgspec.convert(row["request"], PublishRequest)
                 if req.persist and req.idempotency_key is None:
                     req = msgspec.structs.replace(req, idempotency_key=f"scheduled:{row['id']}")
-                await self._publishing.publish(req, check_publish(req))
+                try:
+                    await self._publishing.publish(req, check_publish(req))
+                except Unavailable:
+                    raise  # the whole round waits for the next one
+                except (TidingsError, StoreError) as exc:  # refused for good: drop it, say so
+                    log.warning("scheduled publish %d dropped: %s", row["id"], exc)
             if due:
                 await scheduled.delete(conn, [r["id"] for r in due])
         return len(due)
