@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 
 import pytest
@@ -11,6 +12,7 @@ from tidings.bus import keys, presence
 from tidings.bus.publisher import Publisher
 from tidings.core.schemas import PublishRequest, PushOptions
 from tidings.services.publishing import Publishing
+from tidings.store import db
 from tidings.store import publish as store
 
 from helpers import new_user
@@ -114,3 +116,29 @@ async def test_the_hand_off_writes_the_push_jobs_the_policy_owes(service, pool, 
         " FROM tidings_notifications WHERE user_id = ANY($1))", [here, away]) == 0, "retired"
     await pool.execute("DELETE FROM tidings_push_jobs WHERE notification_id IN (SELECT id"
                        " FROM tidings_notifications WHERE user_id = ANY($1))", [here, away])
+
+
+async def test_a_connection_failing_on_release_does_not_replace_what_the_block_got(
+        own_pool, caplog):
+    """asyncpg raises on release when the connection is busy (as after a cut mid-answer)."""
+    caplog.set_level(logging.INFO, logger="tidings.store.db")
+    async with db.connection(own_pool) as conn:
+        await conn.execute("BEGIN")
+        busy = asyncio.ensure_future(conn.fetchval("SELECT pg_sleep(0.2)"))
+        await asyncio.sleep(0.01)
+        got = await own_pool.fetchval("SELECT 42")
+    assert got == 42
+    assert any("failed on release" in r.getMessage() for r in caplog.records)
+    [dropped] = await asyncio.gather(busy, return_exceptions=True)
+    assert isinstance(dropped, Exception), "the busy connection was dropped"
+    await db.ping(own_pool)  # the pool goes on
+
+
+async def test_releasing_a_connection_sends_no_reset_query(own_database, own_pool):
+    pool = await db.create_pool(own_database, min_size=1, max_size=1)
+    try:
+        pid = await pool.fetchval("SELECT pg_backend_pid()")  # then released
+        last = await own_pool.fetchval("SELECT query FROM pg_stat_activity WHERE pid = $1", pid)
+        assert last == "SELECT pg_backend_pid()", "no reset query after the release"
+    finally:
+        await pool.close()
