@@ -158,12 +158,20 @@ class Publishing:
 
     async def _hand_off(self, drafts: Sequence[store.Draft],
                         stored: Sequence[store.Published]) -> list[_Committed]:
-        """Route the events of new publishes; plan their pushes from who was online."""
-        new = [(d, s) for d, s in zip(drafts, stored, strict=True) if s.outbox_id]
-        evs = [drafting.event(d, s) for d, s in new]
-        online = await self.route(evs) if evs else None
-        plans = {s.outbox_id: handoff.owed(e, online)
-                 for (_, s), e in zip(new, evs, strict=True)} if online is not None else {}
+        """Route the events of new publishes; plan their pushes from who was online.
+
+        Never raises: the drafts are stored, so whatever fails here is left to the relay.
+        """
+        plans: dict[int, list[OwedPush]] = {}
+        try:
+            new = [(d, s) for d, s in zip(drafts, stored, strict=True) if s.outbox_id]
+            evs = [drafting.event(d, s) for d, s in new]
+            online = await self.route(evs) if evs else None
+            if online is not None:
+                plans = {s.outbox_id: handoff.owed(e, online)
+                         for (_, s), e in zip(new, evs, strict=True)}
+        except Exception:  # a stored publish is never answered with an error
+            log.exception("the hand-off of stored publishes failed; the outbox relay will retry")
         return [_Committed(s, plans.get(s.outbox_id)) for s in stored]
 
     async def route(self, evs: Sequence[dict[str, Any]]) -> Collection[str] | None:
@@ -173,8 +181,6 @@ class Publishing:
             return await self._publisher.publish(evs)
         except BusUnavailable as exc:
             self.report(exc)
-        except Exception:  # a stored publish is never answered with an error
-            log.exception("routing stored events failed; the outbox relay will retry")
         return None
 
     async def _retire(self, items: list[tuple[int, list[OwedPush]]]) -> list[None]:

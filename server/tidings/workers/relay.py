@@ -73,10 +73,10 @@ class Relay:
                     raise
                 self._publishing.report(exc)
                 n = 0
-            except StoreError as exc:
+            except Exception:  # the relay outlives a bad round; the rows stay for the next
                 if burst:
                     raise
-                log.warning("relay round failed: %s", exc)
+                log.exception("relay round failed")
                 n = 0
             handled += n
             if burst and n == 0:
