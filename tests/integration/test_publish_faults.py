@@ -130,6 +130,41 @@ async def test_an_outcome_still_unknown_after_the_bound_is_a_503_that_says_so(
     await own_pool.execute("DELETE FROM tidings_outbox")
 
 
+async def test_postgres_down_mid_stream_every_error_is_a_503_and_none_was_stored(
+        proxy, proxied_pool, own_pool, redis):
+    publishing = Publishing(proxied_pool, Publisher(redis), settle_within=10)
+    prefix = new_user("stream")
+    answers: dict[str, object] = {}
+    loop = asyncio.get_running_loop()
+    stop_at = loop.time() + 1.5
+
+    async def producer(i: int) -> None:
+        k = 0
+        while loop.time() < stop_at:
+            user, k = f"{prefix}-{i}-{k}", k + 1
+            try:
+                answers[user] = (await publishing.publish(
+                    PublishRequest(recipients=[user], message="m"), [user])).status
+            except StoreUnavailable:
+                answers[user] = 503
+            except Exception as exc:  # anything else is the failure this test shows
+                answers[user] = repr(exc)
+            await asyncio.sleep(0.005)
+
+    producers = [asyncio.create_task(producer(i)) for i in range(8)]
+    await asyncio.sleep(0.3)
+    await proxy.refuse()
+    proxy.cut_all()
+    await asyncio.sleep(0.5)
+    await proxy.accept()
+    await asyncio.gather(*producers)
+    stored = await stored_once_each(own_pool, list(answers))
+    assert set(answers.values()) == {201, 503}, "every error is a 503"
+    assert set(stored) == {u for u, a in answers.items() if a == 201}, "201 iff stored"
+    assert set(stored.values()) == {(1, 1, 1)}, "each stored once"
+    await own_pool.execute("DELETE FROM tidings_outbox")
+
+
 async def test_postgres_unreachable_is_503_with_one_warning_per_outage(
         proxy, own_database, own_pool, settings, http, caplog):
     caplog.set_level(logging.INFO, logger="tidings")
