@@ -49,17 +49,13 @@ class Health:
         self._down: dict[str, float] = {}  # dependency -> loop time its outage began
         self._watchers: dict[str, asyncio.Task[None]] = {}
 
-    def down(self) -> list[str]:
-        """The dependencies in an outage now."""
-        return sorted(self._down)
-
     def report(self, exc: Unavailable) -> None:
         """A call failed because ``exc.dependency`` is unavailable."""
         dep = exc.dependency
         if dep not in self._probes or dep in self._down:
             return
         self._down[dep] = asyncio.get_running_loop().time()
-        log.warning("%s is unavailable (%s); answering 503 until it is back",
+        log.warning("%s is unavailable (%s); what needs it is answered 503 until it is back",
                     NAMES.get(dep, dep), exc.message)
         if dep not in self._watchers:
             self._watchers[dep] = asyncio.create_task(self._watch(dep), name=f"watch-{dep}")
