@@ -131,13 +131,14 @@ class Settings:
         "TIDINGS_PUSH_WORKERS", True, _bool, help="run push workers inside `tidings serve`")
     push_max_attempts: int = _opt(
         "TIDINGS_PUSH_MAX_ATTEMPTS", 6, _positive_int,
-        help="sends of one push job before it goes to the dead-letter stream")
+        help="sends of one push job before it is kept as a dead letter")
     push_device_per_minute: int = _opt(
         "TIDINGS_PUSH_DEVICE_PER_MINUTE", 10, _positive_int,
         help="pushes to one device per minute; more are dropped as throttled")
-    push_claim_idle: float = _opt(
-        "TIDINGS_PUSH_CLAIM_IDLE", 60.0, _seconds,
-        help="seconds before another worker takes over a job a worker left pending")
+    push_lease: float = _opt(
+        "TIDINGS_PUSH_LEASE", 10.0, _seconds,
+        help="seconds a push worker holds a job unrenewed: a dead worker's jobs are"
+             " taken over after this")
     push_backoff_base: float = _opt(
         "TIDINGS_PUSH_BACKOFF_BASE", 5.0, _seconds, help="first retry delay of a push (seconds)")
     push_backoff_cap: float = _opt(

@@ -21,16 +21,6 @@ def node_users(node_id: str) -> str:
     return f"{PREFIX}:{{node:{node_id}}}:users"
 
 
-#: Stream of push jobs, read by the push workers' consumer group.
-PUSH_JOBS = f"{PREFIX}:{{push}}:jobs"
-#: Consumer group of the push workers on PUSH_JOBS.
-PUSH_GROUP = "tidings-push"
-#: Stream of push jobs that used up their attempts.
-PUSH_DEAD = f"{PREFIX}:{{push}}:dead"
-#: Sorted set: scheduled push job (JSON) -> due time (unix seconds).
-PUSH_SCHEDULED = f"{PREFIX}:{{push}}:scheduled"
-
-
-def push_throttle(device_key: str, minute: int) -> str:
-    """Counter of pushes sent to one device within one wall-clock minute."""
-    return f"{PREFIX}:push:throttle:{device_key}:{minute}"
+def push_throttle(minute: int) -> str:
+    """Hash: device id -> pushes sent to it within one wall-clock minute."""
+    return f"{PREFIX}:push:throttle:{minute}"
