@@ -32,10 +32,8 @@ from typing import Any, NamedTuple
 import orjson
 
 from .events import COUNTS, Delivery
+from .protocol import CLOSE_RESTART, CLOSE_SLOW
 from .shapes import Counts, notification_dict
-
-CLOSE_SLOW = 1008
-CLOSE_RESTART = 1012
 
 
 class Send(NamedTuple):
