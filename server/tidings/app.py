@@ -36,6 +36,7 @@ from .services.context import SERVICES, Services
 from .services.health import Health
 from .services.inbox import Inbox
 from .services.publishing import Publishing
+from .services.realtime import Realtime
 from .store import db, migrate
 from .workers.push import PushWorker, WorkerConfig
 from .workers.relay import Relay
@@ -85,7 +86,7 @@ def _node(settings: Settings):
         pool = await db.create_pool(settings.database_url)
         redis = connect.client(settings.redis_url)
         blocking = connect.blocking_client(settings.redis_url)
-        hub = Hub(settings, node_id, pool, redis, blocking)
+        hub = Hub(settings, Realtime(pool, redis, blocking, node_id))
         tasks: list[asyncio.Task[object]] = []
         registry: Registry | None = None
         worker: PushWorker | None = None

@@ -99,6 +99,8 @@ class Settings:
     allowed_origins: tuple[str, ...] = _opt(
         "TIDINGS_ALLOWED_ORIGINS", (), _list,
         help="browser origins allowed to open sockets and call the API (CORS); `*`: any")
+    public_url: str | None = _opt(
+        "TIDINGS_PUBLIC_URL", None, help="URL browsers reach this server at (origin of sockets)")
     dev: bool | None = _opt(
         "TIDINGS_DEV", None, _bool,
         help="dev mode (demo page gets tokens); default on when embedded, else off")
