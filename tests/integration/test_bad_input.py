@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from helpers import API_KEY, JWT_SECRET, PRODUCER, db_state, new_user, token, user_headers
 
 OWNER = new_user("owner")
+JSON = {"Content-Type": "application/json"}
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +64,7 @@ BAD_PRODUCER = [
 async def test_bad_publish_bodies(node, http, pool, name, body, status, code):
     before = await db_state(pool)
     async with http.post(f"{node.url}/api/v1/notifications", data=body,
-                         headers={**PRODUCER, "Content-Type": "application/json"}) as r:
+                         headers={**PRODUCER, **JSON}) as r:
         assert r.status == status
         answer = await r.json()
     assert answer["error"]["code"] == code and answer["error"]["message"]
@@ -85,7 +86,7 @@ async def test_bad_patch_bodies(node, http, pool, seeded):
     before = await db_state(pool)
     for body, status in cases:
         async with http.patch(f"{node.url}/api/v1/me/notifications", data=body,
-                              headers=user_headers(OWNER)) as r:
+                              headers={**user_headers(OWNER), **JSON}) as r:
             assert r.status == status, body[:80]
             assert "error" in await r.json()
     assert await db_state(pool) == before

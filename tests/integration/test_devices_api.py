@@ -58,7 +58,8 @@ async def test_bad_device_bodies_change_nothing(node, http, pool):
         async with http.post(url, headers=h, json=body) as r:
             assert r.status == 400, body
             assert (await r.json())["error"]["message"]
-    async with http.post(url, headers=h, data=b"{nope") as r:
+    async with http.post(url, headers={**h, "Content-Type": "application/json"},
+                         data=b"{nope") as r:
         assert r.status == 400
     assert await db_state(pool) == before
 

@@ -21,12 +21,13 @@ async def list_notifications(request: web.Request) -> web.Response:
     q = convert_query(dict(request.query), ListQuery)
     pool = services(request).pool
     counts = await inbox.counts(pool, me.user_id)
-    matching = {None: counts.total, True: counts.read, False: counts.unread}[q.is_read]
+    is_read = q.read_filter
+    matching = {None: counts.total, True: counts.read, False: counts.unread}[is_read]
     offset = 0 if q.before is not None else (q.page - 1) * q.page_size
     if q.before is None and q.page > 1 and offset >= matching:
         raise NotFound("Invalid page.", code="invalid_page")
     rows = await inbox.page(pool, me.user_id, limit=q.page_size, offset=offset,
-                            is_read=q.is_read, before=q.before)
+                            is_read=is_read, before=q.before)
     more = len(rows) == q.page_size and (q.before is not None or offset + len(rows) < matching)
     return reply(inbox_page(
         counts, rows, page=q.page, page_size=q.page_size,

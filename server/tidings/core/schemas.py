@@ -2,38 +2,48 @@
 
 Every request body and query string passes through :func:`decode_body` or
 :func:`convert_query` before a handler sees it, so handlers only meet valid,
-typed values. The JSON Schema of each type feeds the OpenAPI document.
+typed values. The JSON Schema of each type feeds the OpenAPI document. Limits
+on free-form JSON (depth, integer range, NUL) live in :mod:`.jsonvalues`.
 """
 
 from __future__ import annotations
 
 import re
 import uuid
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 import msgspec
 from msgspec import Meta, Struct
 
 from .errors import TooLarge, ValidationError
+from .jsonvalues import MAX_INT, check_value, too_deep
 
 MAX_BODY_BYTES = 1024 * 1024
 MAX_RECIPIENTS = 10_000
 MAX_MESSAGE_CHARS = 4000
-MAX_PAYLOAD_BYTES = 16 * 1024  # data + changed_data + custom_info, JSON-encoded
+MAX_PAYLOAD_BYTES = 16 * 1024  # data + changed_data + custom_info + push.extra, JSON-encoded
 MAX_UIDS = 1000
 MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 20
 MAX_DELAY_SECONDS = 7 * 24 * 3600
+MAX_PAGE = 1_000_000
 
-UserId = str | Annotated[int, Meta(ge=0)]
+#: The one user-id rule (tokens' ``sub``, recipients, minted tokens): 1 to 255
+#: characters, none of them a control character (C0, DEL or C1).
+USER_ID_PATTERN = "^[^\\u0000-\\u001f\\u007f-\\u009f]{1,255}$"
+USER_ID_RULE = "user ids are 1 to 255 characters with no control characters"
+UserIdText = Annotated[str, Meta(pattern=USER_ID_PATTERN, min_length=1, max_length=255)]
+UserId = UserIdText | Annotated[int, Meta(ge=0, le=MAX_INT)]
 ShortText = Annotated[str, Meta(max_length=255)]
 PushWhen = Literal["offline", "unread_after", "always", "never"]
 Action = Literal["MARK_AS_READ", "MARK_AS_REMOVED", "MARK_ALL_AS_READ", "REMOVED_ALL"]
 Platform = Literal["apns", "fcm"]
 
-_USER_ID_RE = re.compile(r"^[^\x00-\x1f]{1,255}$")
-_APNS_TOKEN_RE = re.compile(r"^(?:[0-9a-fA-F]{2}){32,100}$")
-_FCM_TOKEN_RE = re.compile(r"^[A-Za-z0-9_:\-]{20,4096}$")
+_USER_ID_RE = re.compile("[^\\x00-\\x1f\\x7f-\\x9f]{1,255}")
+APNS_TOKEN_PATTERN = "^(?:[0-9a-fA-F]{2}){32,100}$"
+FCM_TOKEN_PATTERN = "^[A-Za-z0-9_:\\-]{20,4096}$"
+_APNS_TOKEN_RE = re.compile(APNS_TOKEN_PATTERN)
+_FCM_TOKEN_RE = re.compile(FCM_TOKEN_PATTERN)
 
 
 class PushOptions(Struct, forbid_unknown_fields=True, omit_defaults=True):
@@ -82,14 +92,28 @@ class DetailPatch(Struct, forbid_unknown_fields=True):
     status: Literal["ACTIVE", "REMOVED"] | None = None
 
 
-class DeviceRequest(Struct, forbid_unknown_fields=True):
-    """``POST /api/v1/me/devices``: register a push token for the caller."""
-
-    token: Annotated[str, Meta(min_length=1, max_length=4096)]
-    platform: Platform
+class _Device(Struct, forbid_unknown_fields=True, kw_only=True, tag_field="platform"):
     app_id: ShortText | None = None
     name: ShortText | None = None
     active: bool = True
+
+
+class ApnsDevice(_Device, tag="apns"):
+    """``POST /api/v1/me/devices`` with ``platform: "apns"``: a hex device token."""
+
+    platform: ClassVar[str] = "apns"
+    token: Annotated[str, Meta(pattern=APNS_TOKEN_PATTERN)]
+
+
+class FcmDevice(_Device, tag="fcm"):
+    """``POST /api/v1/me/devices`` with ``platform: "fcm"``: a registration token."""
+
+    platform: ClassVar[str] = "fcm"
+    token: Annotated[str, Meta(pattern=FCM_TOKEN_PATTERN)]
+
+
+#: ``POST /api/v1/me/devices``: register a push token for the caller.
+DeviceRequest = ApnsDevice | FcmDevice
 
 
 class DeviceUpdate(Struct, forbid_unknown_fields=True):
@@ -106,16 +130,21 @@ class ListQuery(Struct):
     Unknown query keys (cache busters, DRF's ``format``) are ignored.
     """
 
-    page: Annotated[int, Meta(ge=1, le=1_000_000)] = 1
+    page: Annotated[int, Meta(ge=1, le=MAX_PAGE)] = 1
     page_size: Annotated[int, Meta(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE
-    is_read: bool | None = None
-    before: Annotated[int, Meta(ge=1)] | None = None
+    #: ``true``/``false`` (also ``1``/``0``); absent means both. Anything else is a 400.
+    is_read: bool | msgspec.UnsetType = msgspec.UNSET
+    before: Annotated[int, Meta(ge=1, le=MAX_INT)] | None = None
+
+    @property
+    def read_filter(self) -> bool | None:
+        return None if self.is_read is msgspec.UNSET else self.is_read
 
 
 class TokenRequest(Struct, forbid_unknown_fields=True):
     """``POST /api/v1/tokens`` (producer): mint a user token, when the server signs tokens."""
 
-    user: Annotated[str, Meta(min_length=1, max_length=255)]
+    user: UserIdText
     ttl: Annotated[int, Meta(ge=1, le=30 * 24 * 3600)] = 3600
 
 
@@ -129,8 +158,9 @@ def _message(exc: msgspec.ValidationError | msgspec.DecodeError) -> str:
 def decode_body(body: bytes, kind: type[T]) -> T:
     """Decode and validate a JSON body, or raise ValidationError / TooLarge.
 
-    Text holding NUL is refused here, for every body: PostgreSQL stores no NUL
-    in text or jsonb.
+    Codes: ``invalid_json`` (not JSON, empty), ``invalid_request`` (JSON that
+    breaks the schema), ``too_deep``, ``integer_out_of_range`` and
+    ``nul_character`` (see :mod:`.jsonvalues`); never another exception.
     """
     if len(body) > MAX_BODY_BYTES:
         raise TooLarge(f"request body is over {MAX_BODY_BYTES} bytes")
@@ -139,24 +169,15 @@ def decode_body(body: bytes, kind: type[T]) -> T:
                               code="invalid_json")
     try:
         value = msgspec.json.decode(body, type=kind)
+        plain = msgspec.to_builtins(value)
     except msgspec.ValidationError as exc:
         raise ValidationError(_message(exc)) from None
     except msgspec.DecodeError as exc:
         raise ValidationError(f"malformed JSON: {_message(exc)}", code="invalid_json") from None
-    if b"\\u0000" in body and _has_nul(msgspec.to_builtins(value)):
-        raise ValidationError("text may not contain NUL (\\u0000) characters",
-                              code="nul_character")
+    except RecursionError:
+        raise too_deep() from None
+    check_value(plain)
     return value
-
-
-def _has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
-    return False
 
 
 def convert_query(query: dict[str, str], kind: type[T]) -> T:
@@ -170,17 +191,23 @@ def convert_query(query: dict[str, str], kind: type[T]) -> T:
 def user_id(value: str | int) -> str:
     """A user id as text (producers may send Django's integer ids); rejects control chars."""
     text = str(value)
-    if not _USER_ID_RE.match(text):
-        raise ValidationError("user ids are 1 to 255 characters with no control characters")
+    if not is_user_id(text):
+        raise ValidationError(USER_ID_RULE, code="invalid_user_id")
     return text
+
+
+def is_user_id(text: str) -> bool:
+    """The user-id rule of :data:`USER_ID_PATTERN`, as a whole-string match."""
+    return _USER_ID_RE.fullmatch(text) is not None
 
 
 def check_publish(req: PublishRequest) -> list[str]:
     """Limits a schema cannot state; returns the recipients as distinct text ids, in order given."""
-    size = len(msgspec.json.encode([req.data, req.changed_data, req.custom_info]))
+    extra = req.push.extra if req.push is not None else None
+    size = len(msgspec.json.encode([req.data, req.changed_data, req.custom_info, extra]))
     if size > MAX_PAYLOAD_BYTES:
         raise TooLarge(
-            f"data, changed_data and custom_info together are {size} bytes; "
+            f"data, changed_data, custom_info and push.extra together are {size} bytes; "
             f"the limit is {MAX_PAYLOAD_BYTES}",
             code="data_too_large",
         )
@@ -196,7 +223,13 @@ def check_publish(req: PublishRequest) -> list[str]:
 
 def check_device_token(platform: str, token: str) -> None:
     """APNs tokens are hex (32+ bytes); FCM registration tokens are URL-safe text."""
-    if platform == "apns" and not _APNS_TOKEN_RE.match(token):
-        raise ValidationError("an APNs device token is an even number (64 or more) of hex digits")
-    if platform == "fcm" and not _FCM_TOKEN_RE.match(token):
-        raise ValidationError("an FCM registration token is 20+ characters of A-Z a-z 0-9 _ : -")
+    if platform == "apns" and not _APNS_TOKEN_RE.fullmatch(token):
+        raise ValidationError("an APNs device token is an even number (64 to 200) of hex digits")
+    if platform == "fcm" and not _FCM_TOKEN_RE.fullmatch(token):
+        raise ValidationError("an FCM registration token is 20 to 4096 characters of"
+                              " A-Z a-z 0-9 _ : -")
+
+
+def is_device_token(text: str) -> bool:
+    """Whether ``text`` could be a token of any platform (a path that cannot is a 404)."""
+    return bool(_APNS_TOKEN_RE.fullmatch(text) or _FCM_TOKEN_RE.fullmatch(text))
