@@ -3,20 +3,21 @@
 Every request body and query string passes through :func:`decode_body` or
 :func:`convert_query` before a handler sees it, so handlers only meet valid,
 typed values. The JSON Schema of each type feeds the OpenAPI document. Limits
-on free-form JSON (depth, integer range, NUL) live in :mod:`.jsonvalues`.
+on free-form JSON (depth, number range, NUL) live in :mod:`.jsonvalues`.
 """
 
 from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Iterable
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 import msgspec
 from msgspec import Meta, Struct
 
 from .errors import TooLarge, ValidationError
-from .jsonvalues import MAX_INT, check_value, too_deep
+from .jsonvalues import MAX_INT, check_value, too_deep, whole_numbers
 
 MAX_BODY_BYTES = 1024 * 1024
 MAX_RECIPIENTS = 10_000
@@ -33,7 +34,8 @@ MAX_PAGE = 1_000_000
 USER_ID_PATTERN = "^[^\\u0000-\\u001f\\u007f-\\u009f]{1,255}$"
 USER_ID_RULE = "user ids are 1 to 255 characters with no control characters"
 UserIdText = Annotated[str, Meta(pattern=USER_ID_PATTERN, min_length=1, max_length=255)]
-UserId = UserIdText | Annotated[int, Meta(ge=0, le=MAX_INT)]
+UserIdInt = Annotated[int, Meta(ge=0, le=MAX_INT)]
+UserId = UserIdText | UserIdInt
 ShortText = Annotated[str, Meta(max_length=255)]
 PushWhen = Literal["offline", "unread_after", "always", "never"]
 Action = Literal["MARK_AS_READ", "MARK_AS_REMOVED", "MARK_ALL_AS_READ", "REMOVED_ALL"]
@@ -66,9 +68,9 @@ class PublishRequest(Struct, forbid_unknown_fields=True):
     type: ShortText | None = None
     title: ShortText | None = None
     data: dict[str, Any] | None = None
-    created_by: ShortText | UserId | None = None
+    created_by: ShortText | UserIdInt | None = None
     model: ShortText | None = None
-    instance: ShortText | UserId | None = None
+    instance: ShortText | UserIdInt | None = None
     method: ShortText | None = None
     changed_data: dict[str, Any] | list[Any] | None = None
     custom_info: dict[str, Any] | list[Any] | str | None = None
@@ -88,7 +90,7 @@ class PatchRequest(Struct, forbid_unknown_fields=True):
 class DetailPatch(Struct, forbid_unknown_fields=True):
     """``PATCH /api/v1/me/notifications/{uid}``: mark one read or removed."""
 
-    is_read: bool | None = None
+    is_read: Literal[True] | None = None  # a notification cannot be marked unread
     status: Literal["ACTIVE", "REMOVED"] | None = None
 
 
@@ -132,13 +134,25 @@ class ListQuery(Struct):
 
     page: Annotated[int, Meta(ge=1, le=MAX_PAGE)] = 1
     page_size: Annotated[int, Meta(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE
-    #: ``true``/``false`` (also ``1``/``0``); absent means both. Anything else is a 400.
-    is_read: bool | msgspec.UnsetType = msgspec.UNSET
-    before: Annotated[int, Meta(ge=1, le=MAX_INT)] | None = None
+    #: ``true`` or ``false`` (any case); absent means both. Anything else is a 400.
+    is_read: Annotated[str, Meta(pattern="^(?i:true|false)$")] | msgspec.UnsetType = (
+        msgspec.UNSET)
+    before: Annotated[int, Meta(ge=1, le=MAX_INT)] | msgspec.UnsetType = msgspec.UNSET
+
+    @property
+    def cursor(self) -> int | None:
+        """The ``before`` seq, or None when paging by page number."""
+        return None if self.before is msgspec.UNSET else self.before
 
     @property
     def read_filter(self) -> bool | None:
-        return None if self.is_read is msgspec.UNSET else self.is_read
+        """The ``is_read`` filter: True, False or None (no filter); raises ValidationError."""
+        if self.is_read is msgspec.UNSET:
+            return None
+        flag = {"true": True, "false": False}.get(self.is_read.lower())
+        if flag is None:
+            raise ValidationError("is_read is true or false (leave it out for both)")
+        return flag
 
 
 class TokenRequest(Struct, forbid_unknown_fields=True):
@@ -159,7 +173,7 @@ def decode_body(body: bytes, kind: type[T]) -> T:
     """Decode and validate a JSON body, or raise ValidationError / TooLarge.
 
     Codes: ``invalid_json`` (not JSON, empty), ``invalid_request`` (JSON that
-    breaks the schema), ``too_deep``, ``integer_out_of_range`` and
+    breaks the schema), ``too_deep``, ``number_out_of_range`` and
     ``nul_character`` (see :mod:`.jsonvalues`); never another exception.
     """
     if len(body) > MAX_BODY_BYTES:
@@ -168,7 +182,13 @@ def decode_body(body: bytes, kind: type[T]) -> T:
         raise ValidationError("request body is empty; a JSON object is required",
                               code="invalid_json")
     try:
-        value = msgspec.json.decode(body, type=kind)
+        try:
+            value = msgspec.json.decode(body, type=kind)
+        except msgspec.ValidationError as exc:
+            if "got `float`" not in str(exc):
+                raise
+            # JSON has one number type: 2.0 is the integer 2, as JSON Schema reads it.
+            value = msgspec.convert(whole_numbers(msgspec.json.decode(body)), type=kind)
         plain = msgspec.to_builtins(value)
     except msgspec.ValidationError as exc:
         raise ValidationError(_message(exc)) from None
@@ -180,8 +200,18 @@ def decode_body(body: bytes, kind: type[T]) -> T:
     return value
 
 
-def convert_query(query: dict[str, str], kind: type[T]) -> T:
-    """Validate query-string values (strings) into a typed struct, or raise ValidationError."""
+def convert_query(pairs: Iterable[tuple[str, str]], kind: type[T]) -> T:
+    """Validate query-string pairs into a typed struct, or raise ValidationError.
+
+    A parameter of ``kind`` given twice is refused (which one would win is a
+    guess); others are ignored. No value means null: ``before=null`` is a 400.
+    """
+    known = set(kind.__struct_fields__)  # type: ignore[attr-defined]
+    query: dict[str, str] = {}
+    for key, value in pairs:
+        if key in known and key in query:
+            raise ValidationError(f"query parameter {key!r} is given more than once")
+        query.setdefault(key, value)
     try:
         return msgspec.convert(query, type=kind, strict=False)
     except msgspec.ValidationError as exc:
