@@ -133,11 +133,12 @@ LIMITS = f"""Limits the server enforces (each refusal is a 4xx with a code):
 
 
 # Where an answer names a resource another operation takes (OpenAPI links; stateful tests).
+_DEVICE_LINKS = {f"{verb}Device": {"operationId": f"{verb}_device",
+                                    "parameters": {"token": "$response.body#/token"}}
+                 for verb in ("get", "put", "delete")}
 _LINKS: dict[tuple[str, str, int], dict[str, Any]] = {
-    ("post", "/api/v1/me/devices", 201): {
-        f"{verb}Device": {"operationId": f"{verb}_device",
-                          "parameters": {"token": "$response.body#/token"}}
-        for verb in ("get", "put", "delete")},
+    ("post", "/api/v1/me/devices", 200): _DEVICE_LINKS,
+    ("post", "/api/v1/me/devices", 201): _DEVICE_LINKS,
     ("get", "/api/v1/me/notifications", 200): {
         f"{verb}Notification": {"operationId": f"{verb}_notification",
                                 "parameters": {"uid": "$response.body#/notifications/0/uid"}}
