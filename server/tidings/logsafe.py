@@ -20,7 +20,7 @@ from typing import TextIO
 REDACTED = "[redacted]"
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")  # and the Unicode line breaks
 _CREDENTIALS = re.compile(
     r"(?i)(?<=bearer )[^\s'\"\\]+"  # whatever follows "Bearer "
     r"|eyJ[\w-]*\.[\w-]*\.?[\w-]*"  # a JWT (its header always starts {" -> eyJ)
@@ -34,8 +34,9 @@ def protect(secrets: Iterable[str | None]) -> None:
 
 
 def escape(text: str) -> str:
-    """``text`` with each control character written as ``\\xNN``."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    """``text`` with each control character written as ``\\xNN`` (``\\uNNNN`` above 0xff)."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100
+                        else f"\\u{ord(m.group()):04x}", text)
 
 
 def redact(text: str) -> str:
