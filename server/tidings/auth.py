@@ -22,8 +22,8 @@ import jwt
 
 from .config import Settings
 from .core.errors import AuthError
+from .core.ids import USER_ID_RULE, is_user_id
 from .core.jsonvalues import MAX_INT, MIN_INT
-from .core.schemas import USER_ID_RULE, is_user_id
 
 JWKS_MIN_REFRESH = 10.0
 

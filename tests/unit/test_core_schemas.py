@@ -8,14 +8,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tidings.core.decoding import convert_query, decode_body
 from tidings.core.errors import TooLarge, ValidationError
+from tidings.core.ids import USER_ID_RULE, check_device_token, is_device_token, user_id
 from tidings.core.jsonvalues import MAX_DEPTH, MAX_INT, MIN_INT
 from tidings.core.schemas import (
     MAX_BODY_BYTES,
     MAX_PAYLOAD_BYTES,
     MAX_RECIPIENTS,
     MAX_UIDS,
-    USER_ID_RULE,
     DetailPatch,
     DeviceRequest,
     FcmDevice,
@@ -23,12 +24,7 @@ from tidings.core.schemas import (
     PatchRequest,
     PublishRequest,
     TokenRequest,
-    check_device_token,
     check_publish,
-    convert_query,
-    decode_body,
-    is_device_token,
-    user_id,
 )
 
 

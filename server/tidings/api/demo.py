@@ -8,7 +8,7 @@ from aiohttp import web
 
 from ..auth import mint
 from ..core.errors import NotFound
-from ..core.schemas import user_id
+from ..core.ids import user_id
 from .http import reply, services
 
 routes = web.RouteTableDef()

@@ -10,7 +10,8 @@ import msgspec
 from aiohttp import web
 
 from ..core.errors import NotFound
-from ..core.schemas import DeviceRequest, DeviceUpdate, check_device_token, is_device_token
+from ..core.ids import check_device_token, is_device_token
+from ..core.schemas import DeviceRequest, DeviceUpdate
 from ..store import devices
 from .http import body, reply, services, user
 

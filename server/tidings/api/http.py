@@ -18,9 +18,10 @@ import orjson
 from aiohttp import web
 
 from ..auth import Identity, check_api_key
+from ..core.decoding import decode_body
 from ..core.errors import AuthError, RateLimited, TidingsError, TooLarge
 from ..core.ratelimit import RateLimiter
-from ..core.schemas import MAX_BODY_BYTES, decode_body
+from ..core.schemas import MAX_BODY_BYTES
 from ..services.context import SERVICES, Services
 
 log = logging.getLogger(__name__)

@@ -6,8 +6,9 @@ import uuid
 
 from aiohttp import web
 
+from ..core.decoding import convert_query
 from ..core.errors import NotFound
-from ..core.schemas import DetailPatch, ListQuery, PatchRequest, convert_query
+from ..core.schemas import DetailPatch, ListQuery, PatchRequest
 from ..core.shapes import inbox_page, notification_dict
 from ..store import inbox
 from .http import body, reply, services, user

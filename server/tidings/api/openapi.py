@@ -15,10 +15,11 @@ import msgspec
 from aiohttp import web
 
 from .. import __version__
+from ..core import ids
 from ..core import schemas as s
-from ..core.jsonvalues import MAX_DEPTH, MAX_INT
+from ..core.jsonvalues import MAX_INT
 from .http import reply
-from .openapi_schemas import RESPONSES, tighten
+from .openapi_schemas import ERRORS, LIMITS, RESPONSES, RETRY_AFTER, tighten
 
 routes = web.RouteTableDef()
 
@@ -29,7 +30,7 @@ _UID = {"name": "uid", "in": "path", "required": True,
         "schema": {"type": "string", "format": "uuid"}}
 _TOKEN = {"name": "token", "in": "path", "required": True,
           "description": "an APNs or FCM token; a path that is neither is a 404",
-          "schema": {"type": "string", "pattern": s.FCM_TOKEN_PATTERN}}
+          "schema": {"type": "string", "pattern": ids.FCM_TOKEN_PATTERN}}
 
 
 def _q(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
@@ -97,41 +98,6 @@ _ENDPOINTS: list[_Endpoint] = [
          "replay notifications after this seq")]),
 ]
 
-_ERRORS = {
-    400: ("BadRequest", "the body or query is invalid: invalid_request, invalid_json, too_deep,"
-          " number_out_of_range, nul_character, invalid_user_id, uids_required,"
-          " bad_http_request (a malformed request line or header)"),
-    401: ("Unauthorized", "missing or bad credentials: unauthorized, invalid_token,"
-          " token_expired, invalid_api_key, jwks_unavailable"),
-    404: ("NotFound", "not the caller's, or does not exist: not_found, invalid_page"),
-    409: ("Conflict", "idempotency_key_reused: the same key came with another body"),
-    413: ("TooLarge", f"payload_too_large (body over {s.MAX_BODY_BYTES} bytes), data_too_large"
-          f" (data, changed_data, custom_info and push.extra over {s.MAX_PAYLOAD_BYTES} bytes)"),
-    415: ("UnsupportedMediaType", "unsupported_media_type: a body whose Content-Type is not"
-          " JSON (application/json or application/*+json; an absent one is read as JSON)"),
-    429: ("RateLimited", "rate_limited; Retry-After says the whole seconds to wait"),
-    503: ("Unavailable", "unavailable: PostgreSQL or Redis is down, nothing was done;"
-          " retry after Retry-After seconds"),
-}
-_RETRY = {"Retry-After": {"schema": {"type": "integer", "minimum": 1}}}
-
-LIMITS = f"""Limits the server enforces (each refusal is a 4xx with a code):
-
-- Bodies: at most {s.MAX_BODY_BYTES} bytes (413); JSON nests at most {MAX_DEPTH} levels of
-  objects and arrays (400 too_deep); every number within the signed 64-bit range
-  (400 number_out_of_range); no NUL in any text (400 nul_character).
-- Publish: 1 to {s.MAX_RECIPIENTS} recipients; message up to {s.MAX_MESSAGE_CHARS} characters;
-  data + changed_data + custom_info + push.extra at most {s.MAX_PAYLOAD_BYTES} bytes as JSON
-  (413 data_too_large); delay and push.after at most {s.MAX_DELAY_SECONDS} seconds.
-- User ids (token `sub`, recipients, minted tokens): {s.USER_ID_RULE} (integers 0 to 2^63-1
-  are read as their decimal text).
-- Device tokens: APNs {s.APNS_TOKEN_PATTERN} (hex, 32 to 100 bytes); FCM {s.FCM_TOKEN_PATTERN}.
-- Inbox pages: page 1 to {s.MAX_PAGE}, page_size 1 to {s.MAX_PAGE_SIZE}; up to {s.MAX_UIDS}
-  notification_uids per action.
-- Tokens: the `exp` claim is required and, like `nbf` and `iat`, a number.
-"""
-
-
 # Where an answer names a resource another operation takes (OpenAPI links; stateful tests).
 _DEVICE_LINKS = {f"{verb}Device": {"operationId": f"{verb}_device",
                                     "parameters": {"token": "$response.body#/token"}}
@@ -166,7 +132,7 @@ def _operation(summary: str, security: Any, kind: Any, answers: dict[int, str | 
             responses[str(status)]["content"] = {"application/json": {
                 "schema": {"$ref": f"#/components/schemas/{name}"}}}
     for status in errors:
-        responses[str(status)] = {"$ref": f"#/components/responses/{_ERRORS[status][0]}"}
+        responses[str(status)] = {"$ref": f"#/components/responses/{ERRORS[status][0]}"}
     op: dict[str, Any] = {"summary": summary, "security": security, "responses": responses,
                           "parameters": params}
     if kind is not None:
@@ -178,7 +144,7 @@ def _error_response(description: str, status: int) -> dict[str, Any]:
     answer: dict[str, Any] = {"description": description, "content": {"application/json": {
         "schema": {"$ref": "#/components/schemas/Error"}}}}
     if status in (429, 503):
-        answer["headers"] = _RETRY
+        answer["headers"] = RETRY_AFTER
     return answer
 
 
@@ -213,7 +179,7 @@ def document() -> dict[str, Any]:
                 "apiKey": {"type": "http", "scheme": "bearer"},
             },
             "responses": {name: _error_response(text, status)
-                          for status, (name, text) in _ERRORS.items()},
+                          for status, (name, text) in ERRORS.items()},
         },
     }
 

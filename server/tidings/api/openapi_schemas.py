@@ -1,4 +1,4 @@
-"""JSON Schemas of what the API answers, and the limits no request type can state.
+"""JSON Schemas of what the API answers, its error statuses, and the limits it states.
 
 The response schemas describe :mod:`tidings.core.shapes` and the handlers'
 replies exactly (no extra properties), so a test that checks every answer
@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..core import ids
+from ..core import schemas as s
 from ..core.jsonvalues import MAX_DEPTH, MAX_INT, MIN_INT
 
 NO_NUL = "^[^\\u0000]*$"
@@ -100,6 +102,43 @@ RESPONSES: dict[str, dict[str, Any]] = {
     "JsonValue": JSON_VALUE,
     "JsonObject": JSON_OBJECT,
 }
+
+
+#: Each error status: its component's name and what it means (codes included).
+ERRORS = {
+    400: ("BadRequest", "the body or query is invalid: invalid_request, invalid_json, too_deep,"
+          " number_out_of_range, nul_character, invalid_user_id, uids_required,"
+          " bad_http_request (a malformed request line or header)"),
+    401: ("Unauthorized", "missing or bad credentials: unauthorized, invalid_token,"
+          " token_expired, invalid_api_key, jwks_unavailable"),
+    404: ("NotFound", "not the caller's, or does not exist: not_found, invalid_page"),
+    409: ("Conflict", "idempotency_key_reused: the same key came with another body"),
+    413: ("TooLarge", f"payload_too_large (body over {s.MAX_BODY_BYTES} bytes), data_too_large"
+          f" (data, changed_data, custom_info and push.extra over {s.MAX_PAYLOAD_BYTES} bytes)"),
+    415: ("UnsupportedMediaType", "unsupported_media_type: a body whose Content-Type is not"
+          " JSON (application/json or application/*+json; an absent one is read as JSON)"),
+    429: ("RateLimited", "rate_limited; Retry-After says the whole seconds to wait"),
+    503: ("Unavailable", "unavailable: PostgreSQL or Redis is down, nothing was done;"
+          " retry after Retry-After seconds"),
+}
+RETRY_AFTER = {"Retry-After": {"schema": {"type": "integer", "minimum": 1}}}
+
+LIMITS = f"""Limits the server enforces (each refusal is a 4xx with a code):
+
+- Bodies: at most {s.MAX_BODY_BYTES} bytes (413); JSON nests at most {MAX_DEPTH} levels of
+  objects and arrays (400 too_deep); every number within the signed 64-bit range
+  (400 number_out_of_range); no NUL in any text (400 nul_character).
+- Publish: 1 to {s.MAX_RECIPIENTS} recipients; message up to {s.MAX_MESSAGE_CHARS} characters;
+  data + changed_data + custom_info + push.extra at most {s.MAX_PAYLOAD_BYTES} bytes as JSON
+  (413 data_too_large); delay and push.after at most {s.MAX_DELAY_SECONDS} seconds.
+- User ids (token `sub`, recipients, minted tokens): {ids.USER_ID_RULE} (integers 0 to 2^63-1
+  are read as their decimal text).
+- Device tokens: APNs {ids.APNS_TOKEN_PATTERN} (hex, 32 to 100 bytes); FCM {ids.FCM_TOKEN_PATTERN}.
+- Inbox pages: page 1 to {s.MAX_PAGE}, page_size 1 to {s.MAX_PAGE_SIZE}; up to {s.MAX_UIDS}
+  notification_uids per action.
+- Tokens: the `exp` claim is required and, like `nbf` and `iat`, a number.
+"""
+
 
 
 def tighten(components: dict[str, Any]) -> dict[str, Any]:

@@ -7,7 +7,7 @@ import uuid
 from aiohttp import web
 
 from ..auth import mint
-from ..core import schemas
+from ..core import ids
 from ..core.errors import NotFound
 from ..core.schemas import PublishRequest, TokenRequest, check_publish
 from ..store import inbox
@@ -47,7 +47,7 @@ async def token(request: web.Request) -> web.Response:
     """Mint a user token with the server's own HS256 secret (not available with public keys)."""
     producer(request)
     req = await body(request, TokenRequest)
-    user = schemas.user_id(req.user)  # the same rule as recipients and tokens' sub
+    user = ids.user_id(req.user)  # the same rule as recipients and tokens' sub
     s = services(request).settings
     if not s.jwt_secret:
         raise NotFound("this server verifies tokens it does not sign; mint them where you sign")

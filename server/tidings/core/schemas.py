@@ -1,23 +1,21 @@
-"""Declared request schemas and their limits; decoding turns bad input into ValidationError.
+"""Declared request schemas and their limits (decoded by :mod:`.decoding`).
 
-Every request body and query string passes through :func:`decode_body` or
-:func:`convert_query` before a handler sees it, so handlers only meet valid,
-typed values. The JSON Schema of each type feeds the OpenAPI document. Limits
-on free-form JSON (depth, number range, NUL) live in :mod:`.jsonvalues`.
+The JSON Schema of each type feeds the OpenAPI document. Limits on free-form
+JSON (depth, number range, NUL) live in :mod:`.jsonvalues`, identifier rules
+in :mod:`.ids`; :func:`check_publish` holds the rules between fields.
 """
 
 from __future__ import annotations
 
-import re
 import uuid
-from collections.abc import Iterable
-from typing import Annotated, Any, ClassVar, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Literal
 
 import msgspec
 from msgspec import Meta, Struct
 
 from .errors import TooLarge, ValidationError
-from .jsonvalues import MAX_INT, check_value, too_deep, whole_numbers
+from .ids import APNS_TOKEN_PATTERN, FCM_TOKEN_PATTERN, USER_ID_PATTERN, user_id
+from .jsonvalues import MAX_INT
 
 MAX_BODY_BYTES = 1024 * 1024
 MAX_RECIPIENTS = 10_000
@@ -29,23 +27,12 @@ DEFAULT_PAGE_SIZE = 20
 MAX_DELAY_SECONDS = 7 * 24 * 3600
 MAX_PAGE = 1_000_000
 
-#: The one user-id rule (tokens' ``sub``, recipients, minted tokens): 1 to 255
-#: characters, none of them a control character (C0, DEL or C1).
-USER_ID_PATTERN = "^[^\\u0000-\\u001f\\u007f-\\u009f]{1,255}$"
-USER_ID_RULE = "user ids are 1 to 255 characters with no control characters"
 UserIdText = Annotated[str, Meta(pattern=USER_ID_PATTERN, min_length=1, max_length=255)]
 UserIdInt = Annotated[int, Meta(ge=0, le=MAX_INT)]
 UserId = UserIdText | UserIdInt
 ShortText = Annotated[str, Meta(max_length=255)]
 PushWhen = Literal["offline", "unread_after", "always", "never"]
 Action = Literal["MARK_AS_READ", "MARK_AS_REMOVED", "MARK_ALL_AS_READ", "REMOVED_ALL"]
-Platform = Literal["apns", "fcm"]
-
-_USER_ID_RE = re.compile("[^\\x00-\\x1f\\x7f-\\x9f]{1,255}")
-APNS_TOKEN_PATTERN = "^(?:[0-9a-fA-F]{2}){32,100}$"
-FCM_TOKEN_PATTERN = "^[A-Za-z0-9_:\\-]{20,4096}$"
-_APNS_TOKEN_RE = re.compile(APNS_TOKEN_PATTERN)
-_FCM_TOKEN_RE = re.compile(FCM_TOKEN_PATTERN)
 
 
 class PushOptions(Struct, forbid_unknown_fields=True, omit_defaults=True):
@@ -162,75 +149,6 @@ class TokenRequest(Struct, forbid_unknown_fields=True):
     ttl: Annotated[int, Meta(ge=1, le=30 * 24 * 3600)] = 3600
 
 
-T = TypeVar("T")
-
-
-def _message(exc: msgspec.ValidationError | msgspec.DecodeError) -> str:
-    return str(exc).replace("`", "'")
-
-
-def decode_body(body: bytes, kind: type[T]) -> T:
-    """Decode and validate a JSON body, or raise ValidationError / TooLarge.
-
-    Codes: ``invalid_json`` (not JSON, empty), ``invalid_request`` (JSON that
-    breaks the schema), ``too_deep``, ``number_out_of_range`` and
-    ``nul_character`` (see :mod:`.jsonvalues`); never another exception.
-    """
-    if len(body) > MAX_BODY_BYTES:
-        raise TooLarge(f"request body is over {MAX_BODY_BYTES} bytes")
-    if not body.strip():
-        raise ValidationError("request body is empty; a JSON object is required",
-                              code="invalid_json")
-    try:
-        try:
-            value = msgspec.json.decode(body, type=kind)
-        except msgspec.ValidationError as exc:
-            if "got `float`" not in str(exc):
-                raise
-            # JSON has one number type: 2.0 is the integer 2, as JSON Schema reads it.
-            value = msgspec.convert(whole_numbers(msgspec.json.decode(body)), type=kind)
-        plain = msgspec.to_builtins(value)
-    except msgspec.ValidationError as exc:
-        raise ValidationError(_message(exc)) from None
-    except msgspec.DecodeError as exc:
-        raise ValidationError(f"malformed JSON: {_message(exc)}", code="invalid_json") from None
-    except RecursionError:
-        raise too_deep() from None
-    check_value(plain)
-    return value
-
-
-def convert_query(pairs: Iterable[tuple[str, str]], kind: type[T]) -> T:
-    """Validate query-string pairs into a typed struct, or raise ValidationError.
-
-    A parameter of ``kind`` given twice is refused (which one would win is a
-    guess); others are ignored. No value means null: ``before=null`` is a 400.
-    """
-    known = set(kind.__struct_fields__)  # type: ignore[attr-defined]
-    query: dict[str, str] = {}
-    for key, value in pairs:
-        if key in known and key in query:
-            raise ValidationError(f"query parameter {key!r} is given more than once")
-        query.setdefault(key, value)
-    try:
-        return msgspec.convert(query, type=kind, strict=False)
-    except msgspec.ValidationError as exc:
-        raise ValidationError(_message(exc)) from None
-
-
-def user_id(value: str | int) -> str:
-    """A user id as text (producers may send Django's integer ids); rejects control chars."""
-    text = str(value)
-    if not is_user_id(text):
-        raise ValidationError(USER_ID_RULE, code="invalid_user_id")
-    return text
-
-
-def is_user_id(text: str) -> bool:
-    """The user-id rule of :data:`USER_ID_PATTERN`, as a whole-string match."""
-    return _USER_ID_RE.fullmatch(text) is not None
-
-
 def check_publish(req: PublishRequest) -> list[str]:
     """Limits a schema cannot state; returns the recipients as distinct text ids, in order given."""
     extra = req.push.extra if req.push is not None else None
@@ -249,17 +167,3 @@ def check_publish(req: PublishRequest) -> list[str]:
     if not req.persist and req.idempotency_key is not None:
         raise ValidationError("idempotency_key needs a stored notification (persist: true)")
     return list(dict.fromkeys(user_id(r) for r in req.recipients))
-
-
-def check_device_token(platform: str, token: str) -> None:
-    """APNs tokens are hex (32+ bytes); FCM registration tokens are URL-safe text."""
-    if platform == "apns" and not _APNS_TOKEN_RE.fullmatch(token):
-        raise ValidationError("an APNs device token is an even number (64 to 200) of hex digits")
-    if platform == "fcm" and not _FCM_TOKEN_RE.fullmatch(token):
-        raise ValidationError("an FCM registration token is 20 to 4096 characters of"
-                              " A-Z a-z 0-9 _ : -")
-
-
-def is_device_token(text: str) -> bool:
-    """Whether ``text`` could be a token of any platform (a path that cannot is a 404)."""
-    return bool(_APNS_TOKEN_RE.fullmatch(text) or _FCM_TOKEN_RE.fullmatch(text))
