@@ -43,6 +43,6 @@ async def dev_token(request: web.Request) -> web.Response:
     s = services(request).settings
     if not s.dev_mode or not s.jwt_secret:
         raise NotFound("dev tokens are only given in dev mode")
-    user = user_id(request.query.get("user", "").strip() or "alice")
+    user = user_id(request.query.get("user") or "alice")
     return reply({"token": mint(s.jwt_secret, user, DEV_TOKEN_TTL, audience=s.jwt_audience,
                                 issuer=s.jwt_issuer), "expires_in": DEV_TOKEN_TTL})

@@ -23,11 +23,8 @@ async def register(request: web.Request) -> web.Response:
     me = await user(request)
     req = await body(request, DeviceRequest)
     check_device_token(req.platform, req.token)
-    async with services(request).pool.acquire() as conn, conn.transaction():
-        row, created = await devices.register(
-            conn, me.user_id, req.platform, req.token, req.app_id, req.name)
-        if not req.active:
-            row = await devices.update(conn, me.user_id, req.token, {"active": False})
+    row, created = await devices.register(services(request).pool, me.user_id, req.platform,
+                                          req.token, req.app_id, req.name, req.active)
     return reply(dict(row), 201 if created else 200)
 
 

@@ -37,6 +37,7 @@ def _q(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"name": name, "in": "query", "schema": schema, "description": description}
 
 
+_USER_OR_EMPTY = ids.USER_ID_PATTERN.replace("{1,", "{0,")
 _LIST_QUERY = [
     _q("page", {"type": "integer", "minimum": 1, "maximum": s.MAX_PAGE},
        "page number (404 invalid_page past the last page)"),
@@ -84,7 +85,8 @@ _ENDPOINTS: list[_Endpoint] = [
     ("get", "/api/v1/openapi.json", "This document", [], None, {200: "Document"}, (), []),
     ("get", "/api/v1/dev/token",
      "A user token for the demo page: dev mode only (else 404)", [], None, {200: "Token"},
-     (400, 404), [_q("user", {"type": "string"}, "user id (alice by default)")]),
+     (400, 404), [_q("user", {"type": "string", "pattern": _USER_OR_EMPTY},
+                     "user id (alice when empty or absent)")]),
     ("get", "/", "The demo inbox page", [], None, {200: "text/html"}, (), []),
     ("get", "/static/tidings.js", "The JavaScript client (ES module)", [], None,
      {200: "text/javascript"}, (), []),

@@ -20,31 +20,36 @@ _COLUMNS = "token, platform, app_id, name, active, deactivated_reason, created_a
 
 
 @store_edge
-async def register(conn: asyncpg.Connection, user_id: str, platform: str, token: str,
-                   app_id: str | None, name: str | None) -> tuple[asyncpg.Record, bool]:
-    """Create or reactivate the caller's device; returns (device, created for this user).
+async def register(pool: asyncpg.Pool, user_id: str, platform: str, token: str,
+                   app_id: str | None, name: str | None,
+                   active: bool = True) -> tuple[asyncpg.Record, bool]:
+    """Create, reactivate or take over the caller's device in one transaction.
 
-    Run inside a transaction: it locks the existing row first.
+    Returns (the device as stored, whether it is new for this user). ``active``
+    false registers it switched off (``deactivated_reason`` ``user``).
     """
-    prev = await conn.fetchval(
-        "SELECT user_id FROM tidings_devices WHERE platform = $1 AND token = $2 FOR UPDATE",
-        platform, token,
-    )
-    row = await conn.fetchrow(
-        f"""INSERT INTO tidings_devices AS d (user_id, platform, token, app_id, name)
-        VALUES ($1, $2, $3, $4, $5)
-        ON CONFLICT (platform, token) DO UPDATE SET
-            user_id = EXCLUDED.user_id,
-            app_id = CASE WHEN d.user_id = EXCLUDED.user_id
-                          THEN coalesce(EXCLUDED.app_id, d.app_id) ELSE EXCLUDED.app_id END,
-            name = CASE WHEN d.user_id = EXCLUDED.user_id
-                        THEN coalesce(EXCLUDED.name, d.name) ELSE EXCLUDED.name END,
-            created_at = CASE WHEN d.user_id = EXCLUDED.user_id
-                              THEN d.created_at ELSE now() END,
-            active = true, deactivated_reason = NULL, updated_at = now()
-        RETURNING {_COLUMNS}""",
-        user_id, platform, token, app_id, name,
-    )
+    async with pool.acquire() as conn, conn.transaction():
+        prev = await conn.fetchval(
+            "SELECT user_id FROM tidings_devices WHERE platform = $1 AND token = $2 FOR UPDATE",
+            platform, token,
+        )
+        row = await conn.fetchrow(
+            f"""INSERT INTO tidings_devices AS d (user_id, platform, token, app_id, name)
+            VALUES ($1, $2, $3, $4, $5)
+            ON CONFLICT (platform, token) DO UPDATE SET
+                user_id = EXCLUDED.user_id,
+                app_id = CASE WHEN d.user_id = EXCLUDED.user_id
+                              THEN coalesce(EXCLUDED.app_id, d.app_id) ELSE EXCLUDED.app_id END,
+                name = CASE WHEN d.user_id = EXCLUDED.user_id
+                            THEN coalesce(EXCLUDED.name, d.name) ELSE EXCLUDED.name END,
+                created_at = CASE WHEN d.user_id = EXCLUDED.user_id
+                                  THEN d.created_at ELSE now() END,
+                active = true, deactivated_reason = NULL, updated_at = now()
+            RETURNING {_COLUMNS}""",
+            user_id, platform, token, app_id, name,
+        )
+        if not active:
+            row = await update(conn, user_id, token, {"active": False})
     return row, prev != user_id
 
 
