@@ -121,15 +121,16 @@ class Cluster:
                 proc.kill()
         self.redis.kill()
 
-    def logs(self, pattern: str) -> dict[str, int]:
-        """Lines matching ``pattern`` in each process's log: for the report."""
-        out = {}
+    def problems(self) -> list[str]:
+        """Per process: tracebacks logged and the last exception line, for the report."""
+        out = []
         for proc in [*self.nodes, *self.workers]:
-            if proc.log.exists():
-                count = sum(pattern in line for line in proc.log.read_text(
-                    errors="replace").splitlines())
-                if count:
-                    out[proc.name] = count
+            lines = proc.log.read_text(errors="replace").splitlines() if proc.log.exists() else []
+            tracebacks = sum(line.startswith("Traceback") for line in lines)
+            if tracebacks:
+                last = next((line for line in reversed(lines) if line and not line.startswith(
+                    " ") and ("Error" in line or "Exception" in line)), "")
+                out.append(f"{proc.name}: {tracebacks} tracebacks, last: {last[:160]}")
         return out
 
 

@@ -11,6 +11,7 @@ the status, or ``timeout`` / ``connection`` when none came, and for a 2xx the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
 from collections.abc import Callable
@@ -61,11 +62,11 @@ class Producer:
         self.published: list[Publish] = []
         self._tasks: set[asyncio.Task[None]] = set()
 
-    async def run(self, seconds: float) -> None:
-        """Publish for ``seconds`` at ``rate`` per second, then wait for every answer."""
+    async def run(self, stop: asyncio.Event) -> None:
+        """Publish at ``rate`` per second until ``stop`` is set, then wait for every answer."""
         start = time.monotonic()
         base = k = len(self.published)
-        while time.monotonic() - start < seconds:
+        while not stop.is_set():
             k += 1
             size = self.batch_size if k % self.batch_every == 0 else 1
             pub = Publish(k, random.sample(self.users, min(size, len(self.users))),
@@ -74,7 +75,9 @@ class Producer:
             task = asyncio.create_task(self._send(pub))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-            await asyncio.sleep(max(0.0, start + (k - base) / self.rate - time.monotonic()))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), start + (k - base) / self.rate
+                                       - time.monotonic())
         await self.settle()
 
     async def settle(self) -> None:

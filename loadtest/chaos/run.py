@@ -3,8 +3,8 @@
 Sequence: a fresh cluster; ``sockets`` sockets for ``users`` users spread over
 the nodes (a user's second and later sockets on other nodes than the first;
 every fourth socket authenticates by message); all connected before the first publish; the
-stream runs for ``seconds`` at ``rate`` while the scenario's fault is injected a
-third of the way in; then the sockets get a quiet period (until each holds
+stream runs at ``rate`` for a third of ``seconds``, through the scenario's fault,
+and for two thirds of ``seconds`` after it; then the sockets get a quiet period (until each holds
 every stored seq and nothing arrived for half a second, or 30 s pass); then the
 database, the inbox API and the sockets' records give the verdict.
 """
@@ -39,6 +39,13 @@ class Size:
     storm: int = 1000  # sockets of the reconnect storm
     pg_outage: float = 10.0
     push_users: int = 60
+
+
+#: The full form's sizes (``python -m loadtest.chaos``) and the short form's (pytest).
+FULL = Size(users=150, sockets=300, rate=60.0, seconds=12.0, storm=1000, pg_outage=10.0,
+            push_users=100)
+SHORT = Size(users=60, sockets=120, rate=30.0, seconds=6.0, storm=1000, pg_outage=5.0,
+             push_users=40)
 
 
 @dataclass
@@ -114,9 +121,12 @@ async def run_sockets(folder: Path, pg: Postgres, size: Size, fault: Fault, *,
                 await asyncio.gather(*(s.connected.wait() for s in socks))
             ctx = Context(cluster, size, socks)
             producer = Producer(http, cluster.alive, users, rate=size.rate)
-            stream = asyncio.create_task(producer.run(size.seconds))
+            stop = asyncio.Event()
+            stream = asyncio.create_task(producer.run(stop))
             await asyncio.sleep(size.seconds / 3)
             await fault(ctx)
+            await asyncio.sleep(size.seconds * 2 / 3)
+            stop.set()
             await stream
             await settle(cluster, socks, users)
             stored, messages = await stored_seqs(cluster, users)
@@ -127,6 +137,7 @@ async def run_sockets(folder: Path, pg: Postgres, size: Size, fault: Fault, *,
                 [(s.user, q, t) for s in socks for q, t in s.received], ctx.fault_end)
             figures.resets = sum(s.resets for s in socks)
             figures.notes += ctx.notes
+            figures.notes += cluster.problems()
             return figures
         finally:
             await asyncio.gather(*(s.close() for s in socks))

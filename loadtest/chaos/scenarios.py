@@ -1,6 +1,6 @@
 """The scenarios: each is a fault injected into a running stream, and what must hold after it.
 
-Socket scenarios (:func:`run.run_sockets`) must end with every stored seq on every
+Socket scenarios (:func:`.run.run_sockets`) must end with every stored seq on every
 socket exactly once and in order, counts right, no error answer stored, and no
 error answer other than those listed as allowed (a PostgreSQL outage allows 503,
 the contract's "retry later"; never 500). Push scenarios are in :mod:`.push`.
@@ -13,8 +13,12 @@ import random
 import signal
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
-from .run import Context, Fault
+from .push import run_push
+from .run import Context, Fault, Size, run_sockets
+from .servers import Postgres
+from .verdict import Figures, failures
 
 
 async def node_signal(ctx: Context, sig: int) -> None:
@@ -94,12 +98,25 @@ async def storm(ctx: Context) -> None:
 class Scenario:
     name: str
     what: str
-    fault: Fault
+    fault: Fault | str  # a socket fault, or the name of a push fault (see :mod:`.push`)
     allowed_errors: tuple[str, ...] = ()
     storm: bool = False
 
+    @property
+    def push(self) -> bool:
+        return isinstance(self.fault, str)
 
-SOCKET_SCENARIOS = [
+    async def run(self, folder: Path, pg: Postgres, size: Size) -> Figures:
+        if isinstance(self.fault, str):
+            return await run_push(folder, pg, size, self.fault)
+        return await run_sockets(folder, pg, size, self.fault,
+                                 sockets=size.storm if self.storm else None)
+
+    def failures(self, figures: Figures) -> list[str]:
+        return failures(figures, allowed_errors=self.allowed_errors)
+
+
+SCENARIOS = [
     Scenario("node-sigkill", "SIGKILL one of three nodes; its sockets reconnect elsewhere",
              node_kill),
     Scenario("node-sigterm", "SIGTERM one node (graceful: 1012 closes); sockets move",
@@ -108,10 +125,15 @@ SOCKET_SCENARIOS = [
     Scenario("redis-restart-keep", "kill -9 Redis, restart it on its AOF data", redis_keep),
     Scenario("redis-restart-wipe", "kill -9 Redis, restart it with its data folder wiped",
              redis_wipe),
-    Scenario("pg-stop-fast", "pg_ctl stop -m fast, start again after the outage", pg_fast,
+    Scenario("pg-stop-fast", "pg_ctl stop -m fast; start it again after the outage", pg_fast,
              allowed_errors=("503",)),
-    Scenario("pg-stop-immediate", "pg_ctl stop -m immediate (a crash), start again",
+    Scenario("pg-stop-immediate", "pg_ctl stop -m immediate (as a crash); start it again",
              pg_immediate, allowed_errors=("503",)),
-    Scenario("reconnect-storm", "cut every one of 1,000 sockets at once; all reconnect"
-             " within a second with since", storm, storm=True),
+    Scenario("reconnect-storm", "cut all 1,000 sockets at once; they reconnect with since"
+             " within a second", storm, storm=True),
+    Scenario("push-redis-wipe", "push run to offline users; kill -9 Redis, restart it empty",
+             "redis-wipe"),
+    Scenario("push-worker-kill", "push run with two workers; SIGKILL one mid-run",
+             "worker-kill"),
 ]
+BY_NAME = {s.name: s for s in SCENARIOS}

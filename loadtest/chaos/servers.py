@@ -46,12 +46,15 @@ class Postgres:
         self._user: str | None = None
 
     def _run(self, *args: str) -> None:
-        subprocess.run([str(_pg_bin() / args[0]), "-D", str(self.data), *args[1:]],
-                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                       user=self._user, timeout=60)
+        """Run a PostgreSQL program on the data folder; its output goes to the server log."""
+        with self.log.open("ab") as out:
+            subprocess.run([str(_pg_bin() / args[0]), "-D", str(self.data), *args[1:]],
+                           check=True, stdout=out, stderr=subprocess.STDOUT, user=self._user,
+                           timeout=60)
 
     def init(self) -> Postgres:
         self.data.mkdir(parents=True, mode=0o700)
+        self.log.touch()
         if os.geteuid() == 0:  # PostgreSQL refuses to run as root: the wheel's user runs it
             import stat
 
@@ -65,7 +68,6 @@ class Postgres:
             utils.ensure_folder_permissions(_pg_bin().parent / "lib", read)
             self._user = PG_USER
             entry = pwd.getpwnam(PG_USER)
-            self.log.touch()
             for path in (self.data, self.log):
                 os.chown(path, entry.pw_uid, entry.pw_gid)
         self._run("initdb", "--auth=trust", "--encoding=utf8", "-U", "postgres", "--no-sync")

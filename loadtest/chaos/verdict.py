@@ -106,7 +106,8 @@ def failures(f: Figures, *, allowed_errors: Iterable[str] = ()) -> list[str]:
     bad = {k: v for k, v in f.errors.items() if k not in allowed}
     if bad:
         out.append(f"error answers {dict(sorted(bad.items()))}")
-    for name in ("missing", "duplicates over bound", "without collapse id"):
+    for name in ("missing", "duplicates over bound", "without collapse id",
+                 "not in delivery log"):
         if f.push[name]:
             out.append(f"push {name}: {f.push[name]}")
     if f.acknowledged == 0:
