@@ -105,7 +105,13 @@ class Cluster:
         return worker
 
     def alive(self) -> list[Proc]:
+        """Nodes running and not stopped: where sockets reconnect."""
         return [n for n in self.nodes if n.alive]
+
+    def running(self) -> list[Proc]:
+        """Nodes not dead, stopped ones included: where publishes go (a stopped node's
+        answers come late, as a load balancer's producer would see)."""
+        return [n for n in self.nodes if n.proc is not None and n.proc.poll() is None]
 
     async def connect(self) -> asyncpg.Connection:
         return await asyncpg.connect(self.database_url)

@@ -3,9 +3,10 @@
 Publish ``k`` carries the message ``chaos-<k>``, so the database can be asked
 afterwards which publishes were stored. Most publishes name one recipient; every
 ``batch_every``-th names ``batch_size`` of them (one grouped insert). Each goes
-to a live node picked at random, with the API key; the answer is kept as it came:
-the status, or ``timeout`` / ``connection`` when none came, and for a 2xx the
-``(recipient, seq)`` pairs it acknowledged.
+to a running node picked at random (a stopped one too: its answer comes late),
+with the API key; the answer is kept as it came: the status, or ``timeout`` /
+``connection`` when none came, and for a 2xx the ``(recipient, seq, uid)`` it
+acknowledged.
 """
 
 from __future__ import annotations

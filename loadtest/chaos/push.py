@@ -150,7 +150,7 @@ async def run_push(folder: Path, pg: Postgres, size: Size, fault: str) -> Figure
             await asyncio.gather(*(_register(http, cluster.nodes[i % 3].url, u,
                                              "apns" if i % 2 else "fcm")
                                    for i, u in enumerate(users)))
-            producer = Producer(http, cluster.alive, users, rate=size.rate / 2)
+            producer = Producer(http, cluster.running, users, rate=size.rate / 2)
             stop = asyncio.Event()
             stream = asyncio.create_task(producer.run(stop))
             await asyncio.sleep(size.seconds / 3)

@@ -44,7 +44,7 @@ class Size:
 #: The full form's sizes (``python -m loadtest.chaos``) and the short form's (pytest).
 FULL = Size(users=150, sockets=300, rate=60.0, seconds=12.0, storm=1000, pg_outage=10.0,
             push_users=100)
-SHORT = Size(users=60, sockets=120, rate=30.0, seconds=6.0, storm=1000, pg_outage=5.0,
+SHORT = Size(users=60, sockets=120, rate=30.0, seconds=4.5, storm=1000, pg_outage=5.0,
              push_users=40)
 
 
@@ -120,7 +120,7 @@ async def run_sockets(folder: Path, pg: Postgres, size: Size, fault: Fault, *,
             async with asyncio.timeout(60):
                 await asyncio.gather(*(s.connected.wait() for s in socks))
             ctx = Context(cluster, size, socks)
-            producer = Producer(http, cluster.alive, users, rate=size.rate)
+            producer = Producer(http, cluster.running, users, rate=size.rate)
             stop = asyncio.Event()
             stream = asyncio.create_task(producer.run(stop))
             await asyncio.sleep(size.seconds / 3)
