@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import re
 import secrets
 import signal
 import subprocess
@@ -26,6 +27,7 @@ from .servers import Postgres, Proc, Redis
 JWT_SECRET = "chaos-secret-" + "c" * 40
 API_KEY = "chaos-producer-key"
 TEMPLATE = "chaos_template"
+_EXCEPTION = re.compile(r"^[\w.]+(Error|Exception|Exit|Interrupt)\b")  # a traceback's last line
 
 
 def database_url(pg: Postgres, name: str) -> str:
@@ -134,8 +136,7 @@ class Cluster:
             lines = proc.log.read_text(errors="replace").splitlines() if proc.log.exists() else []
             tracebacks = sum(line.startswith("Traceback") for line in lines)
             if tracebacks:
-                last = next((line for line in reversed(lines) if line and not line.startswith(
-                    " ") and ("Error" in line or "Exception" in line)), "")
+                last = next((line for line in reversed(lines) if _EXCEPTION.match(line)), "")
                 out.append(f"{proc.name}: {tracebacks} tracebacks, last: {last[:160]}")
         return out
 

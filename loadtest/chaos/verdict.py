@@ -66,6 +66,18 @@ def socket_figures(received: Iterable[int], expected: Iterable[int]) -> tuple[in
     return len(seen & want), duplicates, out_of_order, len(want - seen)
 
 
+def first_fault(received: list[int]) -> str | None:
+    """The arrivals around the first duplicate or backward seq of a socket, for the notes."""
+    top = 0
+    seen: set[int] = set()
+    for i, seq in enumerate(received):
+        if seq in seen or seq < top:
+            return " ".join(map(str, received[max(0, i - 6):i + 4]))
+        seen.add(seq)
+        top = max(top, seq)
+    return None
+
+
 def judge(publishes: list[Publish], stored: Mapping[str, list[int]],
           stored_messages: set[str], sockets: Iterable[tuple[str, list[int], object]],
           final_counts: Mapping[str, object], arrivals: Iterable[tuple[str, int, float]],
@@ -89,6 +101,9 @@ def judge(publishes: list[Publish], stored: Mapping[str, list[int]],
         f.out_of_order += ooo
         f.lost += lost
         f.counts_wrong += counts != final_counts.get(user)
+        example = (dup or ooo) and first_fault(received)
+        if example and not any(n.startswith("arrivals") for n in f.notes):
+            f.notes.append(f"arrivals on one socket of {user}: {example}")
     if fault_end is not None:
         sent_at = {(u, seq): p.sent for p in publishes if p.ok for u, seq, _ in p.acked}
         after = [t for u, seq, t in arrivals if sent_at.get((u, seq), -1.0) >= fault_end]

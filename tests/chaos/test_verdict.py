@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 from loadtest.chaos.push import push_figures
-from loadtest.chaos.verdict import socket_figures
+from loadtest.chaos.verdict import first_fault, socket_figures
 
 seqs = st.lists(st.integers(1, 40), max_size=80)
 
@@ -29,6 +29,11 @@ def test_figures_add_up(received, expected):
 def test_the_issue_example_counts_two_duplicates():
     assert socket_figures([1, 2, 1, 2, 3], [1, 2, 3]) == (3, 2, 0, 0)
     assert socket_figures([1, 3, 2], [1, 2, 3, 4]) == (3, 0, 1, 1)
+
+
+def test_first_fault_shows_the_arrivals_around_it():
+    assert first_fault([1, 2, 3]) is None
+    assert first_fault([1, 2, 1, 2, 3]) == "1 2 1 2 3"
 
 
 def test_push_figures():
