@@ -25,6 +25,7 @@ from .api.http import edge
 from .auth import TokenVerifier
 from .bus import connect
 from .bus.publisher import Publisher
+from .bus.throttle import Throttle
 from .config import Settings
 from .core.ratelimit import RateLimiter
 from .core.schemas import MAX_BODY_BYTES
@@ -35,12 +36,13 @@ from .services.context import SERVICES, Services
 from .services.health import Health
 from .services.inbox import Inbox
 from .services.publishing import Publishing
+from .services.realtime import Realtime
 from .store import db, migrate
 from .workers.push import PushWorker, WorkerConfig
 from .workers.relay import Relay
 
 log = logging.getLogger(__name__)
-STOP_TIMEOUT = 5.0  # seconds a push worker gets to finish its batch at shutdown
+STOP_TIMEOUT = 5.0  # seconds a push worker gets to settle its sends at shutdown
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -59,21 +61,23 @@ async def _close_sockets(app: web.Application) -> None:
     await app[ws.HUB].shutdown()
 
 
-def push_worker(settings: Settings, redis: aioredis.Redis, pool: asyncpg.Pool,
+def push_worker(settings: Settings, redis: aioredis.Redis | None, pool: asyncpg.Pool,
                 name: str | None = None) -> tuple[PushWorker, Registry]:
     """A push worker with the settings' providers; close the registry after it stops.
 
-    ``name`` makes the consumer name unique when one process runs several nodes.
+    ``name`` makes the worker's lease name unique when one process runs several nodes;
+    without ``redis`` there is no per-device throttle.
     """
     registry = Registry.from_config(parse_config(settings.push_config))
-    extra = {"consumer": f"{socket.gethostname()}-{os.getpid()}-{name}"} if name else {}
+    extra = {"name": f"{socket.gethostname()}-{os.getpid()}-{name}"} if name else {}
     config = WorkerConfig(
         **extra,
-        max_attempts=settings.push_max_attempts, claim_idle=settings.push_claim_idle,
+        max_attempts=settings.push_max_attempts, lease=settings.push_lease,
         backoff_base=settings.push_backoff_base, backoff_cap=settings.push_backoff_cap,
         device_per_minute=settings.push_device_per_minute,
     )
-    return PushWorker(redis, pool, registry, config), registry
+    throttle = Throttle(redis) if redis is not None else None
+    return PushWorker(pool, registry, config, throttle=throttle), registry
 
 
 def _node(settings: Settings):
@@ -82,7 +86,7 @@ def _node(settings: Settings):
         pool = await db.create_pool(settings.database_url)
         redis = connect.client(settings.redis_url)
         blocking = connect.blocking_client(settings.redis_url)
-        hub = Hub(settings, node_id, pool, redis, blocking)
+        hub = Hub(settings, Realtime(pool, redis, blocking, node_id))
         tasks: list[asyncio.Task[object]] = []
         registry: Registry | None = None
         worker: PushWorker | None = None
@@ -116,7 +120,7 @@ def _node(settings: Settings):
             yield
         finally:
             if worker is not None and push_task is not None:
-                worker.stop()  # returns after its current batch; cancel if it takes long
+                worker.stop()  # returns once its sends are settled; cancel if it takes long
                 with contextlib.suppress(TimeoutError, asyncio.CancelledError):
                     await asyncio.wait_for(push_task, STOP_TIMEOUT)
             for task in tasks:

@@ -204,20 +204,22 @@ def cmd_token(args: argparse.Namespace) -> int:
 def cmd_worker(args: argparse.Namespace) -> int:
     """Run push workers alone (``tidings serve`` also runs them unless told not to)."""
     settings = _settings(args, require_auth=False)
-    if settings.embedded:
-        raise ConfigError("TIDINGS_DATABASE_URL", "tidings worker needs TIDINGS_DATABASE_URL and"
-                          " TIDINGS_REDIS_URL; on the embedded default, tidings serve runs the"
-                          " push workers itself")
+    if settings.embedded_postgres:
+        raise ConfigError("TIDINGS_DATABASE_URL", "tidings worker needs TIDINGS_DATABASE_URL"
+                          " (TIDINGS_REDIS_URL only for the per-device throttle); on the"
+                          " embedded default, tidings serve runs the push workers itself")
     _setup_logging(settings.log_level)
     _use_uvloop()
+    _tune_gc()
 
     async def work() -> None:
         from .app import push_worker
         from .bus import connect
         from .store import db
 
+        _raise_open_files()  # one file per provider connection
         pool = await db.create_pool(settings.database_url or "")
-        redis = connect.client(settings.redis_url or "")
+        redis = connect.client(settings.redis_url) if settings.redis_url else None
         worker, registry = push_worker(settings, redis, pool)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -227,7 +229,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
             await worker.run(burst=args.burst)
         finally:
             await registry.close()
-            await redis.aclose()
+            if redis is not None:
+                await redis.aclose()
             await pool.close()
 
     asyncio.run(work())
@@ -332,10 +335,10 @@ def _parser() -> argparse.ArgumentParser:
     config.add_flags(token, ["data_dir", "jwt_secret", "jwt_audience", "jwt_issuer", "api_keys"])
     token.set_defaults(func=cmd_token)
 
-    worker = sub.add_parser("worker", help="run push workers (needs database and Redis URLs)")
+    worker = sub.add_parser("worker", help="run push workers (needs the database URL)")
     worker.add_argument("--burst", action="store_true", help="send what is due, then exit")
     config.add_flags(worker, ["database_url", "redis_url", "push_config", "push_max_attempts",
-                              "push_device_per_minute", "push_claim_idle", "push_backoff_base",
+                              "push_device_per_minute", "push_lease", "push_backoff_base",
                               "push_backoff_cap", "log_level"])
     worker.set_defaults(func=cmd_worker)
 

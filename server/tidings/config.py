@@ -99,6 +99,8 @@ class Settings:
     allowed_origins: tuple[str, ...] = _opt(
         "TIDINGS_ALLOWED_ORIGINS", (), _list,
         help="browser origins allowed to open sockets and call the API (CORS); `*`: any")
+    public_url: str | None = _opt(
+        "TIDINGS_PUBLIC_URL", None, help="URL browsers reach this server at (origin of sockets)")
     dev: bool | None = _opt(
         "TIDINGS_DEV", None, _bool,
         help="dev mode (demo page gets tokens); default on when embedded, else off")
@@ -131,13 +133,14 @@ class Settings:
         "TIDINGS_PUSH_WORKERS", True, _bool, help="run push workers inside `tidings serve`")
     push_max_attempts: int = _opt(
         "TIDINGS_PUSH_MAX_ATTEMPTS", 6, _positive_int,
-        help="sends of one push job before it goes to the dead-letter stream")
+        help="sends of one push job before it is kept as a dead letter")
     push_device_per_minute: int = _opt(
         "TIDINGS_PUSH_DEVICE_PER_MINUTE", 10, _positive_int,
         help="pushes to one device per minute; more are dropped as throttled")
-    push_claim_idle: float = _opt(
-        "TIDINGS_PUSH_CLAIM_IDLE", 60.0, _seconds,
-        help="seconds before another worker takes over a job a worker left pending")
+    push_lease: float = _opt(
+        "TIDINGS_PUSH_LEASE", 10.0, _seconds,
+        help="seconds a push worker holds a job unrenewed: a dead worker's jobs are"
+             " taken over after this")
     push_backoff_base: float = _opt(
         "TIDINGS_PUSH_BACKOFF_BASE", 5.0, _seconds, help="first retry delay of a push (seconds)")
     push_backoff_cap: float = _opt(

@@ -130,6 +130,7 @@ class FakeAPNs:
     script: dict[str, list[Answer]] = field(default_factory=dict)
     requests: list[Received] = field(default_factory=list)
     expired: set[str] = field(default_factory=set)  # provider tokens answered 403 Expired
+    default: Answer = field(default_factory=Answer)  # the answer when no script says otherwise
     in_flight: int = 0
     peak_in_flight: int = 0
     host: str = "127.0.0.1"
@@ -151,6 +152,7 @@ class FakeAPNs:
         self.script.clear()
         self.requests.clear()
         self.expired.clear()
+        self.default = Answer()
         self.in_flight = self.peak_in_flight = 0
 
     def answer(self, token: str, *answers: Answer) -> None:
@@ -216,7 +218,10 @@ class FakeAPNs:
         self.requests.append(rec)
         status, reason = self._check(rec, headers)
         script = self.script.get(rec.token)
-        answer = script.pop(0) if status == 200 and script else Answer(status, reason)
+        if status != 200:
+            answer = Answer(status, reason)
+        else:
+            answer = script.pop(0) if script else self.default
         if answer.hold:
             return
         self.in_flight += 1

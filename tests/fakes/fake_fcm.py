@@ -10,6 +10,7 @@ answers from a per-registration-token script (default 200), and records all.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,6 +41,7 @@ class Answer:
     code: str | None = None  # FcmError errorCode
     message: str = ""
     retry_after: str | None = None
+    delay: float = 0.0  # seconds before answering
 
 
 @dataclass
@@ -59,6 +61,9 @@ class FakeFCM:
     sent: list[Sent] = field(default_factory=list)
     token_requests: list[dict[str, Any]] = field(default_factory=list)  # assertion claims
     valid: set[str] = field(default_factory=set)
+    default: Answer = field(default_factory=Answer)  # the answer when no script says otherwise
+    in_flight: int = 0
+    peak_in_flight: int = 0
     url: str = ""
 
     @property
@@ -86,6 +91,8 @@ class FakeFCM:
         self.token_requests.clear()
         self.valid.clear()
         self.expires_in = 3600
+        self.default = Answer()
+        self.in_flight = self.peak_in_flight = 0
 
     def answer(self, token: str, *answers: Answer) -> None:
         self.script.setdefault(token, []).extend(answers)
@@ -143,8 +150,15 @@ class FakeFCM:
             answer = Answer(400, "INVALID_ARGUMENT", "Invalid value at 'message.data'")
         else:
             script = self.script.get(token)
-            answer = script.pop(0) if script else Answer()
+            answer = script.pop(0) if script else self.default
         self.sent.append(Sent(token, access, body, answer.status))
+        if answer.delay:
+            self.in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+            try:
+                await asyncio.sleep(answer.delay)
+            finally:
+                self.in_flight -= 1
         if answer.status == 200:
             project = self.account["project_id"]
             return web.json_response({"name": f"projects/{project}/messages/{next(self._ids)}"})

@@ -63,33 +63,40 @@ async def test_listen_command_prints_live_notifications(node, http):
         await proc.wait()
 
 
-async def test_worker_burst_sends_due_pushes(settings, redis_url, pool):
+async def test_worker_burst_sends_due_pushes(database_url):
+    """On a database of its own: the nodes of other tests run push workers too."""
     import secrets
     import uuid
 
-    import redis.asyncio as aioredis
+    from tidings.store import db, migrate, outbox, push_jobs
+    from tidings.store import publish as store
 
-    from tidings.bus.push_queue import enqueue_push
-    from tidings.core.push import PushJob
-
-    queue_url = redis_url.rsplit("/", 1)[0] + "/6"
-    r = aioredis.Redis.from_url(queue_url)
-    await r.flushdb()
     user, token = new_user("worker"), secrets.token_hex(32)
-    await pool.execute("INSERT INTO tidings_devices (user_id, platform, token)"
-                       " VALUES ($1, 'apns', $2)", user, token)
-    uid = str(uuid.uuid4())
-    assert await enqueue_push(r, [PushJob(uid=uid, user_id=user, message="to the phone")],
-                              set()) == 1
-    await r.aclose()
-    env = {"TIDINGS_DATABASE_URL": settings.database_url or "", "TIDINGS_REDIS_URL": queue_url}
-    result = await asyncio.to_thread(_run, "worker", "--burst", **env)
-    assert result.returncode == 0, result.stderr
-    printed = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
-    assert [p["payload"]["aps"]["alert"]["body"] for p in printed] == ["to the phone"]
-    outcome = await pool.fetchval(
-        "SELECT outcome FROM tidings_deliveries WHERE notification_uid = $1", uuid.UUID(uid))
-    assert outcome == "pushed"
+    async with scratch_database(database_url, "tidings_cli_worker") as url:
+        pool = await db.create_pool(url, min_size=1, max_size=2)
+        try:
+            async with pool.acquire() as conn:
+                await migrate.apply(conn)
+            await pool.execute("INSERT INTO tidings_devices (user_id, platform, token)"
+                               " VALUES ($1, 'apns', $2)", user, token)
+            async with pool.acquire() as conn, conn.transaction():
+                [stored] = await store.publish(conn, store.prepare([store.Draft(
+                    [user], [uuid.uuid4()], {"message": "to the phone"}, {"when": "always"})]))
+                await outbox.retire(conn, {stored.outbox_id: [push_jobs.OwedPush(
+                    {"when": "always"}, [stored.rows[0].id])]})
+            env = {"TIDINGS_DATABASE_URL": url}  # no Redis: no throttle, nothing else lost
+            result = await asyncio.to_thread(_run, "worker", "--burst", **env)
+            assert result.returncode == 0, result.stderr
+            printed = [json.loads(line) for line in result.stdout.splitlines()
+                       if line.startswith("{")]
+            assert [p["payload"]["aps"]["alert"]["body"] for p in printed] == ["to the phone"]
+            outcomes = await pool.fetch(
+                "SELECT outcome FROM tidings_deliveries WHERE notification_uid = $1 ORDER BY id",
+                stored.rows[0].uid)
+            assert [r[0] for r in outcomes] == ["sending", "pushed"]
+            assert await pool.fetchval("SELECT count(*) FROM tidings_push_jobs") == 0
+        finally:
+            await pool.close()
     result = await asyncio.to_thread(_run, "worker", "--burst")
     assert result.returncode == 2 and "TIDINGS_DATABASE_URL" in result.stderr
 

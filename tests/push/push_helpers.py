@@ -40,3 +40,41 @@ async def eventually(check, within: float = 60.0) -> None:
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"{check.__name__} still false after {within} s")
         await asyncio.sleep(0.05)
+
+
+async def publish(pool, users: list[str], push: dict | None = None, *, message: str = "hello",
+                  delay: float = 0.0, check_unread: bool = False, **content) -> list[str]:
+    """Store one notification for ``users`` and its push jobs, and retire its outbox row, as
+    a publish hands them off (a relay would hand it off again); returns the recipients'
+    uids in the order of ``users``."""
+    from tidings.store import outbox, push_jobs
+    from tidings.store import publish as store
+
+    push = {"when": "always"} if push is None else push
+    async with pool.acquire() as conn, conn.transaction():
+        [stored] = await store.publish(conn, store.prepare([store.Draft(
+            users, [uuid.uuid4() for _ in users], {"message": message, **content}, push)]))
+        await outbox.retire(conn, {stored.outbox_id: [push_jobs.OwedPush(
+            push, [s.id for s in stored.rows], delay=delay, check_unread=check_unread)]})
+    return [str(s.uid) for s in stored.rows]
+
+
+async def token_of(pool, device_id: int) -> str:
+    return await pool.fetchval("SELECT token FROM tidings_devices WHERE id = $1", device_id)
+
+
+async def outcomes(pool, uid: str, *, sending: bool = False) -> list[tuple]:
+    """(outcome, device id, attempt) of the delivery log of ``uid``, oldest first."""
+    from tidings.store import push as deliveries
+
+    return [(d["outcome"], d["device"] and d["device"]["id"], d["attempt"])
+            for d in await deliveries.deliveries(pool, uid)
+            if sending or d["outcome"] != "sending"]
+
+
+async def jobs_of(pool, uids: list[str]) -> list[dict]:
+    rows = await pool.fetch(
+        "SELECT j.*, n.uid::text AS uid FROM tidings_push_jobs j"
+        " JOIN tidings_notifications n ON n.id = j.notification_id"
+        " WHERE n.uid = ANY($1::uuid[]) ORDER BY j.id", uids)
+    return [dict(r) for r in rows]

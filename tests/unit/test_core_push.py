@@ -3,8 +3,9 @@
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from tidings.core import events
 from tidings.core.push import (
     APNS_MAX_BYTES,
     ELLIPSIS,
@@ -12,21 +13,20 @@ from tidings.core.push import (
     Device,
     Outcome,
     PushJob,
+    apns_options,
     apns_payload,
     apns_result,
     apns_size,
     backoff,
+    collapse_id,
     console_text,
     decide,
-    decode_job,
-    encode_job,
     fcm_message,
     fcm_result,
-    jobs_from_event,
     parse_retry_after,
+    push_options,
 )
 from tidings.core.schemas import PushOptions
-from tidings.core.shapes import Counts
 
 UID = "0b9f5a3e-6a1b-4c55-9d8e-1f2a3b4c5d6e"
 
@@ -36,31 +36,23 @@ def job(**kw) -> PushJob:
     return PushJob(**(base | kw))
 
 
-def test_job_round_trip_is_compact():
-    j = job(data={"a": 1}, push=PushOptions(when="always", badge=3, extra={"k": [1]}))
-    raw = encode_job(j)
-    assert decode_job(raw) == j
-    assert b"attempt" not in raw and b"check_unread" not in raw
-
-
-def test_decode_rejects_non_jobs():
+def test_stored_options_become_push_options():
+    assert push_options({"when": "always", "badge": 3}) == PushOptions(when="always", badge=3)
+    assert push_options(None) == PushOptions()
     with pytest.raises(ValueError):
-        decode_job(b'{"uid": 1}')
-    with pytest.raises(ValueError):
-        decode_job(b"not json")
+        push_options({"badge": "lots"})
 
 
-def test_jobs_from_event_one_per_recipient_with_defaults():
-    content = {"message": "m", "title": "t", "type": "x", "data": {"d": 1}}
-    ev = events.notification_event(content, [
-        events.Recipient("a", 1, UID, 5, Counts(1, 1, 1)),
-        events.Recipient("b", 2, "11111111-1111-1111-1111-111111111111", 9, Counts(2, 2, 2)),
-    ], None)
-    jobs = jobs_from_event(ev)
-    assert [(j.user_id, j.seq, j.push.when) for j in jobs] == [
-        ("a", 5, "offline"), ("b", 9, "offline")]
-    ev["push"] = {"when": "unread_after", "after": 30, "badge": 2}
-    assert jobs_from_event(ev)[0].push == PushOptions(when="unread_after", after=30, badge=2)
+@given(st.one_of(st.none(), st.text(min_size=1, max_size=64)))
+def test_every_send_has_a_collapse_id_the_uid_unless_the_producer_set_one(producer_id):
+    j = job(push=PushOptions(collapse_id=producer_id))
+    expected = producer_id or UID
+    assert collapse_id(j) == expected
+    assert apns_options(j).collapse_id == expected
+    m = fcm_message(j, "tok", now=0)["message"]
+    assert m["android"]["collapse_key"] == expected
+    assert m["android"]["notification"]["tag"] == expected
+    assert m["apns"]["headers"]["apns-collapse-id"] == expected
 
 
 @pytest.mark.parametrize(("when", "online", "expected"), [
@@ -135,7 +127,7 @@ def test_fcm_message_blocks_and_string_data():
 def test_fcm_message_is_capped():
     m = fcm_message(job(message="ü" * 4000), "tok", now=0)["message"]
     size = len(json.dumps({"notification": m["notification"], "data": m["data"]},
-                          ensure_ascii=False).encode())
+                          ensure_ascii=False, separators=(",", ":")).encode())
     assert 4000 < size <= 4096
     assert m["notification"]["body"].endswith(ELLIPSIS)
 

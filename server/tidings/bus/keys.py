@@ -1,4 +1,4 @@
-"""Every Redis key name Tidings uses, and nothing else.
+"""Every Redis key name and stream field name Tidings uses, and nothing else.
 
 Keys that one command touches together share a ``{hash tag}`` so that Redis
 Cluster puts them in one slot; all other keys stand alone.
@@ -16,21 +16,15 @@ def node_inbox(node_id: str) -> str:
     return f"{PREFIX}:{{node:{node_id}}}:inbox"
 
 
+#: Field of a node inbox stream entry holding the event (JSON, :mod:`tidings.core.events`).
+INBOX_EVENT = "e"
+
+
 def node_users(node_id: str) -> str:
     """Set of user ids with at least one open socket on one node."""
     return f"{PREFIX}:{{node:{node_id}}}:users"
 
 
-#: Stream of push jobs, read by the push workers' consumer group.
-PUSH_JOBS = f"{PREFIX}:{{push}}:jobs"
-#: Consumer group of the push workers on PUSH_JOBS.
-PUSH_GROUP = "tidings-push"
-#: Stream of push jobs that used up their attempts.
-PUSH_DEAD = f"{PREFIX}:{{push}}:dead"
-#: Sorted set: scheduled push job (JSON) -> due time (unix seconds).
-PUSH_SCHEDULED = f"{PREFIX}:{{push}}:scheduled"
-
-
-def push_throttle(device_key: str, minute: int) -> str:
-    """Counter of pushes sent to one device within one wall-clock minute."""
-    return f"{PREFIX}:push:throttle:{device_key}:{minute}"
+def push_throttle(minute: int) -> str:
+    """Hash: device id -> pushes sent to it within one wall-clock minute."""
+    return f"{PREFIX}:push:throttle:{minute}"

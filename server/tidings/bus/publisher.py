@@ -49,7 +49,7 @@ class Publisher:
                 for event in evs:
                     part = events.for_users(event, users)
                     if part is not None:
-                        pipe.xadd(stream, {"e": events.encode(part)},
+                        pipe.xadd(stream, {keys.INBOX_EVENT: events.encode(part)},
                                   maxlen=self._maxlen, approximate=True)
             await pipe.execute()
         return online

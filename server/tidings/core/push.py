@@ -1,13 +1,17 @@
-"""Push rules with no I/O: the job format, the policy, payloads, outcomes and backoff.
+"""Push rules with no I/O: the job content, the policy, payloads, outcomes and backoff.
 
-- A :class:`PushJob` is one notification for one recipient user; the worker
-  resolves the user's active devices when it sends, so one job fans out to
-  every device. It travels as compact JSON (:func:`encode_job`).
+- A :class:`PushJob` is the content of one notification for one recipient
+  user, built by the worker from the notification row and the publish's shared
+  push options (:func:`push_options`); the worker resolves the user's active
+  devices when it sends, so one job fans out to every device.
 - :func:`decide` turns ``push.when`` and presence into send now / check later /
-  never; :func:`jobs_from_event` builds the jobs of a published bus event.
+  never.
 - :func:`apns_payload` and :func:`fcm_message` render a job for one device,
   within the 4096-byte limits: the body (then the title) is shortened on a
   UTF-8 boundary, and the custom data dropped, rather than a send failing.
+  Every send carries a collapse id (:func:`collapse_id`: the producer's, else
+  the notification uid), so a device shows a push repeated after a worker
+  crash once.
 - :func:`apns_result` and :func:`fcm_result` map the providers' answers to a
   :class:`SendResult`; :func:`backoff` spaces retries. Clocks and random numbers
   are passed in.
@@ -32,13 +36,7 @@ ELLIPSIS = "…"
 
 
 class PushJob(msgspec.Struct, omit_defaults=True):
-    """One notification for one recipient user.
-
-    ``attempt`` counts sends of this job (1 for the first); ``devices`` limits a
-    retry to the device ids that asked for one (None: all the user's active
-    devices); ``check_unread`` makes the worker push only if the notification is
-    still ACTIVE and unread when the job comes due (``push.when: unread_after``).
-    """
+    """The content pushed for one notification of one recipient user."""
 
     uid: str
     user_id: str
@@ -48,36 +46,19 @@ class PushJob(msgspec.Struct, omit_defaults=True):
     type: str | None = None
     data: dict[str, Any] | None = None
     push: PushOptions = msgspec.field(default_factory=PushOptions)
-    attempt: int = 1
-    devices: list[int] | None = None
-    check_unread: bool = False
 
 
-def encode_job(job: PushJob) -> bytes:
-    return msgspec.json.encode(job)
-
-
-def decode_job(raw: bytes | str) -> PushJob:
-    """The job of a stream entry; raises ValueError when it is not one."""
+def push_options(raw: Any) -> PushOptions:
+    """The stored push options of a publish; raises ValueError when they are not valid."""
     try:
-        return msgspec.json.decode(raw, type=PushJob)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        raise ValueError(f"not a push job: {exc}") from None
+        return msgspec.convert(raw or {}, PushOptions)
+    except msgspec.ValidationError as exc:
+        raise ValueError(f"not push options: {exc}") from None
 
 
-def jobs_from_event(event: dict[str, Any]) -> list[PushJob]:
-    """The push jobs of a notification bus event (see ``core.events``), one per recipient.
-
-    An event without ``push`` options uses the defaults (``when: offline``).
-    """
-    content = event["n"]
-    push = msgspec.convert(event.get("push") or {}, PushOptions)
-    return [
-        PushJob(uid=uid, user_id=user_id, seq=seq, message=content["message"],
-                title=content.get("title"), type=content.get("type"), data=content.get("data"),
-                push=push)
-        for user_id, _id, uid, seq, *_counts in event["r"]
-    ]
+def collapse_id(job: PushJob) -> str:
+    """What a device collapses repeated pushes by: the producer's id, else the uid."""
+    return job.push.collapse_id or job.uid
 
 
 # -- policy ------------------------------------------------------------------------------
@@ -226,6 +207,9 @@ def _fit(build: Callable[[str, str | None, bool], dict[str, Any]], body: str,
          title: str | None, limit: int, size: Callable[[dict[str, Any]], int]) -> dict[str, Any]:
     """``build(body, title, with_data)`` within ``limit``: shorten the body; if that is not
     enough, drop the custom data; then shorten the title."""
+    whole = build(body, title, True)
+    if size(whole) <= limit:  # the common case: built and measured once
+        return whole
     for with_data in (True, False):
         short = _shorten(lambda b, d=with_data: size(build(b, title, d)) <= limit, body)
         if short is not None:
@@ -277,7 +261,7 @@ class ApnsOptions:
 
 
 def apns_options(job: PushJob) -> ApnsOptions:
-    return ApnsOptions(ttl=job.push.ttl, collapse_id=job.push.collapse_id)
+    return ApnsOptions(ttl=job.push.ttl, collapse_id=collapse_id(job))
 
 
 def _data_value(value: Any) -> str:
@@ -309,7 +293,7 @@ def fcm_message(job: PushJob, token: str, now: float,
         return {"notification": notification, "data": data}
 
     message = _fit(build, job.message, job.title, limit,
-                   lambda p: len(json.dumps(p, ensure_ascii=False).encode()))
+                   lambda p: len(msgspec.json.encode(p)))  # compact, as sent
     android: dict[str, Any] = {"priority": "high"}
     android_note: dict[str, Any] = {}
     apns_headers = {"apns-priority": "10", "apns-push-type": "alert"}
@@ -319,10 +303,10 @@ def fcm_message(job: PushJob, token: str, now: float,
         android["ttl"] = f"{ttl}s"
         apns_headers["apns-expiration"] = str(int(now) + ttl)
         webpush_headers["TTL"] = str(ttl)
-    if push.collapse_id:
-        android["collapse_key"] = push.collapse_id
-        android_note["tag"] = push.collapse_id
-        apns_headers["apns-collapse-id"] = push.collapse_id
+    collapse = collapse_id(job)
+    android["collapse_key"] = collapse
+    android_note["tag"] = collapse
+    apns_headers["apns-collapse-id"] = collapse
     if push.sound:
         android_note["sound"] = push.sound
         aps["sound"] = push.sound

@@ -1,5 +1,5 @@
-"""Push providers (APNs, FCM, console) behind one interface, and the enqueue entry point.
+"""Push providers (APNs, FCM, console) behind one interface.
 
-``base`` states the contract, ``registry`` builds providers from settings,
-``enqueue`` is what the publish path calls after a commit.
+``base`` states the contract, ``registry`` builds providers from settings and
+sizes each app's sends in flight to its connections.
 """

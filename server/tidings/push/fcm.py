@@ -31,6 +31,8 @@ class FCMProvider:
     """Sends to one Firebase project with one service account (the parsed JSON key file).
 
     ``token_url`` defaults to the account's ``token_uri``; ``api_url`` to Google's.
+    HTTP/1.1 carries one request per connection at a time: ``max_connections``
+    bounds the sends in flight (aiohttp's default of 100 would cap throughput).
     """
 
     name = "fcm"
@@ -38,6 +40,7 @@ class FCMProvider:
     def __init__(self, service_account: dict[str, Any], *, project_id: str | None = None,
                  token_url: str | None = None, api_url: str = API_URL,
                  timeout: float = 30.0, refresh_margin: float = 300.0,
+                 max_connections: int = 1000,
                  clock: Callable[[], float] = time.time):
         try:
             self._email = service_account["client_email"]
@@ -49,6 +52,7 @@ class FCMProvider:
         self._key_id = service_account.get("private_key_id")
         self._send_url = f"{api_url.rstrip('/')}/v1/projects/{self.project_id}/messages:send"
         self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._max_connections = max_connections
         self._margin, self._clock = refresh_margin, clock
         self._session: aiohttp.ClientSession | None = None
         self._token: str | None = None
@@ -57,11 +61,15 @@ class FCMProvider:
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=self._timeout)
+            self._session = aiohttp.ClientSession(
+                timeout=self._timeout,
+                connector=aiohttp.TCPConnector(limit=self._max_connections, limit_per_host=0))
         return self._session
 
     async def access_token(self) -> str:
         """The cached access token, minted again near its expiry."""
+        if self._token is not None and self._clock() < self._expires_at - self._margin:
+            return self._token
         async with self._lock:
             if self._token is None or self._clock() >= self._expires_at - self._margin:
                 self._token, self._expires_at = await self._mint()

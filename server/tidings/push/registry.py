@@ -7,14 +7,17 @@ apps, each an object:
   "key": "<.p8 PEM>" | "key_file": "...", "key_id": "...", "team_id": "..."}``
   or with ``"cert_file": "<PEM with cert and key>"`` instead of the key;
   optional ``"sandbox": true``, ``"host"``, ``"port"``, ``"ca_file"`` (a proxy
-  or a test server), ``"max_connections"``.
+  or a test server), ``"max_connections"`` (10) and ``"streams_per_connection"``
+  (100; Apple allows up to 1,000 concurrent streams on a connection).
 - ``{"platform": "fcm", "kind": "fcm", "service_account": {...}`` or
   ``"service_account_file": "..."}``; optional ``"project_id"``, ``"token_url"``,
-  ``"api_url"``.
+  ``"api_url"``, ``"max_connections"`` (HTTP/1.1 connections, 1,000).
 - ``{"platform": "apns" | "fcm", "kind": "console"}``: print payloads.
 
 Every app may set ``"app_id"`` (default: the APNs topic, the FCM project id),
-``"default": true`` and ``"concurrency"`` (sends in flight, default 32). A
+``"default": true`` and ``"concurrency"``: sends in flight at once, by default
+what the provider's connections carry (APNs: connections times streams; FCM: its
+connections; console: 32); a worker claims jobs up to the sum over apps. A
 device row's ``app_id`` picks its app; a device with none goes to the app
 marked default for its platform, else the first one listed; a device naming an
 app that is not configured gets no push (a "failed" outcome), except where the
@@ -41,6 +44,10 @@ from .console import ConsoleProvider
 from .fcm import FCMProvider
 
 SETTING = "TIDINGS_PUSH_CONFIG"
+APNS_CONNECTIONS = 10
+APNS_STREAMS = 100  # h2's default; aioapns follows the server's MAX_CONCURRENT_STREAMS
+FCM_CONNECTIONS = 1000
+CONSOLE_CONCURRENCY = 32
 DEV_CONFIG = [{"platform": "apns", "kind": "console"}, {"platform": "fcm", "kind": "console"}]
 
 
@@ -49,7 +56,8 @@ class App:
     platform: str
     app_id: str | None
     provider: PushProvider
-    limit: asyncio.Semaphore  # sends in flight to this app
+    capacity: int  # sends in flight at once
+    limit: asyncio.Semaphore  # holds capacity
 
 
 def parse_config(value: str | None) -> list[dict[str, Any]]:
@@ -86,14 +94,27 @@ def build_provider(app: dict[str, Any], clock: Callable[[], float] | None = None
             team_id=app.get("team_id"), cert_file=app.get("cert_file"),
             sandbox=bool(app.get("sandbox", False)), host=app.get("host"), port=app.get("port"),
             ssl_context=ssl.create_default_context(cafile=ca) if ca else None,
-            max_connections=int(app.get("max_connections", 10)), **timing)
+            max_connections=int(app.get("max_connections", APNS_CONNECTIONS)), **timing)
     if kind == "fcm":
         account = app.get("service_account")
         if account is None:
             account = orjson.loads(Path(app["service_account_file"]).read_bytes())
-        extra = {k: app[k] for k in ("project_id", "token_url", "api_url") if k in app}
+        extra = {k: app[k] for k in ("project_id", "token_url", "api_url", "max_connections")
+                 if k in app}
         return FCMProvider(account, **extra, **timing)
     raise ValueError(f"unknown kind {kind!r} (apns, fcm or console)")
+
+
+def default_capacity(app: dict[str, Any]) -> int:
+    """Sends one app's provider connections carry at once."""
+    match app.get("kind"):
+        case "apns":
+            return (int(app.get("max_connections", APNS_CONNECTIONS))
+                    * int(app.get("streams_per_connection", APNS_STREAMS)))
+        case "fcm":
+            return int(app.get("max_connections", FCM_CONNECTIONS))
+        case _:
+            return CONSOLE_CONCURRENCY
 
 
 class Registry:
@@ -121,8 +142,8 @@ class Registry:
                     provider, "topic", None) or getattr(provider, "project_id", None)
             except (KeyError, ValueError, OSError) as exc:
                 raise ConfigError(SETTING, f"app {i} ({platform}): {exc!r}") from None
-            app = App(platform, app_id, provider,
-                      asyncio.Semaphore(int(entry.get("concurrency", 32))))
+            capacity = int(entry.get("concurrency") or default_capacity(entry))
+            app = App(platform, app_id, provider, capacity, asyncio.Semaphore(capacity))
             (defaults if entry.get("default") else apps).append(app)
         return cls(defaults + apps)
 

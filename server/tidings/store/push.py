@@ -1,9 +1,15 @@
-"""Push SQL: the devices a job goes to, the delivery log, device deactivation.
+"""Push SQL of the delivery log and the devices: who a job goes to, what happened.
 
-The delivery log is append-only. A device's final outcome for a notification
-('pushed', 'failed', 'deactivated', 'dead', 'throttled') is written at most once
-(a unique index; later copies are dropped), and the worker writes it before it
-acknowledges the job: a job redelivered after a crash skips those devices.
+What may live here: the SQL of ``tidings_deliveries`` and the device lookups and
+deactivations of the push worker (the jobs themselves are ``push_jobs``).
+
+The delivery log is append-only. Each push attempt is logged twice: a
+'sending' row before the send, then its outcome. A device's final outcome for a
+notification ('pushed', 'failed', 'deactivated', 'dead', 'throttled') is
+written at most once (a unique index; later copies are dropped): a job taken
+over after a crash skips the devices that have one (:func:`finished`).
+Every function raises only :class:`~tidings.core.errors.StoreUnavailable` or
+:class:`~tidings.core.errors.StoreError`.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from typing import Any
 import asyncpg
 
 from ..core.push import Device
+from .errors import store_edge
 
 Conn = asyncpg.Connection | asyncpg.Pool
 FINAL = ("pushed", "failed", "deactivated", "dead", "throttled")
@@ -34,36 +41,43 @@ class Record:
     attempt: int = 1
 
 
-async def active_devices(conn: Conn, user_id: str, ids: list[int] | None = None) -> list[Device]:
-    """The user's active devices (only those in ``ids`` when given), oldest first."""
+@dataclass(frozen=True, slots=True)
+class Invalid:
+    """A device whose token the provider rejected, with the row to log if it is deactivated."""
+
+    record: Record
+    since: float | None = None  # APNs 410: unix time the token stopped being valid
+
+
+@store_edge
+async def active_devices(conn: Conn, user_ids: Sequence[str]) -> dict[str, list[Device]]:
+    """The active devices of each user (oldest first); users with none are absent."""
     rows = await conn.fetch(
         "SELECT id, user_id, platform, token, app_id FROM tidings_devices"
-        " WHERE user_id = $1 AND active AND ($2::bigint[] IS NULL OR id = ANY($2))"
-        " ORDER BY id",
-        user_id, ids,
+        " WHERE user_id = ANY($1::text[]) AND active ORDER BY id",
+        list(set(user_ids)),
     )
-    return [Device(**r) for r in rows]
+    out: dict[str, list[Device]] = {}
+    for r in rows:
+        out.setdefault(r["user_id"], []).append(Device(*r))
+    return out
 
 
-async def finished_devices(conn: Conn, uid: str) -> set[int]:
-    """Device ids that already have a final outcome for notification ``uid``."""
+@store_edge
+async def finished(conn: Conn, uids: Sequence[str]) -> set[tuple[str, int]]:
+    """The (uid, device id) pairs that already have a final outcome."""
+    if not uids:
+        return set()
     rows = await conn.fetch(
-        "SELECT device_id FROM tidings_deliveries WHERE notification_uid = $1"
-        " AND outcome = ANY($2::text[]) AND device_id IS NOT NULL",
-        uid, FINAL,
+        "SELECT notification_uid::text, device_id FROM tidings_deliveries"
+        " WHERE notification_uid = ANY($1::uuid[]) AND outcome = ANY($2::text[])"
+        " AND device_id IS NOT NULL",
+        list(uids), FINAL,
     )
-    return {r["device_id"] for r in rows}
+    return {(r[0], r[1]) for r in rows}
 
 
-async def still_unread(conn: Conn, uid: str) -> bool:
-    """Whether notification ``uid`` exists, is ACTIVE and unread."""
-    return bool(await conn.fetchval(
-        "SELECT EXISTS (SELECT 1 FROM tidings_notifications"
-        " WHERE uid = $1 AND status = 'ACTIVE' AND read_at IS NULL)",
-        uid,
-    ))
-
-
+@store_edge
 async def record(conn: Conn, records: Iterable[Record]) -> None:
     """Append rows to the delivery log in one statement (a repeated final row is dropped).
 
@@ -108,26 +122,27 @@ async def record_acks(conn: Conn, user_ids: list[str], seqs: list[int]) -> None:
     )
 
 
-async def deactivate(conn: asyncpg.Pool, device: Device, rec: Record,
-                     invalid_since: float | None = None) -> bool:
-    """Deactivate a device whose token the provider rejected and log ``rec``, in one transaction.
+async def deactivate(conn: asyncpg.Connection, invalid: Sequence[Invalid]) -> list[Record]:
+    """Deactivate the devices of ``invalid``; the rows to log, in the caller's transaction.
 
-    With ``invalid_since`` (APNs 410) a device registered again after that time stays
-    active, and ``rec`` is logged as 'failed'. Returns whether the device was deactivated.
+    A device registered again after its token's ``since`` stays active and its row
+    becomes 'failed'; so does a device already inactive.
     """
-    since = datetime.fromtimestamp(invalid_since, UTC) if invalid_since else None
-    async with conn.acquire() as c, c.transaction():
-        status = await c.execute(
-            "UPDATE tidings_devices SET active = false, deactivated_reason = $2,"
-            " updated_at = now() WHERE id = $1 AND active"
-            " AND ($3::timestamptz IS NULL OR updated_at <= $3)",
-            device.id, rec.detail, since,
-        )
-        done = status != "UPDATE 0"
-        await record(c, [rec if done else replace(rec, outcome="failed")])
-    return done
+    if not invalid:
+        return []
+    done = {r[0] for r in await conn.fetch(
+        "UPDATE tidings_devices d SET active = false, deactivated_reason = u.reason,"
+        " updated_at = now() FROM unnest($1::bigint[], $2::text[], $3::timestamptz[])"
+        " AS u(id, reason, since)"
+        " WHERE d.id = u.id AND d.active AND (u.since IS NULL OR d.updated_at <= u.since)"
+        " RETURNING d.id",
+        [i.record.device_id for i in invalid], [i.record.detail for i in invalid],
+        [datetime.fromtimestamp(i.since, UTC) if i.since else None for i in invalid])}
+    return [i.record if i.record.device_id in done else replace(i.record, outcome="failed")
+            for i in invalid]
 
 
+@store_edge
 async def deliveries(conn: Conn, uid: str) -> list[dict[str, Any]]:
     """The delivery log of one recipient's notification, oldest first, for the producer API:
     ``{"channel", "outcome", "device": {"id", "platform", "token", "app_id"} | None,

@@ -1,0 +1,169 @@
+"""Sending claimed push jobs: devices, throttle, the 'sending' rows, sends, the job's fate.
+
+What may live here: what happens to a batch of leased jobs between the claim
+and the settlement (the loop that claims is :mod:`tidings.workers.push`).
+
+Contract, per batch (:meth:`Sender.start`): the jobs that need no send (an
+``unread_after`` check of a notification read or removed, no active device,
+every device throttled or already finished before a takeover) are settled at
+once; the others' sends run concurrently, each once it holds a slot of its app,
+and each only after its 'sending' row is committed (the rows of sends starting
+together share a transaction); each outcome is handed to the settler as it
+comes. When a job's sends are over it is
+deleted, rescheduled for the devices that asked to retry (``attempt + 1``,
+backoff with jitter, at least Retry-After), or made a dead letter after
+``max_attempts``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from ..core.errors import BusUnavailable
+from ..core.push import Device, Outcome, SendResult, backoff
+from ..push.registry import Registry
+from ..store import push as deliveries
+from ..store.push import Invalid, Record
+from ..store.push_jobs import Claimed, Pool
+from .push_settle import Settler
+
+log = logging.getLogger(__name__)
+_ROW = {Outcome.DELIVERED: "pushed", Outcome.INVALID_TOKEN: "deactivated",
+        Outcome.RETRY: "retry", Outcome.FAILED: "failed"}
+
+
+class Throttle(Protocol):
+    """What the sender needs of :class:`tidings.bus.throttle.Throttle`."""
+
+    async def count_pushes(self, device_ids: Sequence[int], minute: int) -> list[int]: ...
+
+
+@dataclass(frozen=True)
+class Policy:
+    max_attempts: int
+    backoff_base: float
+    backoff_cap: float
+    device_per_minute: int
+
+
+class Sender:
+    def __init__(self, pool: Pool, registry: Registry, settler: Settler, policy: Policy,
+                 throttle: Throttle | None, wall_clock: Callable[[], float],
+                 rand: Callable[[], float]):
+        self._pool, self._registry, self._settler = pool, registry, settler
+        self._policy, self._throttle = policy, throttle
+        self._wall_clock, self._rand = wall_clock, rand
+        self._throttle_down = False
+
+    def channel(self, device: Device) -> str:
+        app = self._registry.for_device(device)
+        return app.provider.name if app is not None else device.platform
+
+    async def start(self, batch: Sequence[Claimed]) -> list[tuple[Claimed, list[Device]]]:
+        """Each job of ``batch`` with the devices to send it to; a job with none (skipped,
+        throttled, finished) has an empty list, and its log rows are with the settler.
+        Run :meth:`finish` for every pair."""
+        todo: list[tuple[Claimed, list[Device]]] = []
+        devices = await deliveries.active_devices(
+            self._pool, [c.job.user_id for c in batch if c.job is not None])
+        for c in batch:
+            devs: list[Device] = []
+            if c.job is None:
+                log.error("push job %d is not valid: %s", c.id, c.invalid)
+            elif c.check_unread and not c.unread:
+                self._skip(c, "read or removed before the push was due")
+            else:
+                devs = devices.get(c.job.user_id, [])
+                if c.devices is not None:
+                    devs = [d for d in devs if d.id in c.devices]
+                if not devs:
+                    self._skip(c, "no active device")
+            todo.append((c, devs))
+        taken = [c.job.uid for c, devs in todo if c.taken_over and devs and c.job]
+        if taken:
+            done = await deliveries.finished(self._pool, taken)
+            todo = [(c, [d for d in devs if c.job and (c.job.uid, d.id) not in done])
+                    for c, devs in todo]
+        return await self._throttled(todo)
+
+    def _skip(self, c: Claimed, detail: str) -> None:
+        assert c.job is not None
+        self._settler.record(Record(c.job.uid, c.job.user_id, "push", "skipped", None, detail,
+                                    c.attempt))
+
+    async def _throttled(self, todo: list[tuple[Claimed, list[Device]]]
+                         ) -> list[tuple[Claimed, list[Device]]]:
+        """``todo`` without the devices over ``device_per_minute`` (first attempts only)."""
+        first = [(c, d) for c, devs in todo if c.attempt == 1 for d in devs]
+        if self._throttle is None or not first:
+            return todo
+        try:
+            counts = await self._throttle.count_pushes(
+                [d.id for _, d in first], int(self._wall_clock() // 60))
+        except BusUnavailable as exc:
+            if not self._throttle_down:
+                log.warning("push throttle off while Redis is unavailable: %s", exc)
+            self._throttle_down = True
+            return todo
+        self._throttle_down = False
+        limit = self._policy.device_per_minute
+        over = {(c.id, d.id) for (c, d), n in zip(first, counts, strict=True) if n > limit}
+        for c, d in first:
+            if (c.id, d.id) in over and c.job is not None:
+                self._settler.record(Record(c.job.uid, c.job.user_id, self.channel(d),
+                                            "throttled", d.id, f"over {limit} pushes per minute",
+                                            c.attempt))
+        return [(c, [d for d in devs if (c.id, d.id) not in over]) for c, devs in todo]
+
+    async def finish(self, c: Claimed, devices: list[Device]) -> None:
+        """Send ``c`` to ``devices`` (none: nothing to send) and settle the job."""
+        if c.job is None:
+            await self._settler.dead(c.id, [], c.invalid or "not a push job")
+            return
+        if len(devices) == 1:  # most users have one device: no gather
+            results = [await self._send(c, devices[0])]
+        else:
+            results = await asyncio.gather(*(self._send(c, d) for d in devices))
+        retry = [(d, r) for d, r in zip(devices, results, strict=True)
+                 if r.outcome is Outcome.RETRY]
+        if not retry:
+            await self._settler.done(c.id)
+        elif c.attempt >= self._policy.max_attempts:
+            for d, _ in retry:
+                self._settler.record(Record(c.job.uid, c.job.user_id, self.channel(d), "dead",
+                                            d.id, f"gave up after {c.attempt} attempts",
+                                            c.attempt))
+            await self._settler.dead(c.id, [d.id for d, _ in retry],
+                                     "; ".join(r.detail for _, r in retry))
+        else:
+            p = self._policy
+            delay = max(backoff(c.attempt, self._rand(), base=p.backoff_base, cap=p.backoff_cap,
+                                retry_after=r.retry_after) for _, r in retry)
+            await self._settler.retry(c.id, [d.id for d, _ in retry], delay)
+
+    async def _send(self, c: Claimed, device: Device) -> SendResult:
+        assert c.job is not None
+        app = self._registry.for_device(device)
+        if app is None:
+            result = SendResult(Outcome.FAILED, f"no push app configured for {device.platform}"
+                                                f" app_id {device.app_id!r}")
+        else:
+            async with app.limit:
+                await self._settler.sending(Record(c.job.uid, c.job.user_id, app.provider.name,
+                                                   "sending", device.id, None, c.attempt))
+                try:
+                    result = await app.provider.send(device, c.job)
+                except Exception as exc:
+                    log.exception("push provider %s raised", app.provider.name)
+                    result = SendResult(Outcome.RETRY, f"provider error: {exc!r}")
+        rec = Record(c.job.uid, c.job.user_id, self.channel(device), _ROW[result.outcome],
+                     device.id, result.detail or None, c.attempt)
+        if result.outcome is Outcome.INVALID_TOKEN:
+            self._settler.invalid(Invalid(rec, result.invalid_since))
+        else:
+            self._settler.record(rec)
+        return result
