@@ -20,7 +20,7 @@ import asyncpg
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from .api import demo, devices, health, inbox, openapi, producer
+from .api import demo, devices, health, inbox, openapi, producer, protocol
 from .api.http import edge
 from .auth import TokenVerifier
 from .bus import connect
@@ -47,6 +47,7 @@ STOP_TIMEOUT = 5.0  # seconds a push worker gets to settle its sends at shutdown
 
 def create_app(settings: Settings) -> web.Application:
     assert settings.database_url and settings.redis_url, "resolve embedded servers first"
+    protocol.install()
     app = web.Application(client_max_size=MAX_BODY_BYTES,
                           middlewares=[edge(settings.allowed_origins)])
     for module in (inbox, devices, producer, health, openapi, demo, ws):

@@ -18,9 +18,10 @@ import orjson
 from aiohttp import web
 
 from ..auth import Identity, check_api_key
+from ..core.decoding import decode_body
 from ..core.errors import AuthError, RateLimited, TidingsError, TooLarge
 from ..core.ratelimit import RateLimiter
-from ..core.schemas import MAX_BODY_BYTES, decode_body
+from ..core.schemas import MAX_BODY_BYTES
 from ..services.context import SERVICES, Services
 from ..services.health import unavailable
 
@@ -160,7 +161,22 @@ def producer(request: web.Request) -> None:
     _limit(s.producer_limiter, hashlib.sha256((key or "").encode()).hexdigest())
 
 
+def _json_type(header: str | None) -> bool:
+    """No Content-Type (curl's ``--data-binary``, old clients) is read as JSON;
+    ``application/json`` and any ``application/*+json`` are JSON; nothing else is."""
+    if header is None:
+        return True
+    mime = header.partition(";")[0].strip().lower()
+    return mime == "application/json" or (
+        mime.startswith("application/") and mime.endswith("+json"))
+
+
 async def body(request: web.Request, kind: type[T]) -> T:
+    """The request's JSON body decoded as ``kind``; 415 for a non-JSON Content-Type,
+    413 over :data:`MAX_BODY_BYTES`, 400 for what :func:`decode_body` refuses."""
+    if not _json_type(request.headers.get("Content-Type")):
+        raise TidingsError("request bodies are JSON: send Content-Type: application/json",
+                           code="unsupported_media_type", status=415)
     if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
         raise TooLarge(f"request body is over {MAX_BODY_BYTES} bytes")
     return decode_body(await request.read(), kind)

@@ -6,8 +6,9 @@ import uuid
 
 from aiohttp import web
 
-from ..core.errors import NotFound, ValidationError
-from ..core.schemas import DetailPatch, ListQuery, PatchRequest, convert_query
+from ..core.decoding import convert_query
+from ..core.errors import NotFound
+from ..core.schemas import DetailPatch, ListQuery, PatchRequest
 from ..core.shapes import inbox_page, notification_dict
 from ..store import inbox
 from .http import body, reply, services, user
@@ -18,16 +19,18 @@ routes = web.RouteTableDef()
 @routes.get("/api/v1/me/notifications")
 async def list_notifications(request: web.Request) -> web.Response:
     me = await user(request)
-    q = convert_query(dict(request.query), ListQuery)
+    q = convert_query(request.query.items(), ListQuery)
     pool = services(request).pool
     counts = await inbox.counts(pool, me.user_id)
-    matching = {None: counts.total, True: counts.read, False: counts.unread}[q.is_read]
-    offset = 0 if q.before is not None else (q.page - 1) * q.page_size
-    if q.before is None and q.page > 1 and offset >= matching:
+    is_read = q.read_filter
+    matching = {None: counts.total, True: counts.read, False: counts.unread}[is_read]
+    before = q.cursor
+    offset = 0 if before is not None else (q.page - 1) * q.page_size
+    if before is None and q.page > 1 and offset >= matching:
         raise NotFound("Invalid page.", code="invalid_page")
     rows = await inbox.page(pool, me.user_id, limit=q.page_size, offset=offset,
-                            is_read=q.is_read, before=q.before)
-    more = len(rows) == q.page_size and (q.before is not None or offset + len(rows) < matching)
+                            is_read=is_read, before=before)
+    more = len(rows) == q.page_size and (before is not None or offset + len(rows) < matching)
     return reply(inbox_page(
         counts, rows, page=q.page, page_size=q.page_size,
         next_before=rows[-1]["seq"] if more else None,
@@ -64,8 +67,6 @@ async def patch_one(request: web.Request) -> web.Response:
     me = await user(request)
     uid = _uid(request)
     req = await body(request, DetailPatch)
-    if req.is_read is False:
-        raise ValidationError("a notification cannot be marked unread")
     s = services(request)
     if await inbox.one(s.pool, me.user_id, uid) is None:
         raise NotFound("Notification not found")

@@ -7,6 +7,7 @@ import uuid
 from aiohttp import web
 
 from ..auth import mint
+from ..core import ids
 from ..core.errors import NotFound
 from ..core.schemas import PublishRequest, TokenRequest, check_publish
 from ..services import deliveries as deliveries_of
@@ -42,8 +43,9 @@ async def token(request: web.Request) -> web.Response:
     """Mint a user token with the server's own HS256 secret (not available with public keys)."""
     producer(request)
     req = await body(request, TokenRequest)
+    user = ids.user_id(req.user)  # the same rule as recipients and tokens' sub
     s = services(request).settings
     if not s.jwt_secret:
         raise NotFound("this server verifies tokens it does not sign; mint them where you sign")
-    return reply({"token": mint(s.jwt_secret, req.user, req.ttl, audience=s.jwt_audience,
+    return reply({"token": mint(s.jwt_secret, user, req.ttl, audience=s.jwt_audience,
                                 issuer=s.jwt_issuer), "expires_in": req.ttl}, 201)
