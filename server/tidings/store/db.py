@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 #: The pool and connection types, named for the layers that must not import asyncpg.
 Pool: TypeAlias = asyncpg.Pool
 Connection: TypeAlias = asyncpg.Connection
+#: A row read from PostgreSQL (mapping access by column name).
+Row: TypeAlias = asyncpg.Record
 
 CONNECT_TIMEOUT = 5.0  # seconds to open a connection before PostgreSQL counts as unavailable
 
