@@ -14,29 +14,29 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 
-import asyncpg
-import redis.asyncio as aioredis
 from aiohttp import web
 
-from .api import demo, devices, health, inbox, openapi, producer
+from .api import demo, devices, health, inbox, openapi, producer, protocol
 from .api.http import edge
 from .auth import TokenVerifier
 from .bus import connect
 from .bus.publisher import Publisher
 from .bus.throttle import Throttle
 from .config import Settings
-from .core.push import Decision, decide, push_options
 from .core.ratelimit import RateLimiter
 from .core.schemas import MAX_BODY_BYTES
 from .gateway import ws
 from .gateway.hub import Hub
 from .push.registry import Registry, parse_config
 from .services.context import SERVICES, Services
+from .services.devices import Devices
+from .services.health import Health
 from .services.inbox import Inbox
 from .services.publishing import Publishing
-from .store import db, migrate, push_jobs
+from .services.realtime import Realtime
+from .store import db, migrate
 from .workers.push import PushWorker, WorkerConfig
 from .workers.relay import Relay
 
@@ -46,6 +46,7 @@ STOP_TIMEOUT = 5.0  # seconds a push worker gets to settle its sends at shutdown
 
 def create_app(settings: Settings) -> web.Application:
     assert settings.database_url and settings.redis_url, "resolve embedded servers first"
+    protocol.install()
     app = web.Application(client_max_size=MAX_BODY_BYTES,
                           middlewares=[edge(settings.allowed_origins)])
     for module in (inbox, devices, producer, health, openapi, demo, ws):
@@ -60,7 +61,7 @@ async def _close_sockets(app: web.Application) -> None:
     await app[ws.HUB].shutdown()
 
 
-def push_worker(settings: Settings, redis: aioredis.Redis | None, pool: asyncpg.Pool,
+def push_worker(settings: Settings, redis: connect.Redis | None, pool: db.Pool,
                 name: str | None = None) -> tuple[PushWorker, Registry]:
     """A push worker with the settings' providers; close the registry after it stops.
 
@@ -79,55 +80,30 @@ def push_worker(settings: Settings, redis: aioredis.Redis | None, pool: asyncpg.
     return PushWorker(pool, registry, config, throttle=throttle), registry
 
 
-def owed_pushes(event: dict, online: set[str]) -> list[push_jobs.OwedPush]:
-    """The push jobs one published event owes, by ``push.when`` and presence.
-
-    A job refers to a stored notification: a live-only one (``persist: false``) owes none.
-    """
-    options = event.get("push") or {}
-    push = push_options(options)
-    now, later = [], []
-    for user_id, notification_id, *_rest in event["r"]:
-        if notification_id is None:
-            continue
-        decision = decide(push, user_id in online)
-        if decision is Decision.NOW:
-            now.append(notification_id)
-        elif decision is Decision.LATER:
-            later.append(notification_id)
-    return [push_jobs.OwedPush(options, now),
-            push_jobs.OwedPush(options, later, delay=push.after or 0.0, check_unread=True)]
-
-
 def _node(settings: Settings):
     async def node(app: web.Application) -> AsyncIterator[None]:
         node_id = settings.node_id or uuid.uuid4().hex[:12]
         pool = await db.create_pool(settings.database_url)
         redis = connect.client(settings.redis_url)
         blocking = connect.blocking_client(settings.redis_url)
-        hub = Hub(settings, node_id, pool, redis, blocking)
+        hub = Hub(settings, Realtime(pool, redis, blocking, node_id))
         tasks: list[asyncio.Task[object]] = []
         registry: Registry | None = None
         worker: PushWorker | None = None
         push_task: asyncio.Task[None] | None = None
+        health: Health | None = None
         try:
             if settings.migrate:
                 async with pool.acquire() as conn:
                     for name in await migrate.apply(conn):
                         log.info("applied migration %s", name)
             publisher = Publisher(redis)
-
-            async def push_handoff(evs: Sequence[dict], online: set[str]) -> None:
-                owed = [o for e in evs for o in owed_pushes(e, online)]
-                if any(o.notification_ids for o in owed):
-                    async with pool.acquire() as conn, conn.transaction():
-                        await push_jobs.add(conn, owed)
-
-            publishing = Publishing(pool, publisher, push_handoff)
+            health = Health({"postgres": lambda: db.ping(pool), "redis": publisher.ping})
+            publishing = Publishing(pool, publisher, health)
             services = Services(
                 settings=settings, node_id=node_id, pool=pool, redis=redis,
                 verifier=TokenVerifier(settings), publisher=publisher, publishing=publishing,
-                inbox=Inbox(pool, publisher),
+                inbox=Inbox(pool, publisher, health), devices=Devices(pool), health=health,
                 user_limiter=(RateLimiter(settings.rate_limit_user, 5 * settings.rate_limit_user)
                               if settings.rate_limit_user else None),
                 producer_limiter=(RateLimiter(settings.rate_limit_producer,
@@ -152,6 +128,8 @@ def _node(settings: Settings):
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            if health is not None:
+                await health.close()
             await hub.shutdown()
             if registry is not None:
                 await registry.close()

@@ -2,9 +2,11 @@
 
 Contracts: only the configured algorithms verify (``none`` never does); ``exp``
 and ``sub`` are required, ``aud``/``iss`` checked when configured, ``exp`` and
-``nbf`` with a small leeway. A JWKS is fetched once, cached, and fetched again
-when a token names an unknown ``kid`` (at most once per ``JWKS_MIN_REFRESH``
-seconds). API keys are compared in constant time. No token or key is logged.
+``nbf`` with a small leeway; ``exp``, ``nbf`` and ``iat`` must be JSON numbers
+and ``sub`` must follow the user-id rule of :mod:`tidings.core.schemas`. A
+JWKS is fetched once, cached, and fetched again when a token names an unknown
+``kid`` (at most once per ``JWKS_MIN_REFRESH`` seconds). API keys are compared in
+constant time. No token or key is logged.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import jwt
 
 from .config import Settings
 from .core.errors import AuthError
+from .core.ids import USER_ID_RULE, is_user_id
+from .core.jsonvalues import MAX_INT, MIN_INT
 
 JWKS_MIN_REFRESH = 10.0
 
@@ -78,13 +82,17 @@ class TokenVerifier:
             raise AuthError(f"token has no {exc.claim!r} claim", code="invalid_token") from None
         except jwt.PyJWTError as exc:
             raise AuthError(f"invalid token ({type(exc).__name__})", code="invalid_token") from None
+        for name in ("exp", "nbf", "iat"):
+            if name in claims and not _is_number(claims[name]):
+                raise AuthError(f"token claim {name!r} must be a number", code="invalid_token")
         sub = claims["sub"]
-        if not isinstance(sub, str) or not sub or len(sub) > 255:
-            raise AuthError("token subject must be a non-empty string", code="invalid_token")
+        if not isinstance(sub, str) or not is_user_id(sub):
+            raise AuthError(f"token subject is not a user id ({USER_ID_RULE})",
+                            code="invalid_token")
         return Identity(sub, float(claims["exp"]))
 
-    async def _jwk(self, kid: str | None) -> object:
-        if kid is None:
+    async def _jwk(self, kid: object) -> object:
+        if not isinstance(kid, str):
             raise AuthError("token has no 'kid' header", code="invalid_token")
         if kid not in self._jwks:
             async with self._jwks_lock:
@@ -110,6 +118,12 @@ class TokenVerifier:
             raise AuthError(f"cannot fetch signing keys ({type(exc).__name__})",
                             code="jwks_unavailable") from None
         self._jwks = {k.key_id: k for k in keys if k.key_id}
+
+
+def _is_number(value: object) -> bool:
+    """A NumericDate (RFC 7519): a JSON number within 64 bits, not a string or a boolean."""
+    return (isinstance(value, int | float) and not isinstance(value, bool)
+            and MIN_INT <= value <= MAX_INT)
 
 
 def check_api_key(presented: str | None, keys: tuple[str, ...]) -> None:

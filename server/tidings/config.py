@@ -9,6 +9,7 @@ naming the setting, and the CLI prints that one line and exits.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -99,9 +100,12 @@ class Settings:
     allowed_origins: tuple[str, ...] = _opt(
         "TIDINGS_ALLOWED_ORIGINS", (), _list,
         help="browser origins allowed to open sockets and call the API (CORS); `*`: any")
+    public_url: str | None = _opt(
+        "TIDINGS_PUBLIC_URL", None, help="URL browsers reach this server at (origin of sockets)")
     dev: bool | None = _opt(
         "TIDINGS_DEV", None, _bool,
-        help="dev mode (demo page gets tokens); default on when embedded, else off")
+        help="dev mode (anyone reaching the port gets user tokens for the demo page); default"
+             " on when embedded on a loopback address, else off")
     node_id: str | None = _opt(
         "TIDINGS_NODE_ID", None, help="this node's id in presence; default random per process")
     max_sockets_per_user: int = _opt(
@@ -159,7 +163,10 @@ class Settings:
 
     @property
     def dev_mode(self) -> bool:
-        return self.embedded if self.dev is None else self.dev
+        """Dev tokens for anyone: asked for explicitly, or embedded and reachable only locally."""
+        if self.dev is not None:
+            return self.dev
+        return self.embedded and is_loopback(self.host)
 
     @property
     def jwt_mode(self) -> str:
@@ -173,6 +180,16 @@ class Settings:
         if self.jwt_algorithms:
             return self.jwt_algorithms
         return ("HS256",) if self.jwt_secret else ("RS256", "ES256")
+
+
+def is_loopback(host: str) -> bool:
+    """Whether listening on ``host`` is reachable from this machine only."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def options() -> list[Any]:

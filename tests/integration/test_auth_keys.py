@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import io
 import json
+import logging
 import time
+from dataclasses import replace
 
 import jwt
 import pytest
@@ -11,9 +15,11 @@ from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from tidings import config
+from tidings import cli, config, logsafe
 from tidings.auth import TokenVerifier
 from tidings.core.errors import AuthError
+
+from helpers import API_KEY, JWT_SECRET, serve_node, token
 
 
 def _pem_pair(kind: str):
@@ -96,3 +102,93 @@ async def test_jwks_fetch_cache_and_refresh_on_unknown_kid():
         assert len(fetches) == 2, "unknown kids do not hammer the JWKS endpoint"
     finally:
         await runner.cleanup()
+
+
+# No credential in any log line; aiohttp's own refusals answer JSON (issue 12).
+
+@pytest.fixture
+def server_log():
+    """Everything logged while the test runs: raw records, and the lines the CLI would write."""
+    raw: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            raw.append(record)
+
+    text = io.StringIO()
+    root = logging.getLogger()
+    handlers = [Keep(level=logging.DEBUG), logsafe.handler(text)]
+    old_level = root.level
+    root.setLevel(logging.DEBUG)
+    for h in handlers:
+        root.addHandler(h)
+    logsafe.protect([API_KEY, JWT_SECRET])
+    try:
+        yield raw, text
+    finally:
+        for h in handlers:
+            root.removeHandler(h)
+        root.setLevel(old_level)
+
+
+async def _raw(url: str, request: bytes) -> tuple[int, dict]:
+    host, port = url[len("http://"):].split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(request)
+    answer = await reader.read()
+    writer.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return int(head.split()[1]), json.loads(body)
+
+
+async def test_malformed_requests_leak_no_credential_to_the_log(node, server_log):
+    raw, text = server_log
+    user_jwt = token("log-victim")
+    requests = [
+        b"GET /api/v1/me/notifications HTTP/1.1\r\nHost: x\r\n"
+        b"Authorization: Bearer %s\x01\r\n\r\n" % user_jwt.encode(),
+        b"POST /api/v1/notifications HTTP/1.1\r\nHost: x\r\n"
+        b"Authorization: Bearer %s\x01\r\nContent-Length: 0\r\n\r\n" % API_KEY.encode(),
+        b"GET /api/v1/me/notifications HTTP/1.1\r\nHost: x\r\n"
+        b"Authorization: Bearer %s%s\r\n\r\n" % (user_jwt.encode(), b"A" * 9000),
+        b"GET /api/v1/me/notifications HTTP/1.1\r\nHost: x\r\n"
+        b"X-Padding: %s\r\nAuthorization: Bearer %s\r\n\r\n" % (b"p" * 9000, API_KEY.encode()),
+        b"GET /api/v1/%s\x0a2026-01-01 ERROR forged HTTP/1.1\r\nHost: x\r\n\r\n" % (
+            user_jwt.encode()),
+    ]
+    for request in requests:
+        status, body = await _raw(node.url, request)
+        assert 400 <= status < 500, (status, body)
+        assert set(body) == {"error"} and body["error"]["code"] and body["error"]["message"]
+    assert raw, "the refusals are logged"
+    everything = text.getvalue() + "".join(
+        r.getMessage() + logging.Formatter().formatException(r.exc_info) if r.exc_info
+        else r.getMessage() for r in raw)
+    for secret in (user_jwt, user_jwt.split(".")[1], user_jwt.split(".")[2], API_KEY):
+        assert secret not in everything
+    for line in text.getvalue().splitlines():
+        assert line[:4].isdigit() or line.startswith("  | "), f"a forged line: {line!r}"
+
+
+# Dev tokens only where nobody else can reach them (issue 12).
+
+@pytest.mark.parametrize(("env", "dev", "warned"), [
+    ({"TIDINGS_HOST": "0.0.0.0"}, False, False),
+    ({"TIDINGS_HOST": "192.0.2.7"}, False, False),
+    ({"TIDINGS_HOST": "127.0.0.1"}, True, False),
+    ({"TIDINGS_HOST": "::1"}, True, False),
+    ({"TIDINGS_HOST": "localhost"}, True, False),
+    ({"TIDINGS_HOST": "0.0.0.0", "TIDINGS_DEV": "true"}, True, True),
+    ({"TIDINGS_HOST": "127.0.0.1", "TIDINGS_DEV": "false"}, False, False),
+])
+async def test_dev_mode_only_on_loopback_unless_asked(settings, http, tmp_path, env, dev, warned):
+    embedded = config.load({**env, "TIDINGS_DATA_DIR": str(tmp_path)})  # no URLs: embedded
+    resolved = cli._resolve(embedded, None)
+    assert resolved.dev is dev and resolved.dev_mode is dev
+    banner = cli._banner(resolved, None)
+    assert ("WARNING: dev mode on" in banner) is warned
+    assert ("demo inbox" in banner) is dev
+    async with serve_node(replace(settings, dev=resolved.dev)) as node, \
+            http.get(f"{node.url}/api/v1/dev/token?user=anyone") as r:
+        assert r.status == (200 if dev else 404)
+        assert ("token" in await r.json()) is dev

@@ -66,8 +66,10 @@ async def test_listen_command_prints_live_notifications(node, http):
 async def test_worker_burst_sends_due_pushes(database_url):
     """On a database of its own: the nodes of other tests run push workers too."""
     import secrets
+    import uuid
 
-    from tidings.store import db, inbox, migrate, outbox, push_jobs
+    from tidings.store import db, migrate, outbox, push_jobs
+    from tidings.store import publish as store
 
     user, token = new_user("worker"), secrets.token_hex(32)
     async with scratch_database(database_url, "tidings_cli_worker") as url:
@@ -78,11 +80,10 @@ async def test_worker_burst_sends_due_pushes(database_url):
             await pool.execute("INSERT INTO tidings_devices (user_id, platform, token)"
                                " VALUES ($1, 'apns', $2)", user, token)
             async with pool.acquire() as conn, conn.transaction():
-                [stored] = await inbox.publish(
-                    conn, [inbox.Draft([user], {"message": "to the phone"}, {"when": "always"})])
-                await push_jobs.add(conn, [push_jobs.OwedPush({"when": "always"},
-                                                              [stored.rows[0].id])])
-                await outbox.delete(conn, [stored.outbox_id])
+                [stored] = await store.publish(conn, store.prepare([store.Draft(
+                    [user], [uuid.uuid4()], {"message": "to the phone"}, {"when": "always"})]))
+                await outbox.retire(conn, {stored.outbox_id: [push_jobs.OwedPush(
+                    {"when": "always"}, [stored.rows[0].id])]})
             env = {"TIDINGS_DATABASE_URL": url}  # no Redis: no throttle, nothing else lost
             result = await asyncio.to_thread(_run, "worker", "--burst", **env)
             assert result.returncode == 0, result.stderr

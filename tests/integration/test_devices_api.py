@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import secrets
 
+import pytest
+
 from helpers import db_state, new_user, user_headers
 
 
@@ -58,7 +60,8 @@ async def test_bad_device_bodies_change_nothing(node, http, pool):
         async with http.post(url, headers=h, json=body) as r:
             assert r.status == 400, body
             assert (await r.json())["error"]["message"]
-    async with http.post(url, headers=h, data=b"{nope") as r:
+    async with http.post(url, headers={**h, "Content-Type": "application/json"},
+                         data=b"{nope") as r:
         assert r.status == 400
     assert await db_state(pool) == before
 
@@ -86,3 +89,38 @@ async def test_other_users_devices_are_not_revealed(node, http, pool):
         assert r.status == 201
     async with http.get(f"{url}/{tok}", headers=user_headers(alice)) as r:
         assert r.status == 404
+
+
+@pytest.mark.parametrize("platform", ["apns", "fcm"])
+async def test_taking_over_a_token_discloses_nothing_of_the_previous_owner(
+        node, http, pool, platform):
+    victim, taker = new_user("victim"), new_user("taker")
+    tok = apns_token() if platform == "apns" else fcm_token()
+    url = f"{node.url}/api/v1/me/devices"
+    async with http.post(url, headers=user_headers(victim), json={
+            "token": tok, "platform": platform, "name": "Victim's phone",
+            "app_id": "com.victim.secret"}) as r:
+        assert r.status == 201
+        first = await r.json()
+    async with http.post(url, headers=user_headers(taker),
+                         json={"token": tok, "platform": platform}) as r:
+        assert r.status == 201
+        taken = await r.json()
+    assert taken["name"] is None and taken["app_id"] is None, taken
+    assert taken["created_at"] > first["created_at"], "a new device, not the victim's"
+    stored = await pool.fetchrow("SELECT user_id, name, app_id, created_at FROM tidings_devices"
+                                 " WHERE platform = $1 AND token = $2", platform, tok)
+    assert stored["user_id"] == taker and stored["name"] is None and stored["app_id"] is None
+    async with http.get(f"{url}/{tok}", headers=user_headers(taker)) as r:
+        assert await r.json() == taken
+    async with http.get(url, headers=user_headers(victim)) as r:
+        assert (await r.json())["devices"] == []
+    # the new owner's own re-registration keeps what they set, as before
+    async with http.post(url, headers=user_headers(taker), json={
+            "token": tok, "platform": platform, "name": "Mine"}) as r:
+        assert r.status == 200
+    async with http.post(url, headers=user_headers(taker),
+                         json={"token": tok, "platform": platform}) as r:
+        assert r.status == 200
+        again = await r.json()
+    assert again["name"] == "Mine" and again["created_at"] == taken["created_at"]

@@ -3,28 +3,33 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 
-import asyncpg
 import pytest
 
 from tidings.bus import keys, presence
 from tidings.bus.publisher import Publisher
 from tidings.core import events
+from tidings.core.errors import StoreError
 from tidings.core.schemas import PublishRequest
 from tidings.services.publishing import Publishing
-from tidings.store import inbox
+from tidings.store import publish as store
 
 from helpers import new_user
+
+
+def draft(users: list[str], content: dict, push: dict | None) -> store.Draft:
+    return store.Draft(users, [uuid.uuid4() for _ in users], content, push)
 
 
 async def test_drafts_in_one_statement_get_seqs_in_draft_order_and_counts_after_each(pool):
     a, b, c = new_user("g"), new_user("g"), new_user("g")
     drafts = [
-        inbox.Draft([a, b], {"message": "one", "data": {"k": [1, 2]}}, {"when": "offline"}),
-        inbox.Draft([b, c], {"message": "two", "custom_info": "text"}, None),
-        inbox.Draft([b], {"message": "three", "changed_data": [1]}, {"when": "never"}),
+        draft([a, b], {"message": "one", "data": {"k": [1, 2]}}, {"when": "offline"}),
+        draft([b, c], {"message": "two", "custom_info": "text"}, None),
+        draft([b], {"message": "three", "changed_data": [1]}, {"when": "never"}),
     ]
-    one, two, three = await inbox.publish(pool, drafts)
+    one, two, three = await store.publish(pool, store.prepare(drafts))
     assert [(s.user_id, s.seq) for s in one.rows] == [(a, 1), (b, 1)]
     assert [(s.user_id, s.seq) for s in two.rows] == [(b, 2), (c, 1)]
     assert [(s.user_id, s.seq) for s in three.rows] == [(b, 3)]
@@ -89,7 +94,7 @@ async def test_a_publish_the_database_refuses_fails_alone(publishing, pool):
             for i, u in enumerate(users)]
     results = await asyncio.gather(*(service.publish(r, list(r.recipients)) for r in reqs),
                                    return_exceptions=True)
-    assert isinstance(results[2], asyncpg.PostgresError)
+    assert isinstance(results[2], StoreError)
     assert [r.status for i, r in enumerate(results) if i != 2] == [201] * 5
     stored = await pool.fetch(
         "SELECT user_id FROM tidings_notifications WHERE user_id = ANY($1)", users)

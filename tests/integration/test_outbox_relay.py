@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import orjson
 import pytest
 
@@ -54,6 +56,46 @@ async def test_outbox_relay_after_redis_outage(pool, tmp_path):
         message = orjson.loads(relayed[0].frame)
         assert message["notification"]["notification"]["message"] == "while redis was down"
         assert await pool.fetchval("SELECT count(*) FROM tidings_outbox") == 0
+    finally:
+        await r.aclose()
+        stop_process(proc)
+
+
+async def test_redis_down_past_the_bound_pushes_as_if_offline_then_delivers_live(
+        own_pool, tmp_path):
+    port = free_port()
+    proc, url = start_redis(tmp_path, port, persist=False)
+    r = client(url)
+    node, here = "bound-node", new_user("online")
+    publishing = Publishing(own_pool, Publisher(r))
+    relay = Relay(own_pool, publishing, grace=0.0, push_bound=0.0)
+    try:
+        await presence.heartbeat(r, node)
+        await presence.add(r, node, here)
+        stop_process(proc)
+        req = PublishRequest(recipients=[here], message="owed a push?")
+        answer = await publishing.publish(req, check_publish(req))
+        assert answer.status == 201
+        uid = answer.body["notifications"][0]["uid"]
+        jobs = "SELECT count(*) FROM tidings_push_jobs j JOIN tidings_notifications n" \
+               " ON n.id = j.notification_id WHERE n.uid = $1"
+        assert await own_pool.fetchval(jobs, uuid.UUID(uid)) == 0, "presence unknown yet"
+
+        assert await relay.run(burst=True) == 1, "past the bound: pushes handed off"
+        assert await own_pool.fetchval(jobs, uuid.UUID(uid)) == 1, "as if offline"
+        row = await own_pool.fetchrow("SELECT push FROM tidings_outbox")
+        assert row["push"] == {"when": "never"}, "kept for live delivery, owing no push"
+        assert await relay.run(burst=True) == 0, "handed off once"
+
+        proc, _ = start_redis(tmp_path, port, persist=False)
+        await presence.heartbeat(r, node)
+        await presence.add(r, node, here)
+        assert await relay.run(burst=True) == 1
+        entries = await r.xrange(keys.node_inbox(node))
+        assert [d.seq for _, f in entries for d in events.deliveries(events.decode(f[b"e"]))
+                ] == [1], "delivered live once Redis is back"
+        assert await own_pool.fetchval("SELECT count(*) FROM tidings_outbox") == 0
+        assert await own_pool.fetchval(jobs, uuid.UUID(uid)) == 1, "no second job"
     finally:
         await r.aclose()
         stop_process(proc)

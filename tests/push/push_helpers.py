@@ -47,15 +47,15 @@ async def publish(pool, users: list[str], push: dict | None = None, *, message: 
     """Store one notification for ``users`` and its push jobs, and retire its outbox row, as
     a publish hands them off (a relay would hand it off again); returns the recipients'
     uids in the order of ``users``."""
-    from tidings.store import inbox, outbox, push_jobs
+    from tidings.store import outbox, push_jobs
+    from tidings.store import publish as store
 
     push = {"when": "always"} if push is None else push
     async with pool.acquire() as conn, conn.transaction():
-        [stored] = await inbox.publish(
-            conn, [inbox.Draft(users, {"message": message, **content}, push)])
-        await push_jobs.add(conn, [push_jobs.OwedPush(
-            push, [s.id for s in stored.rows], delay=delay, check_unread=check_unread)])
-        await outbox.delete(conn, [stored.outbox_id])
+        [stored] = await store.publish(conn, store.prepare([store.Draft(
+            users, [uuid.uuid4() for _ in users], {"message": message, **content}, push)]))
+        await outbox.retire(conn, {stored.outbox_id: [push_jobs.OwedPush(
+            push, [s.id for s in stored.rows], delay=delay, check_unread=check_unread)]})
     return [str(s.uid) for s in stored.rows]
 
 

@@ -162,3 +162,96 @@ async def test_dead_peer_is_dropped_by_protocol_pings(settings, http):
                 await ws.pong(msg.data)
                 msg = await ws.receive(timeout=2)
             assert msg.type is aiohttp.WSMsgType.PONG and msg.data == b"hi"
+
+
+async def test_a_message_flood_is_refused_then_closed_1008(strict_node, http):
+    async with http.ws_connect(strict_node.url + WS, headers=bearer(new_user("flood"))) as ws:
+        await ws.receive_json()
+        for _ in range(200):
+            await ws.send_str('{"type": "ack", "seq": 0}')
+        errors = []
+        async with asyncio.timeout(10):
+            while True:
+                msg = await ws.receive()
+                if msg.type is not aiohttp.WSMsgType.TEXT:
+                    break
+                errors.append(msg.json())
+        assert ws.close_code == 1008
+        assert errors and all(e["type"] == "error" and e["code"] == "rate_limited"
+                              for e in errors)
+        assert len(errors) <= 60, "refusals are bounded: a second full burst closes"
+
+
+async def test_mark_read_over_the_uid_cap_is_an_error_frame_and_changes_nothing(node, http):
+    import uuid
+
+    user = new_user("cap")
+    async with http.post(f"{node.url}/api/v1/notifications", headers=PRODUCER,
+                         json={"recipients": [user], "message": "read me"}) as r:
+        uid = (await r.json())["notifications"][0]["uid"]
+    async with http.ws_connect(node.url + WS, headers=bearer(user)) as ws:
+        assert (await ws.receive_json())["unread_notifications"] == 1
+        await ws.send_json({"type": "mark_read",
+                            "uids": [uid] + [str(uuid.uuid4()) for _ in range(100)]})
+        error = await ws.receive_json(timeout=10)
+        assert error["type"] == "error" and error["code"] == "too_many_uids"
+        await ws.send_json({"type": "mark_read", "uids": [uid]})
+        counts = await ws.receive_json(timeout=10)
+        assert counts["type"] == "counts" and counts["unread_notifications"] == 0, \
+            "the refused message changed nothing; the socket still works"
+
+
+async def test_binary_first_frame_is_not_an_auth_message(strict_node, http):
+    async with http.ws_connect(strict_node.url + WS) as ws:
+        await ws.send_bytes(b'{"type": "auth", "token": "%s"}' % token(new_user()).encode())
+        assert await closed_with(ws) == 1007
+
+
+async def test_same_host_origin_is_refused_beyond_loopback(settings, http):
+    """DNS rebinding: an origin equal to the Host header is not enough once the server
+    listens beyond loopback; the public URL's origin and the allow list are."""
+    public = "https://notify.example.com"
+    s = replace(settings, host="0.0.0.0", public_url=public)
+    user = new_user("origin")
+    async with serve_node(s) as node:
+        port = node.url.rsplit(":", 1)[1]
+        for origin, host, allowed in (
+                (node.url, None, False),
+                (f"http://rebound.example:{port}", f"rebound.example:{port}", False),
+                (public, None, True),
+                ("http://allowed.example", None, True)):
+            headers = {**bearer(user), **({"Host": host} if host else {})}
+            async with http.ws_connect(node.url + WS, origin=origin, headers=headers) as ws:
+                if allowed:
+                    assert (await ws.receive_json())["type"] == "counts", origin
+                else:
+                    assert await closed_with(ws) == 4003, origin
+
+
+async def test_loopback_origins_pass_on_a_loopback_bind_only_those(strict_node, http):
+    port = strict_node.url.rsplit(":", 1)[1]
+    for origin, allowed in (("http://localhost:5173", True), ("http://[::1]:1", True),
+                            (f"http://rebound.example:{port}", False)):
+        headers = {**bearer(new_user()), "Host": f"rebound.example:{port}"}
+        async with http.ws_connect(strict_node.url + WS, origin=origin, headers=headers) as ws:
+            if allowed:
+                assert (await ws.receive_json())["type"] == "counts", origin
+            else:
+                assert await closed_with(ws) == 4003, origin
+
+
+@pytest.mark.parametrize(("headers", "status", "code"), [
+    ({}, 401, "unauthorized"),
+    ({"Authorization": "Bearer bad.to.ken"}, 401, None),
+    ("valid", 400, "not_a_websocket"),
+])
+async def test_plain_get_of_the_socket_path_is_a_json_error(strict_node, http, headers,
+                                                             status, code):
+    if headers == "valid":
+        headers = bearer(new_user())
+    async with http.get(strict_node.url + WS, headers=headers) as r:
+        assert r.status == status and r.content_type == "application/json"
+        body = await r.json()
+        assert set(body["error"]) == {"code", "message"}
+        if code is not None:
+            assert body["error"]["code"] == code

@@ -1,22 +1,30 @@
 """Request schemas and limits: pure, no event loop."""
 
+import json
 import uuid
 
+import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from tidings.core.decoding import convert_query, decode_body
 from tidings.core.errors import TooLarge, ValidationError
+from tidings.core.ids import USER_ID_RULE, check_device_token, is_device_token, user_id
+from tidings.core.jsonvalues import MAX_DEPTH, MAX_INT, MIN_INT
 from tidings.core.schemas import (
     MAX_BODY_BYTES,
     MAX_PAYLOAD_BYTES,
     MAX_RECIPIENTS,
     MAX_UIDS,
+    DetailPatch,
+    DeviceRequest,
+    FcmDevice,
     ListQuery,
     PatchRequest,
     PublishRequest,
-    check_device_token,
+    TokenRequest,
     check_publish,
-    convert_query,
-    decode_body,
 )
 
 
@@ -100,17 +108,150 @@ def test_patch_uids_are_uuids_and_bounded():
 
 
 def test_list_query_converts_strings_and_bounds():
-    q = convert_query({"page": "2", "page_size": "5", "is_read": "false", "_": "1"}, ListQuery)
-    assert (q.page, q.page_size, q.is_read, q.before) == (2, 5, False, None)
-    for bad in ({"page": "0"}, {"page_size": "101"}, {"is_read": "maybe"}, {"before": "x"}):
+    q = convert_query({"page": "2", "page_size": "5", "is_read": "false", "_": "1"}.items(),
+                      ListQuery)
+    assert (q.page, q.page_size, q.read_filter, q.cursor) == (2, 5, False, None)
+    assert convert_query([("is_read", "TRUE"), ("before", "7")], ListQuery).read_filter is True
+    assert convert_query([("before", "7")], ListQuery).cursor == 7
+    assert convert_query([("_", "1"), ("_", "2")], ListQuery).read_filter is None
+    for bad in ({"page": "0"}, {"page_size": "101"}, {"is_read": "maybe"}, {"before": "x"},
+                {"is_read": "null"}, {"before": "null"}, {"before": str(2**63)},
+                {"page": "1000001"}):
         with pytest.raises(ValidationError):
-            convert_query(bad, ListQuery)
+            convert_query(bad.items(), ListQuery).read_filter  # noqa: B018
+    with pytest.raises(ValidationError, match="more than once"):
+        convert_query([("before", "5"), ("before", "9")], ListQuery)
 
 
 def test_device_token_formats():
     check_device_token("apns", "ab" * 32)
     check_device_token("fcm", "dGVzdA:APA91b" + "x" * 100)
     for platform, token in (("apns", "xyz"), ("apns", "a" * 63), ("fcm", "short"),
-                            ("fcm", "has spaces in it and is long enough")):
+                            ("fcm", "has spaces in it and is long enough"),
+                            ("apns", "ab" * 32 + "\n"), ("fcm", "x" * 30 + "\n")):
         with pytest.raises(ValidationError):
             check_device_token(platform, token)
+    assert is_device_token("ab" * 32) and is_device_token("fcm:" + "x" * 30)
+    for path in ("\x00", "", "a b", "x" * 19, "ab" * 32 + "\n"):
+        assert not is_device_token(path)
+
+
+# Depth, number range and NUL: the limits of free-form JSON (tidings.core.jsonvalues).
+
+def _nested(depth: int, leaf: bytes = b"1") -> bytes:
+    return b"[" * depth + leaf + b"]" * depth
+
+
+@pytest.mark.parametrize("field", [b'"data": {"k": %s}', b'"changed_data": %s',
+                                   b'"custom_info": %s', b'"push": {"extra": {"k": %s}}'])
+def test_nesting_beyond_the_limit_is_too_deep(field):
+    body = b'{"recipients": ["a"], "message": "x", %s}'
+    levels = MAX_DEPTH - 3  # the body, the field's object and the "k" object count too
+    decode_body(body % (field % _nested(levels - 1)), PublishRequest)
+    for depth in (MAX_DEPTH, 300, 1000, 100_000):
+        with pytest.raises(ValidationError) as exc:
+            decode_body(body % (field % _nested(depth)), PublishRequest)
+        assert exc.value.code == "too_deep"
+
+
+@pytest.mark.parametrize("number", [b"9223372036854775808", b"-9223372036854775809",
+                                    b"1" + b"0" * 40, b"1e30", b"-1e19"])
+def test_numbers_beyond_64_bits_are_refused(number):
+    for body in (b'{"recipients": ["a"], "message": "x", "data": {"k": %s}}',
+                 b'{"recipients": ["a"], "message": "x", "custom_info": [%s]}',
+                 b'{"recipients": ["a"], "message": "x", "push": {"extra": {"k": %s}}}'):
+        with pytest.raises(ValidationError) as exc:
+            decode_body(body % number, PublishRequest)
+        assert exc.value.code in ("number_out_of_range", "invalid_request")
+    edge = decode_body(b'{"recipients": ["a"], "message": "x", "data": {"k": %d, "m": %d}}'
+                       % (MAX_INT, MIN_INT), PublishRequest)
+    assert edge.data == {"k": MAX_INT, "m": MIN_INT}
+
+
+def test_push_extra_counts_in_the_content_limit():
+    half = b"y" * (MAX_PAYLOAD_BYTES // 2)
+    req = decode_body(b'{"recipients": ["a"], "message": "x", "data": {"k": "%s"},'
+                      b' "push": {"extra": {"k": "%s"}}}' % (half, half), PublishRequest)
+    with pytest.raises(TooLarge, match=r"push\.extra"):
+        check_publish(req)
+
+
+def test_whole_number_floats_are_integers():
+    req = decode_body(b'{"user": "alice", "ttl": 600.0}', TokenRequest)
+    assert req.ttl == 600 and isinstance(req.ttl, int)
+    with pytest.raises(ValidationError):
+        decode_body(b'{"user": "alice", "ttl": 600.5}', TokenRequest)
+
+
+def test_one_user_id_rule():
+    for bad in ("a\nb", "a\x00", "\x7f", "tab\there", "\x85", "", "u" * 256, "trailing\n"):
+        with pytest.raises(ValidationError) as exc:
+            user_id(bad)
+        assert exc.value.code == "invalid_user_id" and exc.value.message == USER_ID_RULE
+    assert user_id(42) == "42" and user_id("ünïcode and spaces") == "ünïcode and spaces"
+    with pytest.raises(ValidationError):
+        decode_body(rb'{"user": "a\u0001b"}', TokenRequest)
+
+
+def test_devices_per_platform_and_detail_patch():
+    dev = decode_body(b'{"platform": "fcm", "token": "%s"}' % (b"x" * 30), DeviceRequest)
+    assert isinstance(dev, FcmDevice) and dev.platform == "fcm" and dev.active
+    with pytest.raises(ValidationError):
+        decode_body(b'{"platform": "apns", "token": "%s"}' % (b"x" * 64), DeviceRequest)
+    with pytest.raises(ValidationError):
+        decode_body(b'{"is_read": false}', DetailPatch)
+
+
+# Any JSON at all: a typed value or a ValidationError with a code, never another exception.
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=30,
+)
+_KINDS = [PublishRequest, PatchRequest, DetailPatch, DeviceRequest, TokenRequest]
+_CODES = {"invalid_request", "invalid_json", "too_deep", "number_out_of_range", "nul_character"}
+
+
+def _check_decode(body: bytes) -> None:
+    for kind in _KINDS:
+        try:
+            decode_body(body, kind)
+        except (ValidationError, TooLarge) as exc:
+            assert exc.code in _CODES | {"payload_too_large"}, exc.code
+            assert exc.message
+
+
+@settings(max_examples=300, deadline=None)
+@given(_json)
+def test_any_json_value_decodes_or_is_a_coded_400(value):
+    _check_decode(json.dumps(value).encode())
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.fixed_dictionaries(
+    {"recipients": st.lists(st.text() | st.integers(), min_size=1, max_size=3),
+     "message": st.text(min_size=1)},
+    optional={"data": _json, "changed_data": _json, "custom_info": _json,
+              "push": st.fixed_dictionaries({}, optional={"extra": _json, "badge": _json})}))
+def test_publish_shaped_json_decodes_or_is_a_coded_400(value):
+    _check_decode(json.dumps(value).encode())
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=200) | st.integers(1, 3000).map(lambda n: b"[" * n))
+def test_any_bytes_decode_or_are_a_coded_400(body):
+    _check_decode(body)
+
+
+@settings(max_examples=100, deadline=None)
+@given(_json)
+def test_a_decoded_publish_encodes_again(value):
+    """What passes the decoder is what orjson and PostgreSQL take: no later 500."""
+    body = json.dumps({"recipients": ["a"], "message": "x", "data": {"v": value}}).encode()
+    try:
+        req = decode_body(body, PublishRequest)
+    except ValidationError:
+        return
+    assert orjson.loads(orjson.dumps(req.data)) == req.data

@@ -18,10 +18,12 @@ import orjson
 from aiohttp import web
 
 from ..auth import Identity, check_api_key
+from ..core.decoding import decode_body
 from ..core.errors import AuthError, RateLimited, TidingsError, TooLarge
 from ..core.ratelimit import RateLimiter
-from ..core.schemas import MAX_BODY_BYTES, decode_body
+from ..core.schemas import MAX_BODY_BYTES
 from ..services.context import SERVICES, Services
+from ..services.health import unavailable
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -45,7 +47,18 @@ def error(status: int, code: str, message: str,
 
 
 def _error_reply(request: web.Request, exc: Exception) -> web.Response:
-    """The JSON error answer of an exception raised while handling ``request``."""
+    """The JSON error answer of an exception raised while handling ``request``.
+
+    A dependency outage (also a driver error that escaped its edge) is a 503
+    ``unavailable`` with Retry-After, reported to the node's health (one log line
+    per outage), never a traceback per request.
+    """
+    down = unavailable(exc)
+    if down is not None:
+        if SERVICES in request.app:
+            request.app[SERVICES].health.report(down)
+        return error(down.status, down.code, down.message,
+                     {"Retry-After": str(math.ceil(down.retry_after))})
     if isinstance(exc, RateLimited):
         return error(exc.status, exc.code, exc.message,
                      {"Retry-After": str(math.ceil(exc.retry_after))})
@@ -148,7 +161,22 @@ def producer(request: web.Request) -> None:
     _limit(s.producer_limiter, hashlib.sha256((key or "").encode()).hexdigest())
 
 
+def _json_type(header: str | None) -> bool:
+    """No Content-Type (curl's ``--data-binary``, old clients) is read as JSON;
+    ``application/json`` and any ``application/*+json`` are JSON; nothing else is."""
+    if header is None:
+        return True
+    mime = header.partition(";")[0].strip().lower()
+    return mime == "application/json" or (
+        mime.startswith("application/") and mime.endswith("+json"))
+
+
 async def body(request: web.Request, kind: type[T]) -> T:
+    """The request's JSON body decoded as ``kind``; 415 for a non-JSON Content-Type,
+    413 over :data:`MAX_BODY_BYTES`, 400 for what :func:`decode_body` refuses."""
+    if not _json_type(request.headers.get("Content-Type")):
+        raise TidingsError("request bodies are JSON: send Content-Type: application/json",
+                           code="unsupported_media_type", status=415)
     if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
         raise TooLarge(f"request body is over {MAX_BODY_BYTES} bytes")
     return decode_body(await request.read(), kind)

@@ -6,10 +6,10 @@ import uuid
 
 from aiohttp import web
 
-from ..core.errors import NotFound, ValidationError
-from ..core.schemas import DetailPatch, ListQuery, PatchRequest, convert_query
+from ..core.decoding import convert_query
+from ..core.errors import NotFound
+from ..core.schemas import DetailPatch, ListQuery, PatchRequest
 from ..core.shapes import inbox_page, notification_dict
-from ..store import inbox
 from .http import body, reply, services, user
 
 routes = web.RouteTableDef()
@@ -18,20 +18,10 @@ routes = web.RouteTableDef()
 @routes.get("/api/v1/me/notifications")
 async def list_notifications(request: web.Request) -> web.Response:
     me = await user(request)
-    q = convert_query(dict(request.query), ListQuery)
-    pool = services(request).pool
-    counts = await inbox.counts(pool, me.user_id)
-    matching = {None: counts.total, True: counts.read, False: counts.unread}[q.is_read]
-    offset = 0 if q.before is not None else (q.page - 1) * q.page_size
-    if q.before is None and q.page > 1 and offset >= matching:
-        raise NotFound("Invalid page.", code="invalid_page")
-    rows = await inbox.page(pool, me.user_id, limit=q.page_size, offset=offset,
-                            is_read=q.is_read, before=q.before)
-    more = len(rows) == q.page_size and (q.before is not None or offset + len(rows) < matching)
-    return reply(inbox_page(
-        counts, rows, page=q.page, page_size=q.page_size,
-        next_before=rows[-1]["seq"] if more else None,
-    ))
+    q = convert_query(request.query.items(), ListQuery)
+    counts, rows, next_before = await services(request).inbox.page(me.user_id, q)
+    return reply(inbox_page(counts, rows, page=q.page, page_size=q.page_size,
+                            next_before=next_before))
 
 
 @routes.patch("/api/v1/me/notifications")
@@ -53,10 +43,7 @@ def _uid(request: web.Request) -> uuid.UUID:
 @routes.get("/api/v1/me/notifications/{uid}")
 async def get_one(request: web.Request) -> web.Response:
     me = await user(request)
-    row = await inbox.one(services(request).pool, me.user_id, _uid(request))
-    if row is None:
-        raise NotFound("Notification not found")
-    return reply(notification_dict(row))
+    return reply(notification_dict(await services(request).inbox.one(me.user_id, _uid(request))))
 
 
 @routes.patch("/api/v1/me/notifications/{uid}")
@@ -64,17 +51,12 @@ async def patch_one(request: web.Request) -> web.Response:
     me = await user(request)
     uid = _uid(request)
     req = await body(request, DetailPatch)
-    if req.is_read is False:
-        raise ValidationError("a notification cannot be marked unread")
     s = services(request)
-    if await inbox.one(s.pool, me.user_id, uid) is None:
-        raise NotFound("Notification not found")
+    await s.inbox.one(me.user_id, uid)  # NotFound unless it is the caller's
     if req.is_read:
         await s.inbox.act(me.user_id, "MARK_AS_READ", [uid])
     if req.status == "REMOVED":
         await s.inbox.act(me.user_id, "MARK_AS_REMOVED", [uid])
         return reply({"uid": str(uid), "status": "REMOVED"})
-    row = await inbox.one(s.pool, me.user_id, uid)
-    if row is None:  # removed meanwhile by another request
-        raise NotFound("Notification not found")
-    return reply(notification_dict(row))
+    # NotFound if another request removed it meanwhile
+    return reply(notification_dict(await s.inbox.one(me.user_id, uid)))

@@ -1,7 +1,10 @@
 """``/api/v1/openapi.json``: the OpenAPI 3.1 document of every HTTP endpoint.
 
-Request bodies come from the same msgspec types that validate them, so the
-document cannot drift from what the server accepts.
+Request bodies come from the same msgspec types that validate them (made
+exact by :func:`~.openapi_schemas.tighten`); every status an operation can
+answer is listed with its body's schema, and every limit the server enforces
+is stated, so the document cannot drift from the server unnoticed: the test
+suite runs Schemathesis against it.
 """
 
 from __future__ import annotations
@@ -12,97 +15,173 @@ import msgspec
 from aiohttp import web
 
 from .. import __version__
-from ..core.schemas import (
-    DetailPatch,
-    DeviceRequest,
-    DeviceUpdate,
-    PatchRequest,
-    PublishRequest,
-    TokenRequest,
-)
+from ..core import ids
+from ..core import schemas as s
+from ..core.jsonvalues import MAX_INT
 from .http import reply
+from .openapi_schemas import ERRORS, LIMITS, RESPONSES, RETRY_AFTER, tighten
 
 routes = web.RouteTableDef()
 
 _USER = [{"userJWT": []}]
 _PRODUCER = [{"apiKey": []}]
-_ERROR = {"$ref": "#/components/responses/Error"}
+_JSON_IN = (400, 413, 415)  # what any JSON body can add
+_UID = {"name": "uid", "in": "path", "required": True,
+        "schema": {"type": "string", "format": "uuid"}}
+_TOKEN = {"name": "token", "in": "path", "required": True,
+          "description": "an APNs or FCM token; a path that is neither is a 404",
+          "schema": {"type": "string", "pattern": ids.FCM_TOKEN_PATTERN}}
 
-# (method, path, summary, security, request type, success status, query parameters)
-_ENDPOINTS: list[tuple[str, str, str, Any, type | None, int, list[dict[str, Any]]]] = [
+
+def _q(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"name": name, "in": "query", "schema": schema, "description": description}
+
+
+_USER_OR_EMPTY = ids.USER_ID_PATTERN.replace("{1,", "{0,")
+_LIST_QUERY = [
+    _q("page", {"type": "integer", "minimum": 1, "maximum": s.MAX_PAGE},
+       "page number (404 invalid_page past the last page)"),
+    _q("page_size", {"type": "integer", "minimum": 1, "maximum": s.MAX_PAGE_SIZE},
+       f"notifications per page ({s.DEFAULT_PAGE_SIZE} by default)"),
+    _q("is_read", {"type": "boolean"}, "true or false; absent means both; anything else is 400"),
+    _q("before", {"type": "integer", "minimum": 1, "maximum": MAX_INT},
+       "only notifications with a smaller seq (cursor paging; see next_before)"),
+]
+
+# (method, path, summary, security, request type, {status: body schema name}, errors, params)
+_Endpoint = tuple[str, str, str, Any, Any, dict[int, str | None], tuple[int, ...], list[Any]]
+_ENDPOINTS: list[_Endpoint] = [
     ("get", "/api/v1/me/notifications", "List the caller's notifications, newest first",
-     _USER, None, 200, [
-         {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}},
-         {"name": "page_size", "in": "query",
-          "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
-         {"name": "is_read", "in": "query", "schema": {"type": "boolean"}},
-         {"name": "before", "in": "query", "schema": {"type": "integer", "minimum": 1},
-          "description": "only notifications with a smaller seq (cursor paging)"},
-     ]),
+     _USER, None, {200: "InboxPage"}, (400, 401, 404, 429, 503), _LIST_QUERY),
     ("patch", "/api/v1/me/notifications", "Mark read or remove some or all notifications",
-     _USER, PatchRequest, 200, []),
+     _USER, s.PatchRequest, {200: "ActionResult"}, (*_JSON_IN, 401, 429, 503), []),
     ("get", "/api/v1/me/notifications/{uid}", "One of the caller's notifications",
-     _USER, None, 200, []),
-    ("patch", "/api/v1/me/notifications/{uid}", "Mark one notification read or removed",
-     _USER, DetailPatch, 200, []),
-    ("post", "/api/v1/me/devices", "Register a push device (201 new, 200 existing)",
-     _USER, DeviceRequest, 201, []),
-    ("get", "/api/v1/me/devices", "List the caller's devices", _USER, None, 200, []),
-    ("get", "/api/v1/me/devices/{token}", "One of the caller's devices", _USER, None, 200, []),
+     _USER, None, {200: "Notification"}, (401, 404, 429, 503), [_UID]),
+    ("patch", "/api/v1/me/notifications/{uid}",
+     "Mark one notification read (the notification) or removed ({uid, status})",
+     _USER, s.DetailPatch, {200: "NotificationOrRemoved"}, (*_JSON_IN, 401, 404, 429, 503),
+     [_UID]),
+    ("post", "/api/v1/me/devices",
+     "Register a push device: 201 new for the caller, 200 the caller's already (active again)",
+     _USER, s.DeviceRequest, {200: "Device", 201: "Device"}, (*_JSON_IN, 401, 429, 503), []),
+    ("get", "/api/v1/me/devices", "List the caller's devices", _USER, None,
+     {200: "DeviceList"}, (401, 429, 503), []),
+    ("get", "/api/v1/me/devices/{token}", "One of the caller's devices", _USER, None,
+     {200: "Device"}, (401, 404, 429, 503), [_TOKEN]),
     ("put", "/api/v1/me/devices/{token}", "Change a device's name, app or active flag",
-     _USER, DeviceUpdate, 200, []),
-    ("delete", "/api/v1/me/devices/{token}", "Forget a device", _USER, None, 204, []),
+     _USER, s.DeviceUpdate, {200: "Device"}, (*_JSON_IN, 401, 404, 429, 503), [_TOKEN]),
+    ("delete", "/api/v1/me/devices/{token}", "Forget a device", _USER, None, {204: None},
+     (401, 404, 429, 503), [_TOKEN]),
     ("post", "/api/v1/notifications",
-     "Publish a notification to recipients (201 stored, 202 live-only or scheduled)",
-     _PRODUCER, PublishRequest, 201, []),
+     "Publish a notification: 201 stored; 202 live only (persist: false) or scheduled (delay)",
+     _PRODUCER, s.PublishRequest, {201: "Published", 202: "PublishedLater"},
+     (*_JSON_IN, 401, 409, 429, 503), []),
     ("get", "/api/v1/notifications/{uid}/deliveries",
-     "Delivery outcomes of one published notification", _PRODUCER, None, 200, []),
-    ("post", "/api/v1/tokens", "Mint a user token with the server's HS256 secret",
-     _PRODUCER, TokenRequest, 201, []),
-    ("get", "/api/v1/openapi.json", "This document", [], None, 200, []),
-    ("get", "/api/v1/dev/token", "A user token for the demo page (dev mode only)", [], None,
-     200, [{"name": "user", "in": "query", "schema": {"type": "string"}}]),
-    ("get", "/", "The demo inbox page", [], None, 200, []),
-    ("get", "/static/tidings.js", "The JavaScript client (ES module)", [], None, 200, []),
-    ("get", "/healthz", "Liveness", [], None, 200, []),
-    ("get", "/readyz", "Readiness: PostgreSQL and Redis answer", [], None, 200, []),
+     "Delivery outcomes of one published notification", _PRODUCER, None,
+     {200: "Deliveries"}, (401, 404, 429, 503), [_UID]),
+    ("post", "/api/v1/tokens",
+     "Mint a user token with the server's HS256 secret (404 when it verifies public keys)",
+     _PRODUCER, s.TokenRequest, {201: "Token"}, (*_JSON_IN, 401, 404, 429), []),
+    ("get", "/api/v1/openapi.json", "This document", [], None, {200: "Document"}, (), []),
+    ("get", "/api/v1/dev/token",
+     "A user token for the demo page: dev mode only (else 404)", [], None, {200: "Token"},
+     (400, 404), [_q("user", {"type": "string", "pattern": _USER_OR_EMPTY},
+                     "user id (alice when empty or absent)")]),
+    ("get", "/", "The demo inbox page", [], None, {200: "text/html"}, (), []),
+    ("get", "/static/tidings.js", "The JavaScript client (ES module)", [], None,
+     {200: "text/javascript"}, (), []),
+    ("get", "/healthz", "Liveness", [], None, {200: "Health"}, (), []),
+    ("get", "/readyz", "Readiness: PostgreSQL and Redis answer", [], None,
+     {200: "Readiness", 503: "Readiness"}, (), []),
     ("get", "/ws/me/notifications",
      "WebSocket of live notifications and counts (see the README for messages)",
-     _USER, None, 101, [{"name": "since", "in": "query", "schema": {"type": "integer"}}]),
+     _USER, None, {101: None}, (400, 401),
+     [_q("since", {"type": "integer", "minimum": 0, "maximum": MAX_INT},
+         "replay notifications after this seq")]),
 ]
+
+# Where an answer names a resource another operation takes (OpenAPI links; stateful tests).
+_DEVICE_LINKS = {f"{verb}Device": {"operationId": f"{verb}_device",
+                                    "parameters": {"token": "$response.body#/token"}}
+                 for verb in ("get", "put", "delete")}
+_LINKS: dict[tuple[str, str, int], dict[str, Any]] = {
+    ("post", "/api/v1/me/devices", 200): _DEVICE_LINKS,
+    ("post", "/api/v1/me/devices", 201): _DEVICE_LINKS,
+    ("get", "/api/v1/me/notifications", 200): {
+        f"{verb}Notification": {"operationId": f"{verb}_notification",
+                                "parameters": {"uid": "$response.body#/notifications/0/uid"}}
+        for verb in ("get", "patch")},
+    ("post", "/api/v1/notifications", 201): {
+        "getDeliveries": {"operationId": "get_deliveries",
+                          "parameters": {"uid": "$response.body#/notifications/0/uid"}}},
+}
+_IDS = {("get", "/api/v1/me/devices/{token}"): "get_device",
+        ("put", "/api/v1/me/devices/{token}"): "put_device",
+        ("delete", "/api/v1/me/devices/{token}"): "delete_device",
+        ("get", "/api/v1/me/notifications/{uid}"): "get_notification",
+        ("patch", "/api/v1/me/notifications/{uid}"): "patch_notification",
+        ("get", "/api/v1/notifications/{uid}/deliveries"): "get_deliveries"}
+
+
+def _operation(summary: str, security: Any, kind: Any, answers: dict[int, str | None],
+               errors: tuple[int, ...], params: list[Any], body: Any) -> dict[str, Any]:
+    responses: dict[str, Any] = {}
+    for status, name in answers.items():
+        responses[str(status)] = {"description": summary if name is None else name}
+        if name is not None and "/" in name:
+            responses[str(status)]["content"] = {name: {"schema": {"type": "string"}}}
+        elif name is not None:
+            responses[str(status)]["content"] = {"application/json": {
+                "schema": {"$ref": f"#/components/schemas/{name}"}}}
+    for status in errors:
+        responses[str(status)] = {"$ref": f"#/components/responses/{ERRORS[status][0]}"}
+    op: dict[str, Any] = {"summary": summary, "security": security, "responses": responses,
+                          "parameters": params}
+    if kind is not None:
+        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+    return op
+
+
+def _error_response(description: str, status: int) -> dict[str, Any]:
+    answer: dict[str, Any] = {"description": description, "content": {"application/json": {
+        "schema": {"$ref": "#/components/schemas/Error"}}}}
+    if status in (429, 503):
+        answer["headers"] = RETRY_AFTER
+    return answer
 
 
 def document() -> dict[str, Any]:
-    kinds = [k for *_, k, _, _ in _ENDPOINTS if k is not None]
-    schemas, components = msgspec.json.schema_components(
+    kinds = [e[4] for e in _ENDPOINTS if e[4] is not None]
+    bodies, components = msgspec.json.schema_components(
         kinds, ref_template="#/components/schemas/{name}")
-    by_kind = dict(zip(kinds, schemas, strict=True))
+    by_kind = dict(zip(kinds, bodies, strict=True))
     paths: dict[str, dict[str, Any]] = {}
-    for method, path, summary, security, kind, status, params in _ENDPOINTS:
-        op: dict[str, Any] = {"summary": summary, "security": security,
-                              "responses": {str(status): {"description": "success"},
-                                            "4XX": _ERROR}}
-        names = [seg[1:-1] for seg in path.split("/") if seg.startswith("{")]
-        op["parameters"] = [{"name": n, "in": "path", "required": True,
-                             "schema": {"type": "string"}} for n in names] + params
-        if kind is not None:
-            op["requestBody"] = {"required": True, "content": {
-                "application/json": {"schema": by_kind[kind]}}}
+    for method, path, summary, security, kind, answers, errors, params in _ENDPOINTS:
+        op = _operation(summary, security, kind, answers, errors, params, by_kind.get(kind))
+        if (method, path) in _IDS:
+            op["operationId"] = _IDS[method, path]
+        for status in answers:
+            if (method, path, status) in _LINKS:
+                op["responses"][str(status)]["links"] = _LINKS[method, path, status]
         paths.setdefault(path, {})[method] = op
+    schemas = {**tighten(components), **RESPONSES,
+               "NotificationOrRemoved": {"anyOf": [{"$ref": "#/components/schemas/Notification"},
+                                                   {"$ref": "#/components/schemas/Removed"}]},
+               "PublishedLater": {"anyOf": [{"$ref": "#/components/schemas/Published"},
+                                            {"$ref": "#/components/schemas/Scheduled"}]},
+               "Document": {"type": "object", "required": ["openapi", "paths"]}}
     return {
         "openapi": "3.1.0",
-        "info": {"title": "Tidings", "version": __version__},
+        "info": {"title": "Tidings", "version": __version__, "description": LIMITS},
         "paths": paths,
         "components": {
-            "schemas": components,
+            "schemas": schemas,
             "securitySchemes": {
                 "userJWT": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
                 "apiKey": {"type": "http", "scheme": "bearer"},
             },
-            "responses": {"Error": {"description": "error", "content": {"application/json": {
-                "schema": {"type": "object", "required": ["error"], "properties": {
-                    "error": {"type": "object", "required": ["code", "message"], "properties": {
-                        "code": {"type": "string"}, "message": {"type": "string"}}}}}}}}},
+            "responses": {name: _error_response(text, status)
+                          for status, (name, text) in ERRORS.items()},
         },
     }
 

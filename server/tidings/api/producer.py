@@ -7,10 +7,10 @@ import uuid
 from aiohttp import web
 
 from ..auth import mint
+from ..core import ids
 from ..core.errors import NotFound
 from ..core.schemas import PublishRequest, TokenRequest, check_publish
-from ..store import inbox
-from ..store import push as deliveries_log
+from ..services import deliveries as deliveries_of
 from .http import body, producer, reply, services
 
 routes = web.RouteTableDef()
@@ -33,21 +33,19 @@ async def deliveries(request: web.Request) -> web.Response:
         uid = uuid.UUID(request.match_info["uid"])
     except ValueError:
         raise NotFound("Notification not found") from None
-    pool = services(request).pool
-    user_id = await inbox.owner(pool, uid)
-    if user_id is None:
+    found = await deliveries_of.of(services(request).pool, uid)
+    if found is None:
         raise NotFound("Notification not found")
-    return reply({"uid": str(uid), "recipient": user_id,
-                  "deliveries": await deliveries_log.deliveries(pool, str(uid))})
-
+    return reply({"uid": str(uid), "recipient": found[0], "deliveries": found[1]})
 
 @routes.post("/api/v1/tokens")
 async def token(request: web.Request) -> web.Response:
     """Mint a user token with the server's own HS256 secret (not available with public keys)."""
     producer(request)
     req = await body(request, TokenRequest)
+    user = ids.user_id(req.user)  # the same rule as recipients and tokens' sub
     s = services(request).settings
     if not s.jwt_secret:
         raise NotFound("this server verifies tokens it does not sign; mint them where you sign")
-    return reply({"token": mint(s.jwt_secret, req.user, req.ttl, audience=s.jwt_audience,
+    return reply({"token": mint(s.jwt_secret, user, req.ttl, audience=s.jwt_audience,
                                 issuer=s.jwt_issuer), "expires_in": req.ttl}, 201)

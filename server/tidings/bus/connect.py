@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import redis.asyncio as aioredis
 
+#: The client type, named for the layers that must not import redis.
+Redis = aioredis.Redis
+
 
 def client(url: str) -> aioredis.Redis:
     """Commands; a burst beyond ``max_connections`` waits for a connection, never fails."""

@@ -1,4 +1,4 @@
-"""Every Redis key name Tidings uses, and nothing else.
+"""Every Redis key name and stream field name Tidings uses, and nothing else.
 
 Keys that one command touches together share a ``{hash tag}`` so that Redis
 Cluster puts them in one slot; all other keys stand alone.
@@ -14,6 +14,10 @@ NODES = f"{PREFIX}:nodes"
 def node_inbox(node_id: str) -> str:
     """Stream of live events routed to one node; read with XREAD from its last id."""
     return f"{PREFIX}:{{node:{node_id}}}:inbox"
+
+
+#: Field of a node inbox stream entry holding the event (JSON, :mod:`tidings.core.events`).
+INBOX_EVENT = "e"
 
 
 def node_users(node_id: str) -> str:

@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 import redis.asyncio as aioredis
 
 from . import keys
+from .errors import bus_edge
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +101,8 @@ class Writer:
     :meth:`changed` marks a user whose presence may have changed; one writer
     task at a time then writes the node's current truth for every marked user
     (``here(user)``: SADD if the node holds a socket of theirs, else SREM) and
-    resolves the future returned for that batch. Because the truth is read when
+    resolves the future returned for that batch (failed with
+    :class:`~tidings.core.errors.BusUnavailable` if Redis failed). Because the truth is read when
     the batch is written, a join and a leave of one user in the same moment
     cannot leave a stale member behind, whatever their order.
     """
@@ -154,6 +156,7 @@ class Writer:
         finally:
             self._task = None
 
+    @bus_edge
     async def _write(self, users: set[str]) -> None:
         add = [u for u in users if self._here(u)]
         rem = [u for u in users if not self._here(u)]

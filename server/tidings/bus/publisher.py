@@ -3,7 +3,8 @@
 Contract: :meth:`Publisher.publish` returns once every routed part of its
 events is on its node's stream (XADD, trimmed with approximate MAXLEN), each
 node's parts in the order of the events, and says which users were online.
-It raises on a Redis error; callers keep the outbox rows then.
+It raises :class:`~tidings.core.errors.BusUnavailable` on any Redis error (the
+events may be partly on the bus then); callers keep the outbox rows.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import redis.asyncio as aioredis
 
 from ..core import events
 from . import keys, presence
+from .errors import bus_edge
 
 INBOX_MAXLEN = 100_000
 
@@ -24,6 +26,12 @@ class Publisher:
         self._r = r
         self._maxlen = maxlen
 
+    @bus_edge
+    async def ping(self) -> None:
+        """Raises :class:`~tidings.core.errors.BusUnavailable` unless Redis answers."""
+        await self._r.ping()
+
+    @bus_edge
     async def publish(self, evs: Sequence[dict[str, Any]]) -> set[str]:
         """Route ``evs`` to the nodes of their users, in order; returns the users found online.
 
@@ -41,7 +49,7 @@ class Publisher:
                 for event in evs:
                     part = events.for_users(event, users)
                     if part is not None:
-                        pipe.xadd(stream, {"e": events.encode(part)},
+                        pipe.xadd(stream, {keys.INBOX_EVENT: events.encode(part)},
                                   maxlen=self._maxlen, approximate=True)
             await pipe.execute()
         return online

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 
 class TidingsError(Exception):
     """An error with a stable machine-readable ``code`` and the HTTP status it maps to."""
@@ -51,7 +53,8 @@ class RateLimited(TidingsError):
     code = "rate_limited"
 
     def __init__(self, retry_after: float):
-        super().__init__(f"too many requests; retry in {retry_after:.1f} s")
+        # Whole seconds, rounded up: the same number as the Retry-After header.
+        super().__init__(f"too many requests; retry in {max(1, math.ceil(retry_after))} s")
         self.retry_after = retry_after
 
 

@@ -1,12 +1,10 @@
-"""The WebSocket protocol with no I/O: client messages, server messages, close codes, ordering.
+"""The WebSocket protocol with no I/O: client messages, server messages, close codes, limits.
 
-Server messages: ``counts``, ``notification`` (built in :mod:`.events`),
-``reset`` (too many missed: refetch), ``refreshed`` (a new token took effect)
-and ``error``. Client messages: ``auth`` (first-message auth), ``ack``,
-``mark_read``, ``refresh``. :class:`Cursor` decides, per socket, whether a
-live notification is sent, skipped as already sent, or first needs the gap
-before it filled from the database, so each socket sees every seq once, in
-order.
+Server messages: ``counts``, ``notification`` and ``reset`` (their order per
+socket is :mod:`.session`'s), ``refreshed`` (a new token took effect) and
+``error``. Client messages: ``auth`` (first-message auth), ``ack``,
+``mark_read``, ``refresh``; each socket may send ``MESSAGE_RATE`` a second
+(bursts of ``MESSAGE_BURST``, see :class:`MessageBudget`).
 """
 
 from __future__ import annotations
@@ -17,9 +15,6 @@ from typing import Annotated, Any
 
 import msgspec
 from msgspec import Meta, Struct
-
-from .schemas import MAX_UIDS
-from .shapes import Counts
 
 # Close codes (RFC 6455 ranges: 1xxx protocol, 4xxx application).
 CLOSE_BAD_TOKEN = 4001
@@ -43,7 +38,7 @@ class Ack(Struct, tag="ack", forbid_unknown_fields=True):
 
 
 class MarkRead(Struct, tag="mark_read", forbid_unknown_fields=True):
-    uids: Annotated[list[uuid.UUID], Meta(min_length=1, max_length=MAX_UIDS)]
+    uids: Annotated[list[uuid.UUID], Meta(min_length=1)]  # at most MAX_MARK_READ: refusal()
 
 
 class Refresh(Struct, tag="refresh", forbid_unknown_fields=True):
@@ -65,15 +60,6 @@ def parse(data: str | bytes) -> ClientMessage:
         raise BadMessage(str(exc).replace("`", "'")) from None
 
 
-def counts_message(counts: Counts) -> dict[str, Any]:
-    return {"type": "counts", **counts.as_dict()}
-
-
-def reset_message(seq: int) -> dict[str, Any]:
-    """Too much was missed to replay: refetch the inbox; ``seq`` is where live resumes."""
-    return {"type": "reset", "seq": seq}
-
-
 def refreshed_message(expires_at: float) -> dict[str, Any]:
     return {"type": "refreshed", "expires_at": int(expires_at)}
 
@@ -82,56 +68,56 @@ def error_message(code: str, message: str) -> dict[str, Any]:
     return {"type": "error", "code": code, "message": message}
 
 
-class Verdict(enum.Enum):
-    SEND = "send"
-    SKIP = "skip"
-    FILL = "fill"  # seqs between the last sent and this one must come first
+#: Client messages per second per socket, and the burst allowed above that rate.
+MESSAGE_RATE = 20.0
+MESSAGE_BURST = 40.0
+#: Most uids one ``mark_read`` message may name; more is refused with an error frame.
+MAX_MARK_READ = 100
 
 
-class Cursor:
-    """What one socket has been sent: the last notification seq and counts version."""
-
-    __slots__ = ("seq", "version")
-
-    def __init__(self, seq: int, version: int = 0):
-        self.seq = seq
-        self.version = version
-
-    def notification(self, seq: int | None) -> Verdict:
-        """The verdict on a stored (seq) or live-only (None) notification."""
-        if seq is None:
-            return Verdict.SEND
-        if seq <= self.seq:
-            return Verdict.SKIP
-        return Verdict.SEND if seq == self.seq + 1 else Verdict.FILL
-
-    def counts(self, version: int | None) -> bool:
-        """True if a counts update of ``version`` is newer than what the socket shows."""
-        if version is None:
-            return True
-        if version <= self.version:
-            return False
-        self.version = version
-        return True
-
-    def sent(self, seq: int | None, version: int | None = None) -> None:
-        if seq is not None and seq > self.seq:
-            self.seq = seq
-        if version is not None and version > self.version:
-            self.version = version
+class Admit(enum.Enum):
+    ALLOW = "allow"
+    REFUSE = "refuse"  # answer with a ``rate_limited`` error frame
+    CLOSE = "close"  # sustained abuse: close with 1008
 
 
-def origin_allowed(origin: str | None, allowed: tuple[str, ...], host: str) -> bool:
-    """Browsers send Origin: it must be listed (or ``*``), or be the server's own origin.
+class MessageBudget:
+    """A token bucket for one socket's messages: ``MESSAGE_RATE`` a second, bursts of
+    ``MESSAGE_BURST``.
 
-    Clients that send no Origin (servers, apps) are not browsers and pass.
+    Refusals draw on a second bucket of the same size and rate: a client that
+    keeps sending past the limit empties it (a second full bucket of refused
+    messages) and is closed; one that slows down refills both. The caller
+    hands in a monotonic time in seconds.
     """
-    if origin is None:
-        return True
-    if "*" in allowed or origin in allowed:
-        return True
-    _, _, rest = origin.partition("://")
-    return rest == host
+
+    __slots__ = ("refusals", "stamp", "tokens")
+
+    def __init__(self, now: float):
+        self.tokens = MESSAGE_BURST
+        self.refusals = MESSAGE_BURST
+        self.stamp = now
+
+    def take(self, now: float) -> Admit:
+        gain = max(0.0, now - self.stamp) * MESSAGE_RATE
+        self.stamp = max(self.stamp, now)
+        self.tokens = min(MESSAGE_BURST, self.tokens + gain)
+        self.refusals = min(MESSAGE_BURST, self.refusals + gain)
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return Admit.ALLOW
+        if self.refusals >= 1:
+            self.refusals -= 1
+            return Admit.REFUSE
+        return Admit.CLOSE
+
+
+def refusal(message: ClientMessage) -> dict[str, Any] | None:
+    """The error frame for a well-formed message that is not processed, or None."""
+    if isinstance(message, MarkRead) and len(message.uids) > MAX_MARK_READ:
+        return error_message("too_many_uids",
+                             f"mark_read names at most {MAX_MARK_READ} uids per message")
+    return None
 
 
 def pick_subprotocol(offered: str) -> str | None:

@@ -1,39 +1,38 @@
-"""Declared request schemas and their limits; decoding turns bad input into ValidationError.
+"""Declared request schemas and their limits (decoded by :mod:`.decoding`).
 
-Every request body and query string passes through :func:`decode_body` or
-:func:`convert_query` before a handler sees it, so handlers only meet valid,
-typed values. The JSON Schema of each type feeds the OpenAPI document.
+The JSON Schema of each type feeds the OpenAPI document. Limits on free-form
+JSON (depth, number range, NUL) live in :mod:`.jsonvalues`, identifier rules
+in :mod:`.ids`; :func:`check_publish` holds the rules between fields.
 """
 
 from __future__ import annotations
 
-import re
 import uuid
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Literal
 
 import msgspec
 from msgspec import Meta, Struct
 
 from .errors import TooLarge, ValidationError
+from .ids import APNS_TOKEN_PATTERN, FCM_TOKEN_PATTERN, USER_ID_PATTERN, user_id
+from .jsonvalues import MAX_INT
 
 MAX_BODY_BYTES = 1024 * 1024
 MAX_RECIPIENTS = 10_000
 MAX_MESSAGE_CHARS = 4000
-MAX_PAYLOAD_BYTES = 16 * 1024  # data + changed_data + custom_info, JSON-encoded
+MAX_PAYLOAD_BYTES = 16 * 1024  # data + changed_data + custom_info + push.extra, JSON-encoded
 MAX_UIDS = 1000
 MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 20
 MAX_DELAY_SECONDS = 7 * 24 * 3600
+MAX_PAGE = 1_000_000
 
-UserId = str | Annotated[int, Meta(ge=0)]
+UserIdText = Annotated[str, Meta(pattern=USER_ID_PATTERN, min_length=1, max_length=255)]
+UserIdInt = Annotated[int, Meta(ge=0, le=MAX_INT)]
+UserId = UserIdText | UserIdInt
 ShortText = Annotated[str, Meta(max_length=255)]
 PushWhen = Literal["offline", "unread_after", "always", "never"]
 Action = Literal["MARK_AS_READ", "MARK_AS_REMOVED", "MARK_ALL_AS_READ", "REMOVED_ALL"]
-Platform = Literal["apns", "fcm"]
-
-_USER_ID_RE = re.compile(r"^[^\x00-\x1f]{1,255}$")
-_APNS_TOKEN_RE = re.compile(r"^(?:[0-9a-fA-F]{2}){32,100}$")
-_FCM_TOKEN_RE = re.compile(r"^[A-Za-z0-9_:\-]{20,4096}$")
 
 
 class PushOptions(Struct, forbid_unknown_fields=True, omit_defaults=True):
@@ -56,9 +55,9 @@ class PublishRequest(Struct, forbid_unknown_fields=True):
     type: ShortText | None = None
     title: ShortText | None = None
     data: dict[str, Any] | None = None
-    created_by: ShortText | UserId | None = None
+    created_by: ShortText | UserIdInt | None = None
     model: ShortText | None = None
-    instance: ShortText | UserId | None = None
+    instance: ShortText | UserIdInt | None = None
     method: ShortText | None = None
     changed_data: dict[str, Any] | list[Any] | None = None
     custom_info: dict[str, Any] | list[Any] | str | None = None
@@ -78,18 +77,32 @@ class PatchRequest(Struct, forbid_unknown_fields=True):
 class DetailPatch(Struct, forbid_unknown_fields=True):
     """``PATCH /api/v1/me/notifications/{uid}``: mark one read or removed."""
 
-    is_read: bool | None = None
+    is_read: Literal[True] | None = None  # a notification cannot be marked unread
     status: Literal["ACTIVE", "REMOVED"] | None = None
 
 
-class DeviceRequest(Struct, forbid_unknown_fields=True):
-    """``POST /api/v1/me/devices``: register a push token for the caller."""
-
-    token: Annotated[str, Meta(min_length=1, max_length=4096)]
-    platform: Platform
+class _Device(Struct, forbid_unknown_fields=True, kw_only=True, tag_field="platform"):
     app_id: ShortText | None = None
     name: ShortText | None = None
     active: bool = True
+
+
+class ApnsDevice(_Device, tag="apns"):
+    """``POST /api/v1/me/devices`` with ``platform: "apns"``: a hex device token."""
+
+    platform: ClassVar[str] = "apns"
+    token: Annotated[str, Meta(pattern=APNS_TOKEN_PATTERN)]
+
+
+class FcmDevice(_Device, tag="fcm"):
+    """``POST /api/v1/me/devices`` with ``platform: "fcm"``: a registration token."""
+
+    platform: ClassVar[str] = "fcm"
+    token: Annotated[str, Meta(pattern=FCM_TOKEN_PATTERN)]
+
+
+#: ``POST /api/v1/me/devices``: register a push token for the caller.
+DeviceRequest = ApnsDevice | FcmDevice
 
 
 class DeviceUpdate(Struct, forbid_unknown_fields=True):
@@ -106,81 +119,43 @@ class ListQuery(Struct):
     Unknown query keys (cache busters, DRF's ``format``) are ignored.
     """
 
-    page: Annotated[int, Meta(ge=1, le=1_000_000)] = 1
+    page: Annotated[int, Meta(ge=1, le=MAX_PAGE)] = 1
     page_size: Annotated[int, Meta(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE
-    is_read: bool | None = None
-    before: Annotated[int, Meta(ge=1)] | None = None
+    #: ``true`` or ``false`` (any case); absent means both. Anything else is a 400.
+    is_read: Annotated[str, Meta(pattern="^(?i:true|false)$")] | msgspec.UnsetType = (
+        msgspec.UNSET)
+    before: Annotated[int, Meta(ge=1, le=MAX_INT)] | msgspec.UnsetType = msgspec.UNSET
+
+    @property
+    def cursor(self) -> int | None:
+        """The ``before`` seq, or None when paging by page number."""
+        return None if self.before is msgspec.UNSET else self.before
+
+    @property
+    def read_filter(self) -> bool | None:
+        """The ``is_read`` filter: True, False or None (no filter); raises ValidationError."""
+        if self.is_read is msgspec.UNSET:
+            return None
+        flag = {"true": True, "false": False}.get(self.is_read.lower())
+        if flag is None:
+            raise ValidationError("is_read is true or false (leave it out for both)")
+        return flag
 
 
 class TokenRequest(Struct, forbid_unknown_fields=True):
     """``POST /api/v1/tokens`` (producer): mint a user token, when the server signs tokens."""
 
-    user: Annotated[str, Meta(min_length=1, max_length=255)]
+    user: UserIdText
     ttl: Annotated[int, Meta(ge=1, le=30 * 24 * 3600)] = 3600
-
-
-T = TypeVar("T")
-
-
-def _message(exc: msgspec.ValidationError | msgspec.DecodeError) -> str:
-    return str(exc).replace("`", "'")
-
-
-def decode_body(body: bytes, kind: type[T]) -> T:
-    """Decode and validate a JSON body, or raise ValidationError / TooLarge.
-
-    Text holding NUL is refused here, for every body: PostgreSQL stores no NUL
-    in text or jsonb.
-    """
-    if len(body) > MAX_BODY_BYTES:
-        raise TooLarge(f"request body is over {MAX_BODY_BYTES} bytes")
-    if not body.strip():
-        raise ValidationError("request body is empty; a JSON object is required",
-                              code="invalid_json")
-    try:
-        value = msgspec.json.decode(body, type=kind)
-    except msgspec.ValidationError as exc:
-        raise ValidationError(_message(exc)) from None
-    except msgspec.DecodeError as exc:
-        raise ValidationError(f"malformed JSON: {_message(exc)}", code="invalid_json") from None
-    if b"\\u0000" in body and _has_nul(msgspec.to_builtins(value)):
-        raise ValidationError("text may not contain NUL (\\u0000) characters",
-                              code="nul_character")
-    return value
-
-
-def _has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
-    return False
-
-
-def convert_query(query: dict[str, str], kind: type[T]) -> T:
-    """Validate query-string values (strings) into a typed struct, or raise ValidationError."""
-    try:
-        return msgspec.convert(query, type=kind, strict=False)
-    except msgspec.ValidationError as exc:
-        raise ValidationError(_message(exc)) from None
-
-
-def user_id(value: str | int) -> str:
-    """A user id as text (producers may send Django's integer ids); rejects control chars."""
-    text = str(value)
-    if not _USER_ID_RE.match(text):
-        raise ValidationError("user ids are 1 to 255 characters with no control characters")
-    return text
 
 
 def check_publish(req: PublishRequest) -> list[str]:
     """Limits a schema cannot state; returns the recipients as distinct text ids, in order given."""
-    size = len(msgspec.json.encode([req.data, req.changed_data, req.custom_info]))
+    extra = req.push.extra if req.push is not None else None
+    size = len(msgspec.json.encode([req.data, req.changed_data, req.custom_info, extra]))
     if size > MAX_PAYLOAD_BYTES:
         raise TooLarge(
-            f"data, changed_data and custom_info together are {size} bytes; "
+            f"data, changed_data, custom_info and push.extra together are {size} bytes; "
             f"the limit is {MAX_PAYLOAD_BYTES}",
             code="data_too_large",
         )
@@ -192,11 +167,3 @@ def check_publish(req: PublishRequest) -> list[str]:
     if not req.persist and req.idempotency_key is not None:
         raise ValidationError("idempotency_key needs a stored notification (persist: true)")
     return list(dict.fromkeys(user_id(r) for r in req.recipients))
-
-
-def check_device_token(platform: str, token: str) -> None:
-    """APNs tokens are hex (32+ bytes); FCM registration tokens are URL-safe text."""
-    if platform == "apns" and not _APNS_TOKEN_RE.match(token):
-        raise ValidationError("an APNs device token is an even number (64 or more) of hex digits")
-    if platform == "fcm" and not _FCM_TOKEN_RE.match(token):
-        raise ValidationError("an FCM registration token is 20+ characters of A-Z a-z 0-9 _ : -")

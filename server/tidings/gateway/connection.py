@@ -1,4 +1,4 @@
-"""One authenticated socket: what it was sent, what waits to be sent, and its bounded queue.
+"""One authenticated socket: its delivery session, what waits to be sent, its bounded queue.
 
 Contracts: frames are written in the order they were queued. A frame for a
 socket with nothing queued and a transport buffer below ``DIRECT_BELOW``
@@ -7,10 +7,9 @@ uncompressed); otherwise it is queued for one writer task that exists only
 while frames wait (an idle socket holds no task). When more than ``limit``
 frames wait, the socket is closed with 1008 (slow consumer) and its queue
 dropped, so memory per socket stays bounded: the queue, plus a transport
-buffer that only grows by one frame past ``DIRECT_BELOW``. While a socket
-replays or fills a gap, live deliveries wait in ``held`` (bounded by the same
-limit) and are judged by the cursor afterwards; a replay longer than the
-queue waits for it with :meth:`Connection.drain`.
+buffer that only grows by one frame past ``DIRECT_BELOW``. What is sent, and
+in which order, is decided by the socket's :class:`~tidings.core.session.Session`;
+a replay longer than the queue waits for it with :meth:`Connection.drain`.
 """
 
 from __future__ import annotations
@@ -25,7 +24,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from ..core import protocol
-from ..core.events import Delivery
+from ..core.session import Session
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +56,8 @@ def text_frame(payload: bytes) -> bytes:
 
 
 class Connection:
-    __slots__ = ("awaiting_pong", "closing", "cursor", "drained", "expires_at", "held", "limit",
-                 "pending", "transport", "user_id", "writer", "ws")
+    __slots__ = ("awaiting_pong", "budget", "closing", "drained", "expires_at", "limit",
+                 "pending", "session", "transport", "user_id", "writer", "ws")
 
     def __init__(self, ws: web.WebSocketResponse, transport: asyncio.Transport | None,
                  user_id: str, limit: int):
@@ -66,12 +65,12 @@ class Connection:
         self.transport = transport
         self.user_id = user_id
         self.limit = limit
-        self.cursor = protocol.Cursor(0)
+        self.session = Session(limit)
         # Frames waiting for the writer; a deque only while some wait (an empty one is 760 B).
         self.pending: deque[bytes] | None = None
         self.writer: asyncio.Task[None] | None = None
-        # Deliveries that arrived while replaying or filling; None when live.
-        self.held: list[Delivery] | None = []
+        # The client messages' token bucket, made when the client first sends one.
+        self.budget: protocol.MessageBudget | None = None
         self.expires_at = 0.0  # the token's expiry; the hub closes the socket then
         self.drained: asyncio.Future[None] | None = None
         self.closing = False
@@ -81,10 +80,6 @@ class Connection:
     def queued(self) -> int:
         """Frames waiting to be written."""
         return len(self.pending) if self.pending is not None else 0
-
-    @property
-    def live(self) -> bool:
-        return self.held is None
 
     def send(self, frame: bytes) -> None:
         """Queue one text frame; a full queue closes the socket as a slow consumer."""
@@ -120,13 +115,6 @@ class Connection:
         if self.drained is not None and not self.drained.done():
             self.drained.set_result(None)
         self.drained = None
-
-    def hold(self, delivery: Delivery) -> None:
-        assert self.held is not None
-        if len(self.held) >= self.limit:
-            self.abort(protocol.CLOSE_SLOW, "slow consumer")
-            return
-        self.held.append(delivery)
 
     async def _write(self) -> None:
         try:
@@ -164,7 +152,7 @@ class Connection:
         self.closing = True
         self.pending = None
         self._wake()
-        self.held = None
+        self.session.disconnected()
         try:
             await asyncio.wait_for(self.ws.close(code=code, message=reason.encode()), 5)
         except Exception:

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import asyncpg
-import redis.asyncio as aioredis
 from aiohttp import web
 
 from ..auth import TokenVerifier
+from ..bus.connect import Redis
 from ..bus.publisher import Publisher
 from ..config import Settings
 from ..core.ratelimit import RateLimiter
+from ..store.db import Pool
+from .devices import Devices
+from .health import Health
 from .inbox import Inbox
 from .publishing import Publishing
 
@@ -20,12 +22,14 @@ from .publishing import Publishing
 class Services:
     settings: Settings
     node_id: str
-    pool: asyncpg.Pool
-    redis: aioredis.Redis
+    pool: Pool
+    redis: Redis
     verifier: TokenVerifier
     publisher: Publisher
     publishing: Publishing
     inbox: Inbox
+    devices: Devices
+    health: Health
     user_limiter: RateLimiter | None = None
     producer_limiter: RateLimiter | None = None
 

@@ -1,20 +1,28 @@
-"""Publishing a notification: store it durably, then route it live and hand off pushes.
+"""Publishing a notification: store it durably, route it live, hand its pushes off.
 
 Contracts:
 
-- A stored notification is committed (with its outbox row) before the caller
-  is answered; the live event and push jobs follow the commit. If Redis fails
-  then, the outbox row stays and the relay publishes it later: nothing
-  acknowledged is lost, and a socket may see an event twice only across such a
-  retry (the gateway drops seqs it already sent).
-- Concurrent publishes (without an idempotency key) commit together: one
-  statement stores all the publishes of a moment, their events go to Redis
-  together, in commit order, and their outbox rows go in one DELETE, all
-  before their callers are answered. A publish the database refuses fails
-  alone.
+- 2xx if and only if stored. Each recipient's uid is chosen before the first
+  attempt and the publish statement is idempotent on it, so after a lost
+  connection (outcome unknown) the publish is retried until PostgreSQL answers
+  (see :mod:`.attempts`): a retry stores nothing twice and allocates no second
+  seq. Every error answer means "not stored"; ``StoreUnavailable`` (a 503) when
+  PostgreSQL cannot be reached.
+- Concurrent publishes (without an idempotency key) commit together in one
+  statement. If that statement fails for any reason (PostgreSQL refuses a
+  draft, the encoder refuses one, the connection is lost), its drafts are
+  stored one by one, each failing or succeeding on its own.
+- After the commit the events go to Redis (in commit order) and the users found
+  online decide the pushes owed (:mod:`.handoff`); then the outbox row is
+  retired and the push jobs written in one transaction (retires of one moment
+  share it), before the producer is answered. If Redis or that transaction
+  fails, the answer is still 201: the outbox row stays and the relay finishes
+  the hand-off. A socket may see an event twice only across such a retry (the
+  gateway drops seqs it already sent).
 - With an ``idempotency_key``, the same key and body return the first answer
   and store nothing new; the same key with another body is a 409.
-- ``persist: false`` stores nothing: no seq, no counts, no replay.
+- ``persist: false`` stores nothing (no seq, counts, replay or push); it is a
+  503 when Redis is down, since nothing would send it later.
 """
 
 from __future__ import annotations
@@ -22,174 +30,193 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import asyncpg
 import msgspec
-from redis.exceptions import RedisError
 
 from ..bus.publisher import Publisher
 from ..core import events
-from ..core.errors import Conflict, Unavailable
+from ..core.errors import BusUnavailable, Conflict, StoreError, StoreUnavailable, Unavailable
 from ..core.schemas import PublishRequest
-from ..core.shapes import CONTENT_FIELDS
-from ..store import idempotency, inbox, outbox, scheduled
+from ..store import db, idempotency, outbox, scheduled
+from ..store import publish as store
+from ..store.push_jobs import OwedPush
+from . import drafting, handoff
+from .attempts import OutcomeUnknown, attempt, settle
 from .coalesce import Coalescer
+from .drafting import Answer
+from .health import Health
 
 log = logging.getLogger(__name__)
 
 #: Most notification rows one grouped statement stores (a larger publish goes alone).
 GROUP_ROWS = 10_000
-
-#: Called once events are on the bus: (events, their users online) -> push jobs handed off.
-PushHandoff = Callable[[Sequence[dict[str, Any]], set[str]], Awaitable[None]]
+_ALONE = "alone"  # the group failed: store this draft by itself
+_UNKNOWN = "unknown"  # the group's outcome is unknown: settle this draft by itself
 
 
 @dataclass(frozen=True, slots=True)
-class Answer:
-    status: int
-    body: dict[str, Any]
-
-
-def _content(req: PublishRequest) -> dict[str, Any]:
-    content = {f: getattr(req, f) for f in CONTENT_FIELDS}
-    for name in ("created_by", "instance"):
-        if content[name] is not None:
-            content[name] = str(content[name])
-    return content
-
-
-def _body(stored: inbox.Published) -> dict[str, Any]:
-    return {
-        "created": len(stored.rows),
-        "notifications": [
-            {"recipient": s.user_id, "uid": str(s.uid), "seq": s.seq} for s in stored.rows
-        ],
-    }
-
-
-def _push(req: PublishRequest) -> dict[str, Any] | None:
-    return msgspec.to_builtins(req.push) if req.push is not None else {"when": "offline"}
-
-
-def _event(draft: inbox.Draft, stored: inbox.Published) -> dict[str, Any]:
-    return events.notification_event(
-        draft.content | {"created_at": stored.created_at, "updated_at": stored.created_at},
-        (events.Recipient(s.user_id, s.id, str(s.uid), s.seq, s.counts) for s in stored.rows),
-        draft.push,
-    )
+class _Committed:
+    stored: store.Published
+    owed: list[OwedPush] | None  # None: not routed, the relay finishes the hand-off
 
 
 class Publishing:
-    def __init__(self, pool: asyncpg.Pool, publisher: Publisher,
-                 push_handoff: PushHandoff | None = None):
+    def __init__(self, pool: db.Pool, publisher: Publisher, health: Health | None = None, *,
+                 settle_within: float = 30.0):
         self._pool = pool
         self._publisher = publisher
-        self._push_handoff = push_handoff
-        self._commits: Coalescer[inbox.Draft, tuple[inbox.Published, bool]] = Coalescer(
+        self._health = health
+        self._settle_within = settle_within
+        self._commits: Coalescer[store.Draft, _Committed | str] = Coalescer(
             self._commit, weight=lambda d: len(d.users), max_weight=GROUP_ROWS)
-        self._deletes: Coalescer[int, None] = Coalescer(self._delete, max_items=1000)
+        self._retires: Coalescer[tuple[int, list[OwedPush]], None] = Coalescer(
+            self._retire, max_items=1000)
+
+    def report(self, exc: Unavailable) -> None:
+        if self._health is not None:
+            self._health.report(exc)
 
     async def publish(self, req: PublishRequest, users: list[str]) -> Answer:
         """Publish (or schedule, with ``delay``) ``req`` to ``users`` (distinct ids)."""
-        if req.delay:
-            return await self._schedule(req)
-        if not req.persist:
-            return await self._live_only(req, users)
-        draft = inbox.Draft(users, _content(req), _push(req))
-        if req.idempotency_key is None:
-            # committed with the publishes of the same moment, in one statement
-            stored, handed_off = await self._commits.submit(draft)
-        else:
-            request_hash = hashlib.sha256(msgspec.json.encode(req)).hexdigest()
-            async with self._pool.acquire() as conn, conn.transaction():
-                earlier = await idempotency.claim(conn, req.idempotency_key, request_hash)
+        try:
+            if req.delay:
+                return await self._schedule(req)
+            if not req.persist:
+                return await self._live_only(req, users)
+            draft = drafting.draft(req, users)
+            if req.idempotency_key is None:
+                done = await self._commits.submit(draft)
+                if isinstance(done, str):
+                    done = await self._alone(draft, unknown=done == _UNKNOWN)
+            else:
+                done = await self._keyed(req, draft)
+                if isinstance(done, Answer):
+                    return done
+        except Unavailable as exc:
+            self.report(exc)
+            raise
+        if done.owed is not None and done.stored.outbox_id:
+            await self._retires.submit((done.stored.outbox_id, done.owed))
+        return Answer(201, drafting.body(done.stored))
+
+    async def _commit(self, drafts: list[store.Draft]) -> list[_Committed | str]:
+        """Store the drafts in one statement, then route their events together."""
+        try:
+            prepared = store.prepare(drafts)
+            stored = await attempt(self._pool, lambda conn: store.publish(conn, prepared))
+        except OutcomeUnknown as exc:
+            if len(drafts) > 1:
+                log.warning("a grouped publish lost its connection (%s); settling its %d drafts"
+                            " one by one", exc, len(drafts))
+            return [_UNKNOWN] * len(drafts)
+        except StoreUnavailable:
+            raise  # nothing was sent: the same for every draft
+        except Exception as exc:  # a draft refused, by PostgreSQL or by the encoder
+            if len(drafts) == 1:
+                raise
+            log.warning("a grouped publish failed (%s); storing its %d drafts one by one",
+                        type(exc).__name__, len(drafts))
+            return [_ALONE] * len(drafts)
+        return list(await self._hand_off(drafts, stored))
+
+    async def _alone(self, draft: store.Draft, *, unknown: bool) -> _Committed:
+        prepared = store.prepare([draft])
+        stored = await settle(
+            lambda: attempt(self._pool, lambda conn: store.publish(conn, prepared)),
+            unknown=unknown, within=self._settle_within)
+        [done] = await self._hand_off([draft], stored)
+        return done
+
+    async def _keyed(self, req: PublishRequest, draft: store.Draft) -> Answer | _Committed:
+        key = req.idempotency_key
+        assert key is not None
+        request_hash = hashlib.sha256(msgspec.json.encode(req)).hexdigest()
+        prepared = store.prepare([draft])
+
+        async def once(conn: db.Connection) -> Answer | store.Published:
+            async with db.transaction(conn):
+                earlier = await idempotency.claim(conn, key, request_hash)
                 if earlier is not None:
                     if earlier["request_hash"] != request_hash:
                         raise Conflict("idempotency_key was used with a different request",
                                        code="idempotency_key_reused")
                     return Answer(earlier["status"], earlier["response"])
-                [stored] = await inbox.publish(conn, [draft])
-                await idempotency.finish(conn, req.idempotency_key, 201, _body(stored))
-            handed_off = await self.hand_off([_event(draft, stored)])
-        if handed_off:
-            # the row is gone before the producer is answered; a failed delete
-            # only leaves it to the relay, and sockets drop seqs they have
-            await self._deletes.submit(stored.outbox_id)
-        return Answer(201, _body(stored))
+                [stored] = await store.publish(conn, prepared)
+                await idempotency.finish(conn, key, 201, drafting.body(stored))
+            return stored
 
-    async def _commit(
-        self, drafts: list[inbox.Draft],
-    ) -> list[tuple[inbox.Published, bool] | BaseException]:
-        """Store the drafts in one statement, then hand their events off together."""
-        try:
-            stored = await inbox.publish(self._pool, drafts)
-        except asyncpg.PostgresError as exc:
-            if len(drafts) == 1:
-                raise
-            # a draft the database refuses must not fail the others with it
-            log.warning("a grouped publish failed (%s); storing its %d drafts one by one",
-                        type(exc).__name__, len(drafts))
-            return [await self._alone(draft) for draft in drafts]
-        handed_off = await self.hand_off([_event(d, s) for d, s in zip(drafts, stored,
-                                                                       strict=True)])
-        return [(s, handed_off) for s in stored]
+        found = await settle(lambda: attempt(self._pool, once), unknown=False,
+                             within=self._settle_within)
+        if isinstance(found, Answer):
+            return found  # an earlier request's (or attempt's) row is the relay's to finish
+        [done] = await self._hand_off([draft], [found])
+        return done
 
-    async def _alone(self, draft: inbox.Draft) -> tuple[inbox.Published, bool] | BaseException:
-        try:
-            [result] = await self._commit([draft])
-        except asyncpg.PostgresError as exc:
-            return exc
-        return result
+    async def _hand_off(self, drafts: Sequence[store.Draft],
+                        stored: Sequence[store.Published]) -> list[_Committed]:
+        """Route the events of new publishes; plan their pushes from who was online.
 
-    async def _delete(self, outbox_ids: list[int]) -> list[None]:
-        try:
-            await outbox.delete(self._pool, outbox_ids)
-        except (OSError, asyncpg.PostgresError) as exc:
-            log.warning("outbox rows not deleted, the relay will republish: %s", exc)
-        return [None] * len(outbox_ids)
-
-    async def _route(self, evs: Sequence[dict[str, Any]]) -> set[str]:
-        """Events to the nodes of their online users, pushes to the queue; who was online."""
-        online = await self._publisher.publish(evs)
-        if self._push_handoff is not None:
-            await self._push_handoff(evs, online)
-        return online
-
-    async def hand_off(self, evs: Sequence[dict[str, Any]]) -> bool:
-        """Put committed events on the bus, in order, and their pushes in the queue.
-
-        False if Redis failed: their outbox rows stay for the relay.
+        Never raises: the drafts are stored, so whatever fails here is left to the relay.
         """
+        plans: dict[int, list[OwedPush]] = {}
         try:
-            await self._route(evs)
-        except Exception as exc:  # Redis down or failing: the outbox keeps the events
-            log.warning("bus publish failed, left for the outbox relay: %s", exc)
-            return False
-        return True
+            new = [(d, s) for d, s in zip(drafts, stored, strict=True) if s.outbox_id]
+            evs = [drafting.event(d, s) for d, s in new]
+            online = await self.route(evs) if evs else None
+            if online is not None:
+                plans = {s.outbox_id: handoff.owed(e, online)
+                         for (_, s), e in zip(new, evs, strict=True)}
+        except Exception:  # a stored publish is never answered with an error
+            log.exception("the hand-off of stored publishes failed; the outbox relay will retry")
+        return [_Committed(s, plans.get(s.outbox_id)) for s in stored]
+
+    async def route(self, evs: Sequence[dict[str, Any]]) -> Collection[str] | None:
+        """Put committed events on the bus, in order: the users online, or None if that failed
+        (their outbox rows stay for the relay)."""
+        try:
+            return await self._publisher.publish(evs)
+        except BusUnavailable as exc:
+            self.report(exc)
+        return None
+
+    async def _retire(self, items: list[tuple[int, list[OwedPush]]]) -> list[None]:
+        try:
+            await outbox.retire(self._pool, dict(items))
+        except StoreUnavailable as exc:
+            self.report(exc)
+        except StoreError as exc:
+            log.warning("outbox rows not retired, the relay will: %s", exc)
+        return [None] * len(items)
 
     async def _live_only(self, req: PublishRequest, users: list[str]) -> Answer:
         now = datetime.now(UTC)
-        content = _content(req) | {"created_at": now, "updated_at": now}
+        content = drafting.content(req) | {"created_at": now, "updated_at": now}
         recipients = [events.Recipient(u, None, str(uuid.uuid4()), None, None) for u in users]
-        event = events.notification_event(content, recipients, _push(req))
+        event = events.notification_event(content, recipients, drafting.push(req))
         try:
-            online = await self._route([event])
-        except (RedisError, OSError) as exc:  # nothing is stored to retry from: say so
-            raise Unavailable("live delivery is unavailable (Redis); nothing was sent") from exc
+            online = await self._publisher.publish([event])
+        except BusUnavailable as exc:
+            raise BusUnavailable("Redis is unavailable: a live-only notification cannot be"
+                                 " sent, and nothing was stored to send later") from exc
         return Answer(202, {
-            "created": 0,
-            "delivered_live": len(online),
+            "created": 0, "delivered_live": len(online),
             "notifications": [{"recipient": r.user_id, "uid": r.uid, "seq": None}
                               for r in recipients],
         })
 
     async def _schedule(self, req: PublishRequest) -> Answer:
+        """Store for later; a key makes the publish due later idempotent, so the (idempotent)
+        insert can be retried after an unknown outcome: a second row publishes nothing new."""
         assert req.delay is not None
         due = datetime.now(UTC) + timedelta(seconds=req.delay)
-        request = msgspec.to_builtins(msgspec.structs.replace(req, delay=None))
-        sid = await scheduled.add(self._pool, request, due)
+        key = req.idempotency_key or (f"scheduled:{uuid.uuid4()}" if req.persist else None)
+        request = msgspec.to_builtins(
+            msgspec.structs.replace(req, delay=None, idempotency_key=key))
+        sid = await settle(
+            lambda: attempt(self._pool, lambda conn: scheduled.add(conn, request, due)),
+            unknown=False, within=self._settle_within)
         return Answer(202, {"scheduled": True, "id": sid, "deliver_at": due})

@@ -2,7 +2,10 @@
 
 Every statement but :func:`register` is scoped by ``user_id``, so another
 user's device is never read or changed. Registering a token that another user
-held moves it to the caller (the phone now belongs to someone else's login).
+held moves it to the caller (the phone now belongs to someone else's login)
+as a new device: nothing of the previous owner's row (name, app, creation
+time) survives the move. Every function raises only the store edge's errors
+(:class:`~tidings.core.errors.StoreUnavailable`, :class:`~tidings.core.errors.StoreError`).
 """
 
 from __future__ import annotations
@@ -11,32 +14,46 @@ from typing import Any
 
 import asyncpg
 
+from .errors import store_edge
+
 _COLUMNS = "token, platform, app_id, name, active, deactivated_reason, created_at, updated_at"
 
 
-async def register(conn: asyncpg.Connection, user_id: str, platform: str, token: str,
-                   app_id: str | None, name: str | None) -> tuple[asyncpg.Record, bool]:
-    """Create or reactivate the caller's device; returns (device, created for this user).
+@store_edge
+async def register(pool: asyncpg.Pool, user_id: str, platform: str, token: str,
+                   app_id: str | None, name: str | None,
+                   active: bool = True) -> tuple[asyncpg.Record, bool]:
+    """Create, reactivate or take over the caller's device in one transaction.
 
-    Run inside a transaction: it locks the existing row first.
+    Returns (the device as stored, whether it is new for this user). ``active``
+    false registers it switched off (``deactivated_reason`` ``user``).
     """
-    prev = await conn.fetchval(
-        "SELECT user_id FROM tidings_devices WHERE platform = $1 AND token = $2 FOR UPDATE",
-        platform, token,
-    )
-    row = await conn.fetchrow(
-        f"""INSERT INTO tidings_devices AS d (user_id, platform, token, app_id, name)
-        VALUES ($1, $2, $3, $4, $5)
-        ON CONFLICT (platform, token) DO UPDATE SET
-            user_id = EXCLUDED.user_id, app_id = coalesce(EXCLUDED.app_id, d.app_id),
-            name = coalesce(EXCLUDED.name, d.name), active = true,
-            deactivated_reason = NULL, updated_at = now()
-        RETURNING {_COLUMNS}""",
-        user_id, platform, token, app_id, name,
-    )
+    async with pool.acquire() as conn, conn.transaction():
+        prev = await conn.fetchval(
+            "SELECT user_id FROM tidings_devices WHERE platform = $1 AND token = $2 FOR UPDATE",
+            platform, token,
+        )
+        row = await conn.fetchrow(
+            f"""INSERT INTO tidings_devices AS d (user_id, platform, token, app_id, name)
+            VALUES ($1, $2, $3, $4, $5)
+            ON CONFLICT (platform, token) DO UPDATE SET
+                user_id = EXCLUDED.user_id,
+                app_id = CASE WHEN d.user_id = EXCLUDED.user_id
+                              THEN coalesce(EXCLUDED.app_id, d.app_id) ELSE EXCLUDED.app_id END,
+                name = CASE WHEN d.user_id = EXCLUDED.user_id
+                            THEN coalesce(EXCLUDED.name, d.name) ELSE EXCLUDED.name END,
+                created_at = CASE WHEN d.user_id = EXCLUDED.user_id
+                                  THEN d.created_at ELSE now() END,
+                active = true, deactivated_reason = NULL, updated_at = now()
+            RETURNING {_COLUMNS}""",
+            user_id, platform, token, app_id, name,
+        )
+        if not active:
+            row = await update(conn, user_id, token, {"active": False})
     return row, prev != user_id
 
 
+@store_edge
 async def get(conn: asyncpg.Connection | asyncpg.Pool, user_id: str,
               token: str) -> asyncpg.Record | None:
     return await conn.fetchrow(
@@ -46,6 +63,7 @@ async def get(conn: asyncpg.Connection | asyncpg.Pool, user_id: str,
     )
 
 
+@store_edge
 async def list_for(conn: asyncpg.Connection | asyncpg.Pool, user_id: str) -> list[asyncpg.Record]:
     return await conn.fetch(
         f"SELECT {_COLUMNS} FROM tidings_devices WHERE user_id = $1 ORDER BY created_at, token",
@@ -53,6 +71,7 @@ async def list_for(conn: asyncpg.Connection | asyncpg.Pool, user_id: str) -> lis
     )
 
 
+@store_edge
 async def update(conn: asyncpg.Connection | asyncpg.Pool, user_id: str, token: str,
                  changes: dict[str, Any]) -> asyncpg.Record | None:
     """Set ``app_id``, ``name`` and/or ``active`` on the caller's device; None if not theirs."""
@@ -68,6 +87,7 @@ async def update(conn: asyncpg.Connection | asyncpg.Pool, user_id: str, token: s
     )
 
 
+@store_edge
 async def delete(conn: asyncpg.Connection | asyncpg.Pool, user_id: str, token: str) -> bool:
     status = await conn.execute(
         "DELETE FROM tidings_devices WHERE user_id = $1 AND token = $2", user_id, token)

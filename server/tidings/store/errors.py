@@ -3,7 +3,8 @@
 Contract: code outside ``store`` never sees an asyncpg exception. A lost or
 refused connection, a server shutting down, a timeout or a client-state error
 (asyncpg's ``InternalClientError`` on a broken connection) is
-:class:`StoreUnavailable`; any other refusal by PostgreSQL is :class:`StoreError`.
+:class:`StoreUnavailable`; any other refusal by PostgreSQL, and a value the
+driver cannot encode (nothing was sent), is :class:`StoreError`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import ParamSpec, TypeVar
 
 import asyncpg
 from asyncpg import exceptions as pgx
+from asyncpg.exceptions import _base as pgx_client
 
 from ..core.errors import StoreError, StoreUnavailable
 
@@ -31,6 +33,8 @@ _UNAVAILABLE = (
 
 def translate_exception(exc: BaseException) -> Exception | None:
     """The project's error for a driver error, or None if ``exc`` is not one."""
+    if isinstance(exc, pgx_client.DataError):  # a parameter asyncpg could not encode
+        return StoreError(str(exc), type(exc).__name__)
     if isinstance(exc, _UNAVAILABLE):
         return StoreUnavailable(f"PostgreSQL is unavailable ({type(exc).__name__})")
     if isinstance(exc, asyncpg.PostgresError):

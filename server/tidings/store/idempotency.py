@@ -11,8 +11,12 @@ from typing import Any
 
 import asyncpg
 
+from .db import Connection
+from .errors import store_edge
 
-async def claim(conn: asyncpg.Connection, key: str,
+
+@store_edge
+async def claim(conn: Connection, key: str,
                 request_hash: str) -> asyncpg.Record | None:
     """None if this request owns the key now; else the earlier (hash, status, response)."""
     inserted = await conn.fetchval(
@@ -26,7 +30,8 @@ async def claim(conn: asyncpg.Connection, key: str,
         "SELECT request_hash, status, response FROM tidings_idempotency WHERE key = $1", key)
 
 
-async def finish(conn: asyncpg.Connection, key: str, status: int, response: Any) -> None:
+@store_edge
+async def finish(conn: Connection, key: str, status: int, response: Any) -> None:
     await conn.execute(
         "UPDATE tidings_idempotency SET status = $2, response = $3 WHERE key = $1",
         key, status, response,

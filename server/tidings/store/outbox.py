@@ -1,28 +1,79 @@
-"""The outbox: publishes committed but not yet on the bus.
+"""The outbox: publishes committed whose hand-off (live routing, push jobs) is not done.
 
-The publishing statement inserts one row per publish (in ``inbox.publish``);
-the publisher deletes it once the event is on Redis. Rows left behind (Redis
-was down, the node died) are claimed by the relay with ``SKIP LOCKED``, so one
-node at a time handles each, and deleted in the claiming transaction after
-their event is on the bus.
+What may live here: the SQL of ``tidings_outbox``.
+
+The publishing statement inserts one row per publish (``store.publish``). Once
+its event is routed and presence is known, :func:`retire` deletes the row and
+writes the publish's owed push jobs in one transaction, so the row and the
+jobs are never both absent: a push owed for a stored notification is either
+still in the outbox or a job. Rows left behind (Redis was down, the node
+died) are claimed by the relay with ``SKIP LOCKED`` (one node at a time
+handles each) and retired in the claiming transaction.
+
+A row's ``push`` says what it still owes: :func:`pushes_handed_off` sets it to
+``{"when": "never"}`` once its jobs are written without presence (Redis stayed
+down), so the row then owes only its live delivery.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import asyncpg
 
+from .db import Connection, Pool, connection, transaction
+from .errors import store_edge
+from .push_jobs import OwedPush, add
 
-async def delete(conn: asyncpg.Connection | asyncpg.Pool, ids: Sequence[int]) -> None:
-    await conn.execute("DELETE FROM tidings_outbox WHERE id = ANY($1::bigint[])", list(ids))
+#: The ``push`` of a row that owes no push (any more).
+NO_PUSH = {"when": "never"}
 
 
-async def claim_stale(conn: asyncpg.Connection, older_than: float,
+@store_edge
+async def retire(conn: Connection | Pool, owed: Mapping[int, Sequence[OwedPush]]) -> int:
+    """Delete the outbox rows keyed in ``owed`` and write their push jobs, in one transaction.
+
+    Only rows this call deletes get jobs (a row another node retired or handed
+    off meanwhile gets none from here), so no job is written twice. On a pool a
+    transaction is opened; on a connection, run inside the caller's transaction.
+    Returns how many rows were deleted.
+    """
+    if isinstance(conn, asyncpg.Pool):
+        async with connection(conn) as c, transaction(c):
+            return await retire(c, owed)
+    if not owed:
+        return 0
+    deleted = await conn.fetch(
+        "DELETE FROM tidings_outbox WHERE id = ANY($1::bigint[])"
+        " RETURNING id, coalesce(push->>'when' = 'never', false) AS no_push", list(owed))
+    jobs = [o for r in deleted if not r["no_push"] for o in owed[r["id"]]]
+    await add(conn, jobs)
+    return len(deleted)
+
+
+@store_edge
+async def pushes_handed_off(conn: Connection, owed: Mapping[int, Sequence[OwedPush]]) -> None:
+    """Write the jobs of rows claimed by the caller and mark the rows as owing no push.
+
+    Call inside the transaction that claimed the rows (:func:`claim_stale`); the
+    rows stay for their live delivery.
+    """
+    await add(conn, [o for jobs in owed.values() for o in jobs])
+    await conn.execute("UPDATE tidings_outbox SET push = $2 WHERE id = ANY($1::bigint[])",
+                       list(owed), NO_PUSH)
+
+
+@store_edge
+async def claim_stale(conn: Connection, older_than: float,
                       limit: int) -> list[asyncpg.Record]:
-    """Lock up to ``limit`` rows older than ``older_than`` seconds; call inside a transaction."""
+    """Lock up to ``limit`` rows older than ``older_than`` seconds, oldest first.
+
+    Call inside a transaction. Each row has ``id``, ``notification_ids``, ``push``
+    and ``age`` (seconds since it was written).
+    """
     return await conn.fetch(
-        "SELECT id, notification_ids, push FROM tidings_outbox"
+        "SELECT id, notification_ids, push,"
+        " extract(epoch FROM now() - created_at)::float8 AS age FROM tidings_outbox"
         " WHERE created_at < now() - make_interval(secs => $1)"
         " ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED",
         older_than, limit,

@@ -7,8 +7,12 @@ from typing import Any
 
 import asyncpg
 
+from .db import Connection, Pool
+from .errors import store_edge
 
-async def add(conn: asyncpg.Connection | asyncpg.Pool, request: dict[str, Any],
+
+@store_edge
+async def add(conn: Connection | Pool, request: dict[str, Any],
               due_at: datetime) -> int:
     return await conn.fetchval(
         "INSERT INTO tidings_scheduled (request, due_at) VALUES ($1, $2) RETURNING id",
@@ -16,7 +20,8 @@ async def add(conn: asyncpg.Connection | asyncpg.Pool, request: dict[str, Any],
     )
 
 
-async def claim_due(conn: asyncpg.Connection, limit: int) -> list[asyncpg.Record]:
+@store_edge
+async def claim_due(conn: Connection, limit: int) -> list[asyncpg.Record]:
     """Lock due rows, oldest first; call inside a transaction, delete them in it."""
     return await conn.fetch(
         "SELECT id, request FROM tidings_scheduled WHERE due_at <= now()"
@@ -25,5 +30,6 @@ async def claim_due(conn: asyncpg.Connection, limit: int) -> list[asyncpg.Record
     )
 
 
-async def delete(conn: asyncpg.Connection, ids: list[int]) -> None:
+@store_edge
+async def delete(conn: Connection, ids: list[int]) -> None:
     await conn.execute("DELETE FROM tidings_scheduled WHERE id = ANY($1::bigint[])", ids)

@@ -1,15 +1,23 @@
-"""The relay: publishes what was committed but never reached Redis, and due scheduled publishes.
+"""The relay: finishes the hand-off of committed publishes, and publishes due scheduled ones.
 
 Contracts:
 
 - Outbox rows older than ``grace`` seconds (the publishing request normally
-  deletes its row within milliseconds) are claimed with ``SKIP LOCKED``, so
-  with many nodes each row is handled by one; the row is deleted in the
-  claiming transaction only after its event is on the bus. A failure leaves
-  it for the next round: at-least-once onto the bus, and the gateway drops
-  seqs a socket already has.
-- A due scheduled publish is published with an idempotency key derived from
-  its id, then deleted: a crash in between cannot publish it twice.
+  retires its row within milliseconds) are claimed with ``SKIP LOCKED``, so
+  with many nodes each row is handled by one. Their events are routed, then, in
+  the claiming transaction, the rows are deleted and the pushes owed (decided
+  with the presence the routing found) written as jobs. A failure leaves them
+  for the next round: at-least-once onto the bus (the gateway drops seqs a
+  socket already has), and the row and its push jobs are never both absent.
+- While Redis is down presence is unknown: a row older than ``push_bound``
+  seconds has its pushes handed off as if every recipient were offline, and is
+  kept (owing no push any more) for its live delivery once Redis is back.
+- A due scheduled publish is published with its idempotency key (set when it
+  was scheduled, or derived from its id), then deleted: a crash in between
+  cannot publish it twice. One refused for good (a 4xx, or by PostgreSQL) is
+  logged and deleted; an outage leaves the round for the next.
+- A PostgreSQL or Redis outage is reported to the node's health (one line per
+  outage), not logged every round.
 """
 
 from __future__ import annotations
@@ -18,19 +26,20 @@ import asyncio
 import logging
 from typing import Any
 
-import asyncpg
 import msgspec
 
 from ..core import events
+from ..core.errors import StoreError, TidingsError, Unavailable
 from ..core.schemas import PublishRequest, check_publish
 from ..core.shapes import CONTENT_FIELDS, Counts
+from ..services import handoff
 from ..services.publishing import Publishing
-from ..store import inbox, outbox, scheduled
+from ..store import db, inbox, outbox, scheduled
 
 log = logging.getLogger(__name__)
 
 
-def rebuild(rows: list[asyncpg.Record], push: dict[str, Any] | None) -> dict[str, Any]:
+def rebuild(rows: list[Any], push: dict[str, Any] | None) -> dict[str, Any]:
     """The notification event of stored rows (one publish), with current counts."""
     first = rows[0]
     content = {f: first[f] for f in CONTENT_FIELDS}
@@ -44,13 +53,14 @@ def rebuild(rows: list[asyncpg.Record], push: dict[str, Any] | None) -> dict[str
 
 
 class Relay:
-    def __init__(self, pool: asyncpg.Pool, publishing: Publishing, *, grace: float = 2.0,
-                 interval: float = 1.0, batch: int = 100):
+    def __init__(self, pool: db.Pool, publishing: Publishing, *, grace: float = 2.0,
+                 interval: float = 1.0, batch: int = 100, push_bound: float = 10.0):
         self._pool = pool
         self._publishing = publishing
         self._grace = grace
         self._interval = interval
         self._batch = batch
+        self._push_bound = push_bound
 
     async def run(self, *, burst: bool = False) -> int:
         """Relay until cancelled; with ``burst``, until nothing is due. Returns rows handled."""
@@ -58,10 +68,15 @@ class Relay:
         while True:
             try:
                 n = await self.outbox_round() + await self.schedule_round()
-            except (OSError, asyncpg.PostgresError) as exc:
+            except Unavailable as exc:
                 if burst:
                     raise
-                log.warning("relay round failed: %s", exc)
+                self._publishing.report(exc)
+                n = 0
+            except Exception:  # the relay outlives a bad round; the rows stay for the next
+                if burst:
+                    raise
+                log.exception("relay round failed")
                 n = 0
             handled += n
             if burst and n == 0:
@@ -70,30 +85,45 @@ class Relay:
                 await asyncio.sleep(self._interval)
 
     async def outbox_round(self) -> int:
-        async with self._pool.acquire() as conn, conn.transaction():
+        """Hand off one batch of stale rows; how many were retired or had pushes handed off."""
+        async with db.connection(self._pool) as conn, db.transaction(conn):
             claimed = await outbox.claim_stale(conn, self._grace, self._batch)
-            evs = []
+            if not claimed:
+                return 0
+            evs: dict[int, dict[str, Any]] = {}
             for row in claimed:
                 stored = await inbox.by_ids(conn, row["notification_ids"])
                 if stored:
-                    evs.append(rebuild(stored, row["push"]))
-            done = [row["id"] for row in claimed]
-            if evs and not await self._publishing.hand_off(evs):
-                done = []  # Redis still down: keep the rows for the next round
-            if done:
-                await outbox.delete(conn, done)
-        if done:
-            log.info("relayed %d outbox event(s)", len(done))
-        return len(done)
+                    evs[row["id"]] = rebuild(stored, row["push"])
+            online = await self._publishing.route(list(evs.values())) if evs else set()
+            if online is None:  # Redis down: hand off the pushes of rows waiting too long
+                late = {r["id"]: handoff.owed(evs[r["id"]], ()) for r in claimed
+                        if r["age"] >= self._push_bound and r["id"] in evs
+                        and (r["push"] or {}).get("when") != "never"}
+                if late:
+                    await outbox.pushes_handed_off(conn, late)
+                    log.info("handed off the pushes of %d outbox row(s) without presence",
+                             len(late))
+                return len(late)
+            owed = {r["id"]: handoff.owed(evs[r["id"]], online) if r["id"] in evs else []
+                    for r in claimed}
+            retired = await outbox.retire(conn, owed)
+        log.info("relayed %d outbox row(s)", retired)
+        return len(claimed)
 
     async def schedule_round(self) -> int:
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with db.connection(self._pool) as conn, db.transaction(conn):
             due = await scheduled.claim_due(conn, self._batch)
             for row in due:
                 req = msgspec.convert(row["request"], PublishRequest)
                 if req.persist and req.idempotency_key is None:
                     req = msgspec.structs.replace(req, idempotency_key=f"scheduled:{row['id']}")
-                await self._publishing.publish(req, check_publish(req))
+                try:
+                    await self._publishing.publish(req, check_publish(req))
+                except Unavailable:
+                    raise  # the whole round waits for the next one
+                except (TidingsError, StoreError) as exc:  # refused for good: drop it, say so
+                    log.warning("scheduled publish %d dropped: %s", row["id"], exc)
             if due:
                 await scheduled.delete(conn, [r["id"] for r in due])
         return len(due)

@@ -1,0 +1,195 @@
+"""JSON Schemas of what the API answers, its error statuses, and the limits it states.
+
+The response schemas describe :mod:`tidings.core.shapes` and the handlers'
+replies exactly (no extra properties), so a test that checks every answer
+against them (Schemathesis) catches drift. :func:`tighten` adds to the request
+schemas generated from :mod:`tidings.core.schemas` what the decoder enforces
+beyond msgspec's types: no NUL in any text, the 64-bit number range, and the
+rules between fields.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..core import ids
+from ..core import schemas as s
+from ..core.jsonvalues import MAX_DEPTH, MAX_INT, MIN_INT
+
+NO_NUL = "^[^\\u0000]*$"
+_STR = {"type": "string"}
+_NULLABLE_STR = {"type": ["string", "null"]}
+_TIME = {"type": "string", "format": "date-time"}
+
+#: Any JSON, as the free-form fields accept it (depth is stated, not expressible).
+JSON_VALUE: dict[str, Any] = {
+    "description": f"any JSON; objects and arrays nest at most {MAX_DEPTH} levels in the whole"
+                   f" body, numbers lie within {MIN_INT}..{MAX_INT}, text holds no NUL",
+    "anyOf": [
+        {"type": ["null", "boolean"]},
+        {"type": "number", "minimum": MIN_INT, "maximum": MAX_INT},
+        {"type": "string", "pattern": NO_NUL},
+        {"type": "array", "items": {"$ref": "#/components/schemas/JsonValue"}},
+        {"$ref": "#/components/schemas/JsonObject"},
+    ],
+}
+JSON_OBJECT: dict[str, Any] = {
+    "type": "object", "propertyNames": {"pattern": NO_NUL},
+    "additionalProperties": {"$ref": "#/components/schemas/JsonValue"},
+}
+_FREE = {"data", "changed_data", "custom_info", "extra"}
+
+
+def _obj(required: dict[str, Any], optional: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"type": "object", "required": list(required),
+            "properties": {**required, **(optional or {})}, "additionalProperties": False}
+
+
+COUNTS = {"total_notifications": {"type": "integer", "minimum": 0},
+          "read_notifications": {"type": "integer", "minimum": 0},
+          "unread_notifications": {"type": "integer", "minimum": 0}}
+
+RESPONSES: dict[str, dict[str, Any]] = {
+    "Notification": _obj({
+        "id": {"type": ["integer", "null"]}, "uid": {"type": "string", "format": "uuid"},
+        "seq": {"type": ["integer", "null"]}, "user": _obj({"id": _STR}),
+        "notification": _obj({
+            "message": _STR, "model": _NULLABLE_STR, "instance": _NULLABLE_STR,
+            "method": _NULLABLE_STR, "changed_data": {"type": ["object", "array", "null"]}}),
+        "type": _NULLABLE_STR, "title": _NULLABLE_STR, "data": {"type": ["object", "null"]},
+        "is_read": {"type": "boolean"},
+        "custom_info": {"type": ["object", "array", "string", "null"]},
+        "created_by": _NULLABLE_STR, "status": {"enum": ["ACTIVE", "REMOVED"]},
+        "created_at": _TIME, "updated_at": _TIME}),
+    "InboxPage": _obj({
+        **COUNTS, "page": {"type": "integer"}, "page_size": {"type": "integer"},
+        "next_before": {"type": ["integer", "null"],
+                        "description": "pass as `before` for the next page; null at the end"},
+        "notifications": {"type": "array",
+                          "items": {"$ref": "#/components/schemas/Notification"}}}),
+    "ActionResult": _obj({"updated": {"type": "integer", "minimum": 0}, **COUNTS}),
+    "Removed": _obj({"uid": {"type": "string", "format": "uuid"},
+                     "status": {"const": "REMOVED"}}),
+    "Device": _obj({
+        "token": _STR, "platform": {"enum": ["apns", "fcm"]}, "app_id": _NULLABLE_STR,
+        "name": _NULLABLE_STR, "active": {"type": "boolean"},
+        "deactivated_reason": _NULLABLE_STR, "created_at": _TIME, "updated_at": _TIME}),
+    "DeviceList": _obj({"devices": {"type": "array",
+                                    "items": {"$ref": "#/components/schemas/Device"}}}),
+    "Published": _obj({
+        "created": {"type": "integer", "minimum": 0},
+        "notifications": {"type": "array", "items": _obj({
+            "recipient": _STR, "uid": {"type": "string", "format": "uuid"},
+            "seq": {"type": ["integer", "null"]}})}},
+        {"delivered_live": {"type": "integer", "minimum": 0}}),
+    "Scheduled": _obj({"scheduled": {"const": True}, "id": {"type": "integer"},
+                       "deliver_at": _TIME}),
+    "Deliveries": _obj({
+        "uid": {"type": "string", "format": "uuid"}, "recipient": _STR,
+        "deliveries": {"type": "array", "items": _obj({
+            "channel": _STR, "outcome": _STR,
+            "device": {"anyOf": [{"type": "null"}, _obj({
+                "id": {"type": "integer"}, "platform": _NULLABLE_STR, "token": _NULLABLE_STR,
+                "app_id": _NULLABLE_STR})]},
+            "detail": _NULLABLE_STR, "attempt": {"type": ["integer", "null"]},
+            "at": _TIME})}}),
+    "Token": _obj({"token": _STR, "expires_in": {"type": "integer", "minimum": 1}}),
+    "Health": _obj({"status": {"const": "ok"}, "node": _STR}),
+    "Readiness": _obj({"status": {"enum": ["ok", "unavailable"]},
+                       "checks": {"type": "object",
+                                  "additionalProperties": {"type": "string"}},
+                       "down": {"type": "array", "items": {"enum": ["postgres", "redis"]}}}),
+    "Error": _obj({"error": _obj({"code": _STR, "message": _STR})}),
+    "JsonValue": JSON_VALUE,
+    "JsonObject": JSON_OBJECT,
+}
+
+
+#: Each error status: its component's name and what it means (codes included).
+ERRORS = {
+    400: ("BadRequest", "the body or query is invalid: invalid_request, invalid_json, too_deep,"
+          " number_out_of_range, nul_character, invalid_user_id, uids_required,"
+          " bad_http_request (a malformed request line or header)"),
+    401: ("Unauthorized", "missing or bad credentials: unauthorized, invalid_token,"
+          " token_expired, invalid_api_key, jwks_unavailable"),
+    404: ("NotFound", "not the caller's, or does not exist: not_found, invalid_page"),
+    409: ("Conflict", "idempotency_key_reused: the same key came with another body"),
+    413: ("TooLarge", f"payload_too_large (body over {s.MAX_BODY_BYTES} bytes), data_too_large"
+          f" (data, changed_data, custom_info and push.extra over {s.MAX_PAYLOAD_BYTES} bytes)"),
+    415: ("UnsupportedMediaType", "unsupported_media_type: a body whose Content-Type is not"
+          " JSON (application/json or application/*+json; an absent one is read as JSON)"),
+    429: ("RateLimited", "rate_limited; Retry-After says the whole seconds to wait"),
+    503: ("Unavailable", "unavailable: PostgreSQL or Redis is down, nothing was done;"
+          " retry after Retry-After seconds"),
+}
+RETRY_AFTER = {"Retry-After": {"schema": {"type": "integer", "minimum": 1}}}
+
+LIMITS = f"""Limits the server enforces (each refusal is a 4xx with a code):
+
+- Bodies: at most {s.MAX_BODY_BYTES} bytes (413); JSON nests at most {MAX_DEPTH} levels of
+  objects and arrays (400 too_deep); every number within the signed 64-bit range
+  (400 number_out_of_range); no NUL in any text (400 nul_character).
+- Publish: 1 to {s.MAX_RECIPIENTS} recipients; message up to {s.MAX_MESSAGE_CHARS} characters;
+  data + changed_data + custom_info + push.extra at most {s.MAX_PAYLOAD_BYTES} bytes as JSON
+  (413 data_too_large); delay and push.after at most {s.MAX_DELAY_SECONDS} seconds.
+- User ids (token `sub`, recipients, minted tokens): {ids.USER_ID_RULE} (integers 0 to 2^63-1
+  are read as their decimal text).
+- Device tokens: APNs {ids.APNS_TOKEN_PATTERN} (hex, 32 to 100 bytes); FCM {ids.FCM_TOKEN_PATTERN}.
+- Inbox pages: page 1 to {s.MAX_PAGE}, page_size 1 to {s.MAX_PAGE_SIZE}; up to {s.MAX_UIDS}
+  notification_uids per action.
+- Tokens: the `exp` claim is required and, like `nbf` and `iat`, a number.
+"""
+
+
+
+def tighten(components: dict[str, Any]) -> dict[str, Any]:
+    """The request schemas with what the decoder adds to their msgspec types (see module)."""
+    out = {name: _walk(schema) for name, schema in components.items()}
+    out["PatchRequest"] |= {
+        "if": {"properties": {"action_choice": {"enum": ["MARK_AS_READ", "MARK_AS_REMOVED"]}}},
+        "then": {"required": ["notification_uids"],
+                 "properties": {"notification_uids": {"minItems": 1}}}}
+    out["PushOptions"] |= {
+        "if": {"required": ["when"], "properties": {"when": {"const": "unread_after"}}},
+        "then": {"required": ["after"], "properties": {"after": {"type": "number"}}}}
+    out["PublishRequest"] |= {
+        "if": {"required": ["persist"], "properties": {"persist": {"const": False}}},
+        "then": {"properties": {
+            "idempotency_key": {"type": "null"},
+            "push": {"anyOf": [{"type": "null"}, {"not": {"required": ["when"], "properties": {
+                "when": {"const": "unread_after"}}}}]}}}}
+    return out
+
+
+def _walk(schema: Any) -> Any:
+    if isinstance(schema, list):
+        return [_walk(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: _walk(v) for k, v in schema.items() if k != "properties"}
+    if "properties" in schema:
+        out["properties"] = {k: _free(v) if k in _FREE else _walk(v)
+                             for k, v in schema["properties"].items()}
+    if out.get("type") == "string" and "pattern" not in out and "format" not in out:
+        out["pattern"] = NO_NUL
+    if out.get("type") == "integer":
+        out.setdefault("minimum", MIN_INT)
+        out.setdefault("maximum", MAX_INT)
+    return out
+
+
+def _free(schema: dict[str, Any]) -> dict[str, Any]:
+    """A free-form field: its JSON types as msgspec states them, made of :data:`JSON_VALUE`."""
+    types = [s.get("type") for s in schema.get("anyOf", [schema])]
+    branches: list[dict[str, Any]] = []
+    for t in types:
+        if t == "object":
+            branches.append({"$ref": "#/components/schemas/JsonObject"})
+        elif t == "array":
+            branches.append({"type": "array", "items": {"$ref": "#/components/schemas/JsonValue"}})
+        elif t == "string":
+            branches.append({"type": "string", "pattern": NO_NUL})
+        elif t == "null":
+            branches.append({"type": "null"})
+    return {"anyOf": branches, "default": schema.get("default"),
+            "description": JSON_VALUE["description"]}

@@ -1,0 +1,72 @@
+"""Request bodies and query strings into typed values: anything else is a coded 400.
+
+Every request body and query string passes through :func:`decode_body` or
+:func:`convert_query` before a handler sees it, so handlers only meet valid,
+typed values of :mod:`.schemas`, within the limits of :mod:`.jsonvalues`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TypeVar
+
+import msgspec
+
+from .errors import TooLarge, ValidationError
+from .jsonvalues import check_value, too_deep, whole_numbers
+from .schemas import MAX_BODY_BYTES
+
+T = TypeVar("T")
+
+
+def _message(exc: msgspec.ValidationError | msgspec.DecodeError) -> str:
+    return str(exc).replace("`", "'")
+
+
+def decode_body(body: bytes, kind: type[T]) -> T:
+    """Decode and validate a JSON body, or raise ValidationError / TooLarge.
+
+    Codes: ``invalid_json`` (not JSON, empty), ``invalid_request`` (JSON that
+    breaks the schema), ``too_deep``, ``number_out_of_range`` and
+    ``nul_character`` (see :mod:`.jsonvalues`); never another exception.
+    """
+    if len(body) > MAX_BODY_BYTES:
+        raise TooLarge(f"request body is over {MAX_BODY_BYTES} bytes")
+    if not body.strip():
+        raise ValidationError("request body is empty; a JSON object is required",
+                              code="invalid_json")
+    try:
+        try:
+            value = msgspec.json.decode(body, type=kind)
+        except msgspec.ValidationError as exc:
+            if "got `float`" not in str(exc):
+                raise
+            # JSON has one number type: 2.0 is the integer 2, as JSON Schema reads it.
+            value = msgspec.convert(whole_numbers(msgspec.json.decode(body)), type=kind)
+        plain = msgspec.to_builtins(value)
+    except msgspec.ValidationError as exc:
+        raise ValidationError(_message(exc)) from None
+    except msgspec.DecodeError as exc:
+        raise ValidationError(f"malformed JSON: {_message(exc)}", code="invalid_json") from None
+    except RecursionError:
+        raise too_deep() from None
+    check_value(plain)
+    return value
+
+
+def convert_query(pairs: Iterable[tuple[str, str]], kind: type[T]) -> T:
+    """Validate query-string pairs into a typed struct, or raise ValidationError.
+
+    A parameter of ``kind`` given twice is refused (which one would win is a
+    guess); others are ignored. No value means null: ``before=null`` is a 400.
+    """
+    known = set(kind.__struct_fields__)  # type: ignore[attr-defined]
+    query: dict[str, str] = {}
+    for key, value in pairs:
+        if key in known and key in query:
+            raise ValidationError(f"query parameter {key!r} is given more than once")
+        query.setdefault(key, value)
+    try:
+        return msgspec.convert(query, type=kind, strict=False)
+    except msgspec.ValidationError as exc:
+        raise ValidationError(_message(exc)) from None

@@ -1,0 +1,53 @@
+"""The identifier rules: user ids and device tokens, one place for every edge.
+
+A user id is what a token's ``sub`` holds, what a publish names as a
+recipient and what ``POST /api/v1/tokens`` mints for; a device token is what
+a phone registers and what a device path names. Patterns are given both as
+JSON Schema (ECMAScript) text for the API description and as whole-string
+matches here: ``$`` alone would let a trailing newline through.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .errors import ValidationError
+
+#: 1 to 255 characters, none of them a control character (C0, DEL or C1).
+USER_ID_PATTERN = "^[^\\u0000-\\u001f\\u007f-\\u009f]{1,255}$"
+USER_ID_RULE = "user ids are 1 to 255 characters with no control characters"
+#: APNs: hex, 32 to 100 bytes. FCM: registration tokens of URL-safe text.
+APNS_TOKEN_PATTERN = "^(?:[0-9a-fA-F]{2}){32,100}$"
+FCM_TOKEN_PATTERN = "^[A-Za-z0-9_:\\-]{20,4096}$"
+
+_USER_ID_RE = re.compile("[^\\x00-\\x1f\\x7f-\\x9f]{1,255}")
+_APNS_TOKEN_RE = re.compile(APNS_TOKEN_PATTERN)
+_FCM_TOKEN_RE = re.compile(FCM_TOKEN_PATTERN)
+
+
+def user_id(value: str | int) -> str:
+    """A user id as text (producers may send Django's integer ids), or ValidationError
+    with code ``invalid_user_id``."""
+    text = str(value)
+    if not is_user_id(text):
+        raise ValidationError(USER_ID_RULE, code="invalid_user_id")
+    return text
+
+
+def is_user_id(text: str) -> bool:
+    """The user-id rule of :data:`USER_ID_PATTERN`, as a whole-string match."""
+    return _USER_ID_RE.fullmatch(text) is not None
+
+
+def check_device_token(platform: str, token: str) -> None:
+    """APNs tokens are hex (32+ bytes); FCM registration tokens are URL-safe text."""
+    if platform == "apns" and not _APNS_TOKEN_RE.fullmatch(token):
+        raise ValidationError("an APNs device token is an even number (64 to 200) of hex digits")
+    if platform == "fcm" and not _FCM_TOKEN_RE.fullmatch(token):
+        raise ValidationError("an FCM registration token is 20 to 4096 characters of"
+                              " A-Z a-z 0-9 _ : -")
+
+
+def is_device_token(text: str) -> bool:
+    """Whether ``text`` could be a token of any platform (a path that cannot is a 404)."""
+    return bool(_APNS_TOKEN_RE.fullmatch(text) or _FCM_TOKEN_RE.fullmatch(text))

@@ -1,0 +1,71 @@
+"""Limits on decoded JSON values that a schema cannot state: nesting depth, number range, NUL.
+
+Free-form fields (``data``, ``changed_data``, ``custom_info``, ``push.extra``)
+hold any JSON; what is stored must also encode again (orjson encodes integers
+of at most 64 bits and nests at most 254 levels) and fit PostgreSQL (no NUL
+in text or jsonb). :func:`check_value` walks a decoded body once and raises
+:class:`~tidings.core.errors.ValidationError` with a stable code on the first
+breach, so nothing that passes can fail later in encoding or storage.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .errors import ValidationError
+
+#: Levels of objects and arrays in a whole request body (the body object is level 1).
+MAX_DEPTH = 32
+#: Numbers anywhere in a body: the signed 64-bit range (integers encode in 64 bits).
+MIN_INT = -(2**63)
+MAX_INT = 2**63 - 1
+
+
+def too_deep() -> ValidationError:
+    return ValidationError(
+        f"JSON nests more than {MAX_DEPTH} levels of objects and arrays", code="too_deep")
+
+
+def check_value(value: Any, depth: int = 1) -> None:
+    """Raise ValidationError unless ``value`` (decoded JSON) is within every limit.
+
+    Codes: ``too_deep`` (more than :data:`MAX_DEPTH` levels), ``number_out_of_range``
+    (outside :data:`MIN_INT`..:data:`MAX_INT`), ``nul_character`` (a NUL in a string or key).
+    """
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise _nul()
+        return
+    if isinstance(value, bool) or value is None:
+        return
+    if isinstance(value, int | float):
+        if not MIN_INT <= value <= MAX_INT:
+            raise ValidationError(
+                f"numbers must be within {MIN_INT}..{MAX_INT} (64-bit)",
+                code="number_out_of_range")
+        return
+    if depth > MAX_DEPTH:
+        raise too_deep()
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if "\x00" in key:
+                raise _nul()
+            check_value(item, depth + 1)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            check_value(item, depth + 1)
+
+
+def _nul() -> ValidationError:
+    return ValidationError("text may not contain NUL (\\u0000) characters", code="nul_character")
+
+
+def whole_numbers(value: Any) -> Any:
+    """``value`` with every float that is a whole number (``2.0``) made an int."""
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else value
+    if isinstance(value, dict):
+        return {k: whole_numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [whole_numbers(v) for v in value]
+    return value

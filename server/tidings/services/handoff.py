@@ -1,0 +1,45 @@
+"""The push hand-off plan: the push jobs a routed publish owes, decided with presence.
+
+What may live here: pure planning (no I/O) from a notification bus event and the
+set of its users found online to the :class:`~tidings.store.push_jobs.OwedPush`
+rows written when its outbox row is retired.
+
+Contract, per stored recipient, by :func:`tidings.core.push.decide`: NOW → a job
+due now; LATER (``unread_after``) → a job due after ``push.after`` seconds that
+sends only if the notification is still unread then; NEVER → nothing. A
+live-only recipient (no stored row) owes nothing: a push job refers to a stored
+notification.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any
+
+import msgspec
+
+from ..core.push import Decision, decide
+from ..core.schemas import PushOptions
+from ..store.push_jobs import OwedPush
+
+
+def owed(event: dict[str, Any], online: Collection[str]) -> list[OwedPush]:
+    """The pushes ``event`` owes when ``online`` holds its users that have a socket."""
+    options = event.get("push") or {}
+    push = msgspec.convert(options, PushOptions)
+    now: list[int] = []
+    later: list[int] = []
+    for user_id, notification_id, *_ in event["r"]:
+        if notification_id is None:
+            continue
+        decision = decide(push, user_id in online)
+        if decision is Decision.NOW:
+            now.append(notification_id)
+        elif decision is Decision.LATER:
+            later.append(notification_id)
+    jobs = []
+    if now:
+        jobs.append(OwedPush(options, now))
+    if later:
+        jobs.append(OwedPush(options, later, delay=push.after or 0.0, check_unread=True))
+    return jobs

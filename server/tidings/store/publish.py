@@ -1,0 +1,192 @@
+"""Storing publishes: one idempotent statement for many drafts (notifications, counts, outbox).
+
+What may live here: the publish statement and the shapes it takes and returns.
+
+Contracts:
+
+- ``seq`` is allocated per user in the inserting statement, from the user's
+  state row, locked in user-id order, so concurrent batches never deadlock and
+  every user's seqs are gap-free in commit order.
+- Counts change in the same statement as the rows they count.
+- Idempotent on the rows' uids, which the caller chooses before the first
+  attempt: a retry after a lost connection stores nothing twice and allocates
+  no second seq.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import orjson
+
+from ..core.shapes import CONTENT_FIELDS, Counts
+from .db import Connection, Pool
+from .errors import store_edge
+
+_JSON_FIELDS = ("data", "changed_data", "custom_info")
+_CONTENT_ARRAYS = ", ".join(f"${i}::text[]" for i in range(4, len(CONTENT_FIELDS) + 4))
+_PUSH_PARAM = len(CONTENT_FIELDS) + 4
+_CONTENT_VALUES = ", ".join(f"c.{f}::jsonb" if f in _JSON_FIELDS else f"c.{f}"
+                            for f in CONTENT_FIELDS)
+
+#: Several publishes in one statement, idempotent on the rows' uids. $1/$2/$3: per
+#: recipient row, its user, uid and publish (1-based); then one array per content
+#: field and one of push options, indexed by publish (JSON values as text: asyncpg
+#: reads a list inside a jsonb[] as a nested array). A row whose uid is already
+#: stored for its user (an earlier attempt committed) is returned as it is, with no
+#: new seq, no count and no outbox row; the others are inserted. A user named by k
+#: new rows gets k seqs, in row order.
+_PUBLISH = f"""
+WITH r AS (
+    SELECT r.user_id, r.uid, r.p, r.o
+    FROM unnest($1::text[], $2::uuid[], $3::int[]) WITH ORDINALITY AS r(user_id, uid, p, o)
+), old AS (
+    SELECT n.id, n.uid, n.seq, n.created_at
+    FROM tidings_notifications n JOIN r ON n.uid = r.uid AND n.user_id = r.user_id
+), fresh AS (
+    SELECT r.*, row_number() OVER (PARTITION BY r.user_id ORDER BY r.o) AS i,
+           count(*) OVER (PARTITION BY r.user_id) AS n
+    FROM r WHERE r.uid NOT IN (SELECT uid FROM old)
+), st AS (
+    INSERT INTO tidings_user_state AS s (user_id, last_seq, total_count, unread_count, version)
+    SELECT DISTINCT ON (user_id) user_id, n, n, n, n FROM fresh ORDER BY user_id
+    ON CONFLICT (user_id) DO UPDATE SET
+        last_seq = s.last_seq + excluded.last_seq,
+        total_count = s.total_count + excluded.total_count,
+        unread_count = s.unread_count + excluded.unread_count,
+        version = s.version + excluded.version, updated_at = now()
+    RETURNING user_id, last_seq, total_count, unread_count, version
+), c AS (
+    SELECT * FROM unnest({_CONTENT_ARRAYS}, ${_PUSH_PARAM}::text[])
+        WITH ORDINALITY AS c({", ".join(CONTENT_FIELDS)}, push, p)
+), ins AS (
+    INSERT INTO tidings_notifications (uid, user_id, seq, {", ".join(CONTENT_FIELDS)})
+    SELECT f.uid, f.user_id, st.last_seq - f.n + f.i, {_CONTENT_VALUES}
+    FROM fresh f JOIN st USING (user_id) JOIN c USING (p)
+    ORDER BY f.o
+    RETURNING id, uid, seq, created_at
+), ob AS (
+    INSERT INTO tidings_outbox (notification_ids, push)
+    SELECT g.ids, c.push::jsonb
+    FROM (SELECT f.p, array_agg(ins.id ORDER BY ins.id) AS ids
+          FROM ins JOIN fresh f USING (uid) GROUP BY f.p) AS g JOIN c USING (p)
+    RETURNING id, notification_ids[1] AS first_id
+)
+SELECT f.p, ins.id, ins.uid, f.user_id, ins.seq, ins.created_at,
+       st.total_count - (f.n - f.i) AS total_count,
+       st.unread_count - (f.n - f.i) AS unread_count,
+       st.version - (f.n - f.i) AS version, ob.id AS outbox_id, f.o
+FROM ins JOIN fresh f USING (uid) JOIN st ON st.user_id = f.user_id
+LEFT JOIN ob ON ob.first_id = ins.id
+UNION ALL
+SELECT r.p, old.id, old.uid, r.user_id, old.seq, old.created_at, NULL, NULL, NULL, NULL, r.o
+FROM old JOIN r USING (uid)
+ORDER BY 11
+"""
+
+#: The unique constraint a concurrent attempt of the same publish runs into.
+_UID_KEY = "tidings_notifications_uid_key"
+_RACE_ATTEMPTS = 3
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else orjson.dumps(value).decode()
+
+
+@dataclass(frozen=True, slots=True)
+class Draft:
+    """A publish to store: distinct recipients, each one's uid (chosen by the caller), the
+    content fields and the push options."""
+
+    users: Sequence[str]
+    uids: Sequence[uuid.UUID]
+    content: dict[str, Any]
+    push: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """One recipient's stored copy of a publish (``counts`` None: stored by an earlier attempt)."""
+
+    user_id: str
+    id: int
+    uid: uuid.UUID
+    seq: int
+    counts: Counts | None
+
+
+@dataclass(slots=True)
+class Published:
+    """A stored publish: its recipients' copies, in the order given, and its outbox row.
+
+    ``outbox_id`` is 0 when an earlier attempt had stored it all (that attempt's
+    outbox row, if not yet retired, is left to the relay).
+    """
+
+    rows: list[Stored]
+    created_at: Any = None
+    outbox_id: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """Drafts encoded as the publish statement's parameters."""
+
+    drafts: int
+    args: tuple[Any, ...]
+
+
+def prepare(drafts: Sequence[Draft]) -> Prepared:
+    """Encode ``drafts`` (no I/O). Raises what the JSON encoder raises for content it
+    cannot encode (``TypeError``: an integer over 64 bits, nesting too deep, a foreign
+    type), before anything is sent."""
+    users: list[str] = []
+    uids: list[uuid.UUID] = []
+    publish_of: list[int] = []
+    for p, draft in enumerate(drafts, 1):
+        if len(draft.uids) != len(draft.users):
+            raise ValueError("a draft needs one uid per recipient")
+        users.extend(draft.users)
+        uids.extend(draft.uids)
+        publish_of.extend([p] * len(draft.users))
+    columns = [[_json(d.content.get(f)) if f in _JSON_FIELDS else d.content.get(f)
+                for d in drafts] for f in CONTENT_FIELDS]
+    return Prepared(len(drafts), (users, uids, publish_of, *columns,
+                                  [_json(d.push) for d in drafts]))
+
+
+@store_edge
+async def publish(conn: Connection | Pool, prepared: Prepared) -> list[Published]:
+    """Store each draft: one notification per recipient, the counts and one outbox row.
+
+    One statement whatever the number of drafts and users, atomic by itself: run
+    it on the pool, or inside a transaction with other statements. Drafts are
+    stored in order: a user named by several gets their seqs in draft order, and
+    each row's counts are those right after it. Idempotent on the uids: running
+    it again after a lost connection stores nothing twice. Outside a transaction,
+    a concurrent attempt of the same drafts is waited for and then read back.
+    Raises :class:`~tidings.core.errors.StoreError` if PostgreSQL refuses a draft
+    (then nothing of the statement is stored) and
+    :class:`~tidings.core.errors.StoreUnavailable` if the outcome is unknown.
+    """
+    for attempt in range(1, _RACE_ATTEMPTS + 1):
+        try:
+            records = await conn.fetch(_PUBLISH, *prepared.args)
+            break
+        except asyncpg.UniqueViolationError as exc:
+            in_xact = isinstance(conn, asyncpg.Connection) and conn.is_in_transaction()
+            if exc.constraint_name != _UID_KEY or in_xact or attempt == _RACE_ATTEMPTS:
+                raise
+    published = [Published([]) for _ in range(prepared.drafts)]
+    for r in records:
+        out = published[r[0] - 1]
+        counts = None if r[6] is None else Counts(r[6], r[7], r[8])
+        out.rows.append(Stored(r[3], r[1], r[2], r[4], counts))
+        out.created_at = r[5]
+        if r[9] is not None:
+            out.outbox_id = r[9]
+    return published

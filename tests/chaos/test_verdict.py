@@ -1,0 +1,44 @@
+"""The verdict's per-socket rule, property-tested (no event loop, no I/O)."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+from loadtest.chaos.push import push_figures
+from loadtest.chaos.verdict import first_fault, socket_figures
+
+seqs = st.lists(st.integers(1, 40), max_size=80)
+
+
+@given(st.integers(0, 40))
+def test_a_perfect_socket_has_no_fault(n):
+    assert socket_figures(range(1, n + 1), range(1, n + 1)) == (n, 0, 0, 0)
+
+
+@given(seqs, st.sets(st.integers(1, 40)))
+def test_figures_add_up(received, expected):
+    delivered, duplicates, out_of_order, lost = socket_figures(received, expected)
+    assert duplicates == len(received) - len(set(received))
+    assert delivered + lost == len(expected)
+    assert delivered == len(set(received) & expected)
+    assert out_of_order <= len(set(received))
+    assert (out_of_order == 0) == (sorted(dict.fromkeys(received)) == list(
+        dict.fromkeys(received)))
+
+
+def test_the_issue_example_counts_two_duplicates():
+    assert socket_figures([1, 2, 1, 2, 3], [1, 2, 3]) == (3, 2, 0, 0)
+    assert socket_figures([1, 3, 2], [1, 2, 3, 4]) == (3, 0, 1, 1)
+
+
+def test_first_fault_shows_the_arrivals_around_it():
+    assert first_fault([1, 2, 3]) is None
+    assert first_fault([1, 2, 1, 2, 3]) == "1 2 1 2 3"
+
+
+def test_push_figures():
+    sends = [("a", "t1", "a", 200), ("a", "t1", "a", 200), ("b", "t2", None, 500)]
+    got = push_figures({"a", "b", "c"}, sends, bound=0)
+    assert (got["pushed"], got["missing"], got["duplicates"], got["duplicates over bound"],
+            got["without collapse id"]) == (1, 2, 1, 1, 1)
+    assert push_figures({"a"}, sends[:2], bound=1)["duplicates over bound"] == 0

@@ -1,0 +1,36 @@
+"""The push hand-off plan: each stored recipient gets what core.push.decide says, once."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tidings.core.push import Decision, decide
+from tidings.core.schemas import PushOptions
+from tidings.services.handoff import owed
+
+WHENS = st.sampled_from([None, "offline", "always", "never", "unread_after"])
+
+
+@given(st.lists(st.tuples(st.integers(0, 30), st.booleans(), st.booleans()),
+                unique_by=lambda r: r[0], max_size=12),
+       WHENS, st.none() | st.floats(0, 3600), st.none() | st.integers(0, 99))
+def test_each_stored_recipient_gets_what_the_policy_decides(rows, when, after, badge):
+    push = {k: v for k, v in {"when": when, "after": after, "badge": badge}.items()
+            if v is not None}
+    event = {"k": "n", "n": {"message": "m"}, "push": push or None, "r": [
+        [f"u{n}", n if stored else None, f"uid{n}", n if stored else None, 1, 1, 1]
+        for n, stored, _ in rows]}
+    online = {f"u{n}" for n, _, is_online in rows if is_online}
+    plan = owed(event, online)
+    options = PushOptions(**push)
+    expected = {n: decide(options, f"u{n}" in online) for n, stored, _ in rows if stored}
+    got = {nid: job for job in plan for nid in job.notification_ids}
+    assert sum(len(job.notification_ids) for job in plan) == len(got), "one job each"
+    assert set(got) == {n for n, d in expected.items() if d is not Decision.NEVER}
+    for nid, job in got.items():
+        later = expected[nid] is Decision.LATER
+        assert job.check_unread == later
+        assert job.delay == ((options.after or 0.0) if later else 0.0)
+        assert job.options == (push or {})
+    assert all(job.notification_ids for job in plan), "no empty job groups"
