@@ -9,9 +9,9 @@ Contract (at-least-once per job and device; the crash contract):
   (streams or connections of each provider), so throughput is bounded by the
   provider connections, not by a batch. ``NOTIFY tidings_push`` wakes it; it
   polls every ``poll`` second as well.
-- Before a send, its 'sending' row is committed; after it, its outcome is
-  logged; when a job's sends are over, the job is deleted, rescheduled or made a
-  dead letter in the transaction that logs its last outcomes.
+- Before a send, its 'sending' row is committed. When a job's sends are over,
+  their outcomes are logged in the transaction that deletes the job,
+  reschedules it or makes it a dead letter.
 - A worker that dies (SIGKILL, a lost machine) stops renewing: its jobs are
   claimed by another worker within ``lease`` + ``poll`` seconds (under 15 s).
   The devices with a final outcome are skipped, so **at most the sends that were
