@@ -202,6 +202,7 @@ class PushWorker:
             except (StoreUnavailable, StoreError) as exc:
                 log.warning("push leases not renewed: %s", exc)
                 continue
-            lost = [i for i in ids if i not in kept and i in self._held]
+            lost = [i for i in ids if i not in kept and i in self._held
+                    and i not in self.sender.settling]  # settled meanwhile: not lost
             if lost:
                 log.warning("push worker lost the lease of %d jobs to another worker", len(lost))

@@ -58,6 +58,7 @@ class Sender:
         self._wall_clock, self._rand = wall_clock, rand
         self._throttle_down = False
         self._logs: dict[int, JobLog] = {}  # job id -> its rows not yet written
+        self.settling: set[int] = set()  # jobs whose change is being written
 
     def channel(self, device: Device) -> str:
         app = self._registry.for_device(device)
@@ -135,9 +136,11 @@ class Sender:
             await self._finish(c, devices, self._logs[c.id])
         finally:
             self._logs.pop(c.id, None)
+            self.settling.discard(c.id)
 
     async def _finish(self, c: Claimed, devices: list[Device], log_: JobLog) -> None:
         if c.job is None:
+            self.settling.add(c.id)
             await self._settler.dead(c.id, [], c.invalid or "not a push job", log_)
             return
         if len(devices) == 1:  # most users have one device: no gather
@@ -146,6 +149,7 @@ class Sender:
             results = await asyncio.gather(*(self._send(c, d, log_) for d in devices))
         retry = [(d, r) for d, r in zip(devices, results, strict=True)
                  if r.outcome is Outcome.RETRY]
+        self.settling.add(c.id)
         if not retry:
             await self._settler.done(c.id, log_)
         elif c.attempt >= self._policy.max_attempts:
