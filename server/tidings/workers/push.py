@@ -80,7 +80,10 @@ class PushWorker:
         self.clock = clock
         self.capacity = cfg.max_in_flight or max(1, 2 * sum(a.capacity for a in registry.apps))
         self.settler = Settler(pool, cfg.name, self._now)
-        self.sender = Sender(pool, registry, self.settler,
+        # 'sending' rows commit on flushes of their own: a send holds its connection
+        # slot while it waits, so it does not queue behind large settlements.
+        self.sending_log = Settler(pool, cfg.name, self._now, flushes=2)
+        self.sender = Sender(pool, registry, self.settler, self.sending_log,
                              Policy(cfg.max_attempts, cfg.backoff_base, cfg.backoff_cap,
                                     cfg.device_per_minute),
                              throttle, clock or time.time, rand)
@@ -105,6 +108,7 @@ class PushWorker:
         self._stop.clear()
         listener = None if burst else WakeListener(self.pool, self._wake.set)
         helpers = [asyncio.create_task(self.settler.run(), name="push-settler"),
+                   asyncio.create_task(self.sending_log.run(), name="push-sending-log"),
                    asyncio.create_task(self._renew(), name="push-leases")]
         try:
             await self._loop(burst, listener)

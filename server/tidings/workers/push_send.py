@@ -50,10 +50,11 @@ class Policy:
 
 
 class Sender:
-    def __init__(self, pool: Pool, registry: Registry, settler: Settler, policy: Policy,
-                 throttle: Throttle | None, wall_clock: Callable[[], float],
-                 rand: Callable[[], float]):
+    def __init__(self, pool: Pool, registry: Registry, settler: Settler,
+                 sending_log: Settler, policy: Policy, throttle: Throttle | None,
+                 wall_clock: Callable[[], float], rand: Callable[[], float]):
         self._pool, self._registry, self._settler = pool, registry, settler
+        self._sending_log = sending_log
         self._policy, self._throttle = policy, throttle
         self._wall_clock, self._rand = wall_clock, rand
         self._throttle_down = False
@@ -172,7 +173,7 @@ class Sender:
                                                 f" app_id {device.app_id!r}")
         else:
             async with app.limit:
-                await self._settler.sending(Record(c.job.uid, c.job.user_id, app.provider.name,
+                await self._sending_log.sending(Record(c.job.uid, c.job.user_id, app.provider.name,
                                                    "sending", device.id, None, c.attempt))
                 try:
                     result = await app.provider.send(device, c.job)
