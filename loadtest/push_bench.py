@@ -9,7 +9,8 @@ with its push jobs (one per recipient), as the publish hand-off does, then runs 
 ``tidings worker --burst`` process until every job is settled. The rate is the
 number of pushes logged 'pushed' divided by the time from the first 'sending' row
 to the last outcome (process start-up excluded); the worker's CPU seconds come
-from its rusage. Only loopback addresses are used. Example::
+from its rusage (``PUSH_BENCH_PROFILE=<file>`` runs it under cProfile). Only
+loopback addresses are used. Example::
 
     python loadtest/push_bench.py --latency 0.5 --jobs 20000 --runs 3
     python loadtest/push_bench.py --latency 0.02 --jobs 30000 --runs 3
@@ -165,7 +166,7 @@ async def measure(db_url: str, uids: list[str]) -> dict:
     finally:
         await conn.close()
     seconds = (row["last"] - row["first"]).total_seconds()
-    return {"pushed": row["pushed"], "other_outcomes": row["other"], "an_other": other,
+    return {"pushed": row["pushed"], "other_outcomes": row["other"], "other_example": other,
             "jobs_left": left, "sending_to_outcome_ms": {
                 "p50": round(span["p50"]), "p90": round(span["p90"])},
             "seconds": round(seconds, 3), "sends_per_s": round(row["pushed"] / seconds, 1)}
