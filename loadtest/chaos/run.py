@@ -44,7 +44,7 @@ class Size:
 #: The full form's sizes (``python -m loadtest.chaos``) and the short form's (pytest).
 FULL = Size(users=150, sockets=300, rate=60.0, seconds=12.0, storm=1000, pg_outage=10.0,
             push_users=100)
-SHORT = Size(users=60, sockets=120, rate=30.0, seconds=4.5, storm=1000, pg_outage=5.0,
+SHORT = Size(users=60, sockets=120, rate=30.0, seconds=3.6, storm=1000, pg_outage=5.0,
              push_users=40)
 
 
