@@ -101,8 +101,8 @@ async def settle(cluster: Cluster, socks: list[Sock], users: list[str]) -> None:
 
 
 async def run_sockets(folder: Path, pg: Postgres, size: Size, fault: Fault, *,
-                      sockets: int | None = None) -> Figures:
-    cluster = Cluster(folder, pg)
+                      sockets: int | None = None, env: dict[str, str] | None = None) -> Figures:
+    cluster = Cluster(folder, pg, env=env)
     socks: list[Sock] = []
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector) as http:
