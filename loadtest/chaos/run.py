@@ -136,6 +136,11 @@ async def run_sockets(folder: Path, pg: Postgres, size: Size, fault: Fault, *,
                 [(s.user, [q for q, _ in s.received], s.counts) for s in socks], counts,
                 [(s.user, q, t) for s in socks for q, t in s.received], ctx.fault_end)
             figures.resets = sum(s.resets for s in socks)
+            twice = [s for s in socks if s.refetched and len(s.received) > len(
+                {q for q, _ in s.received})]
+            if twice:
+                figures.notes.append(f"{len(twice)} socket(s) with duplicates had refetched"
+                                     f" {sorted(twice[0].refetched)[:10]}")
             figures.notes += ctx.notes
             figures.notes += cluster.problems()
             return figures

@@ -34,6 +34,15 @@ async def node_kill(ctx: Context) -> None:
     await node_signal(ctx, signal.SIGKILL)
 
 
+async def node_kill_partition(ctx: Context) -> None:
+    """SIGKILL a node; its sockets find no other node for 3 s, so they miss enough for a reset."""
+    node = ctx.cluster.nodes[0]
+    for s in ctx.sockets:
+        if s.node is node:
+            s.hold_until = time.monotonic() + 3.0
+    await node_signal(ctx, signal.SIGKILL)
+
+
 async def node_term(ctx: Context) -> None:
     await node_signal(ctx, signal.SIGTERM)
 
@@ -120,8 +129,9 @@ class Scenario:
 SCENARIOS = [
     Scenario("node-sigkill", "SIGKILL one of three nodes; its sockets reconnect elsewhere",
              node_kill),
-    Scenario("node-sigkill-reset", "the same with TIDINGS_REPLAY_LIMIT=1: a socket that"
-             " missed more gets a reset and refetches through the inbox API", node_kill,
+    Scenario("node-sigkill-reset", "SIGKILL a node whose sockets come back 3 s later, with"
+             " TIDINGS_REPLAY_LIMIT=1: resets, and refetches through the inbox API",
+             node_kill_partition,
              env=(("TIDINGS_REPLAY_LIMIT", "1"),)),
     Scenario("node-sigterm", "SIGTERM one node (graceful: 1012 closes); sockets move",
              node_term),
