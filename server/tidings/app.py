@@ -92,6 +92,7 @@ def _node(settings: Settings):
         worker: PushWorker | None = None
         push_task: asyncio.Task[None] | None = None
         health: Health | None = None
+        publishing: Publishing | None = None
         try:
             if settings.migrate:
                 async with pool.acquire() as conn:
@@ -128,6 +129,8 @@ def _node(settings: Settings):
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            if publishing is not None:
+                await publishing.retired()  # before the pool closes
             if health is not None:
                 await health.close()
             await hub.shutdown()

@@ -12,13 +12,16 @@ Contracts:
   statement. If that statement fails for any reason (PostgreSQL refuses a
   draft, the encoder refuses one, the connection is lost), its drafts are
   stored one by one, each failing or succeeding on its own.
-- After the commit the events go to Redis (in commit order) and the users found
-  online decide the pushes owed (:mod:`.handoff`); then the outbox row is
-  retired and the push jobs written in one transaction (retires of one moment
-  share it), before the producer is answered. If Redis or that transaction
-  fails, the answer is still 201: the outbox row stays and the relay finishes
-  the hand-off. A socket may see an event twice only across such a retry (the
-  gateway drops seqs it already sent).
+- After the commit the events go to Redis (in commit order, one round trip)
+  and the users found online decide the pushes owed (:mod:`.handoff`); then
+  the producer is answered. Retiring the outbox row and writing its push jobs
+  (one transaction, shared by the retires of one moment) happens after the
+  answer, in the background: until then the row stays, and the relay only
+  claims rows older than its grace. If Redis or that transaction fails, the
+  answer is still 201: the outbox row stays and the relay finishes the
+  hand-off. A socket may see an event twice only across such a retry (the
+  gateway drops seqs it already sent). :meth:`Publishing.retired` waits for the
+  retires queued.
 - With an ``idempotency_key``, the same key and body return the first answer
   and store nothing new; the same key with another body is a 409.
 - ``persist: false`` stores nothing (no seq, counts, replay or push); it is a
@@ -100,8 +103,13 @@ class Publishing:
             self.report(exc)
             raise
         if done.owed is not None and done.stored.outbox_id:
-            await self._retires.submit((done.stored.outbox_id, done.owed))
+            self._retires.post((done.stored.outbox_id, done.owed))
         return Answer(201, drafting.body(done.stored))
+
+    async def retired(self) -> None:
+        """Returns once the outbox retires queued so far are done (or failed, left to
+        the relay)."""
+        await self._retires.idle()
 
     async def _commit(self, drafts: list[store.Draft]) -> list[_Committed | str]:
         """Store the drafts in one statement, then route their events together."""
@@ -190,6 +198,8 @@ class Publishing:
             self.report(exc)
         except StoreError as exc:
             log.warning("outbox rows not retired, the relay will: %s", exc)
+        except Exception:  # nobody awaits a retire: never answer one with an exception
+            log.exception("outbox rows not retired, the relay will")
         return [None] * len(items)
 
     async def _live_only(self, req: PublishRequest, users: list[str]) -> Answer:
