@@ -100,7 +100,8 @@ def _node(settings: Settings):
                         log.info("applied migration %s", name)
             publisher = Publisher(redis)
             health = Health({"postgres": lambda: db.ping(pool), "redis": publisher.ping})
-            publishing = Publishing(pool, publisher, health)
+            publishing = Publishing(pool, publisher, health,
+                                    here=(node_id, hub.deliver_here))
             services = Services(
                 settings=settings, node_id=node_id, pool=pool, redis=redis,
                 verifier=TokenVerifier(settings), publisher=publisher, publishing=publishing,

@@ -47,6 +47,12 @@ async def test_each_live_node_gets_only_its_rows_in_order(redis):
                          for e in (evs[0], evs[1], evs[3], evs[4])]
         assert await redis.xlen(keys.node_inbox(stale)) == 0, "a stale node is not routed to"
         assert await Publisher(redis).publish([]) == set()
+        for node in (a, b):
+            await redis.delete(keys.node_inbox(node))
+        assert await Publisher(redis).publish([evs[0]], skip=a) == {ua, ub}, "b's only"
+        assert await redis.xlen(keys.node_inbox(a)) == 0, "the skipped node gets nothing"
+        assert read(await redis.xrange(keys.node_inbox(b))) == [
+            events.for_users(evs[0], {ua, ub})]
     finally:
         for node in (a, b, stale):
             await presence.leave(redis, node)

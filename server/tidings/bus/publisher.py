@@ -4,7 +4,8 @@ Contract: :meth:`Publisher.publish` returns once every routed part of its
 events is on its node's stream (XADD, trimmed with approximate MAXLEN), each
 node's parts in the order of the events, and says which users were online.
 Presence lookup, routing and the XADDs are one Redis round trip: a script
-(:data:`ROUTE`) that runs atomically, so no node joins or leaves halfway. It
+(:data:`ROUTE`) that runs atomically, so no node joins or leaves halfway; the
+caller's own node may be skipped (it delivered to its sockets itself). It
 raises :class:`~tidings.core.errors.BusUnavailable` on any Redis error (then
 nothing or, if Redis died mid-script, part of the events is on the bus);
 callers keep the outbox rows.
@@ -29,21 +30,22 @@ from .errors import bus_edge
 INBOX_MAXLEN = 100_000
 
 #: KEYS[1]: the live-node set. ARGV: liveness cutoff, MAXLEN, node key head, users
-#: tail, inbox tail, stream field, n users, the n users; then per event: its row
-#: count, head, tail and per row the (1-based) index of its user and its text.
-#: Per live node: SMISMEMBER of every user (in chunks: Lua's unpack is bounded),
-#: then one XADD per event with a held row. Returns the users held anywhere.
+#: tail, inbox tail, stream field, the node to skip ("" for none), n users, the n
+#: users; then per event: its row count, head, tail and per row the (1-based) index
+#: of its user and its text. Per live node but the skipped one: SMISMEMBER of every
+#: user (in chunks: Lua's unpack is bounded), then one XADD per event with a held
+#: row. Returns the users held anywhere it routed.
 ROUTE = """
 local cutoff, maxlen = ARGV[1], ARGV[2]
-local khead, kusers, kinbox, field = ARGV[3], ARGV[4], ARGV[5], ARGV[6]
-local n = tonumber(ARGV[7])
-local first = 8 + n
+local khead, kusers, kinbox, field, skip = ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+local n = tonumber(ARGV[8])
+local first = 9 + n
 local online, found = {}, {}
 for _, node in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], cutoff, '+inf')) do
   local held, any = {}, false
   local ukey = khead .. node .. kusers
-  for i = 1, n, 1000 do
-    local flags = redis.call('SMISMEMBER', ukey, unpack(ARGV, 7 + i, 7 + math.min(i + 999, n)))
+  for i = 1, (node == skip) and 0 or n, 1000 do
+    local flags = redis.call('SMISMEMBER', ukey, unpack(ARGV, 8 + i, 8 + math.min(i + 999, n)))
     for j = 1, #flags do
       if flags[j] == 1 then held[i + j - 1] = true; any = true end
     end
@@ -65,7 +67,7 @@ for _, node in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], cutoff, '+inf')) do
       end
     end
     for u in pairs(held) do
-      if not online[u] then online[u] = true; found[#found + 1] = ARGV[7 + u] end
+      if not online[u] then online[u] = true; found[#found + 1] = ARGV[8 + u] end
     end
   end
 end
@@ -85,10 +87,12 @@ class Publisher:
         await self._r.ping()
 
     @bus_edge
-    async def publish(self, evs: Sequence[dict[str, Any]]) -> set[str]:
+    async def publish(self, evs: Sequence[dict[str, Any]], *, skip: str = "") -> set[str]:
         """Route ``evs`` to the nodes of their users, in order; returns the users found online.
 
         One round trip (the :data:`ROUTE` script) whatever the number of events and nodes.
+        The node ``skip`` (the caller's own, which delivered them itself) gets nothing,
+        and its users are not in the answer.
         """
         users: dict[str, int] = {}
         tail: list[Any] = []
@@ -101,5 +105,5 @@ class Publisher:
             return set()
         found = await self._route(keys=[keys.NODES], args=[
             time.time() - presence.LIVENESS, self._maxlen, keys.NODE_HEAD, keys.USERS_TAIL,
-            keys.INBOX_TAIL, keys.INBOX_EVENT, len(users), *users, *tail])
+            keys.INBOX_TAIL, keys.INBOX_EVENT, skip, len(users), *users, *tail])
         return {u.decode() if isinstance(u, bytes) else u for u in found}
