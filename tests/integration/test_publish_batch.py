@@ -109,3 +109,15 @@ async def test_push_batch_command(node, pool, tmp_path):
     assert [r["status"] for r in json.loads(result.stdout)["results"]] == [201, 400]
     assert await pool.fetchval(
         "SELECT count(*) FROM tidings_notifications WHERE user_id = $1", user) == 1
+
+
+async def test_a_full_batch_of_keyed_members_is_stored_once(node, http, pool):
+    user = new_user("bkeys")
+    members = [{"recipients": [user], "message": f"m{i}", "idempotency_key": f"{user}-{i}"}
+               for i in range(MAX_BATCH)]
+    status, body = await post(http, node, {"notifications": members})
+    assert status == 200 and {r["status"] for r in body["results"]} == {201}
+    status, again = await post(http, node, {"notifications": members})
+    assert status == 200 and again == body, "the same keys and bodies: the first answers"
+    assert await pool.fetchval(
+        "SELECT count(*) FROM tidings_notifications WHERE user_id = $1", user) == MAX_BATCH
