@@ -255,13 +255,21 @@ def _api_target(args: argparse.Namespace) -> tuple[str, str]:
     return url.rstrip("/"), key
 
 
-def cmd_push(args: argparse.Namespace) -> int:
-    """Publish one notification with a push through a running server's producer API."""
+def _push_body(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
+    """The path and body of ``tidings push``: one publish, or ``--batch FILE`` (a JSON array
+    of publishes, or an object with ``notifications``)."""
     import json
-    import urllib.error
-    import urllib.request
 
-    url, key = _api_target(args)
+    if args.batch:
+        try:
+            with open(args.batch, "rb") as f:
+                found = json.load(f)
+        except (OSError, ValueError) as exc:
+            raise ConfigError("--batch", f"cannot read a JSON batch ({exc})") from None
+        return "/api/v1/notifications/batch", (
+            found if isinstance(found, dict) else {"notifications": found})
+    if not args.user or not args.message:
+        raise ConfigError("--user", "--user and --message are required (or --batch FILE)")
     push: dict[str, Any] = {"when": args.when}
     if args.badge is not None:
         push["badge"] = args.badge
@@ -276,19 +284,34 @@ def cmd_push(args: argparse.Namespace) -> int:
             "persist": not args.no_persist}
     if args.title:
         body["title"] = args.title
+    return "/api/v1/notifications", body
+
+
+def cmd_push(args: argparse.Namespace) -> int:
+    """Publish one notification (or a batch) through a running server's producer API.
+
+    Exit status 0 only if every publish was accepted (each member of a batch included)."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    url, key = _api_target(args)
+    path, body = _push_body(args)
     request = urllib.request.Request(
-        f"{url}/api/v1/notifications", data=json.dumps(body).encode(), method="POST",
+        f"{url}{path}", data=json.dumps(body).encode(), method="POST",
         headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(request, timeout=30) as resp:
-            print(resp.read().decode())
-            return 0
+            answer = resp.read().decode()
     except urllib.error.HTTPError as exc:
         print(f"tidings push: {exc.code} {exc.read().decode()}", file=sys.stderr)
         return 1
     except urllib.error.URLError as exc:
         print(f"tidings push: cannot reach {url} ({exc.reason})", file=sys.stderr)
         return 1
+    print(answer)
+    results = json.loads(answer).get("results", [])
+    return 1 if any(r["status"] >= 400 for r in results) else 0
 
 
 def cmd_listen(args: argparse.Namespace) -> int:
@@ -351,9 +374,11 @@ def _parser() -> argparse.ArgumentParser:
     worker.set_defaults(func=cmd_worker)
 
     push = sub.add_parser("push", help="send one notification with a push via a running server")
-    push.add_argument("--user", action="append", required=True,
+    push.add_argument("--batch", metavar="FILE",
+                      help="publish the JSON array of publishes in FILE in one request")
+    push.add_argument("--user", action="append",
                       help="recipient user id (repeat for several)")
-    push.add_argument("--message", required=True, help="the notification text")
+    push.add_argument("--message", help="the notification text")
     push.add_argument("--title", help="title")
     push.add_argument("--badge", type=int, help="app icon badge (APNs)")
     push.add_argument("--sound", help="sound name")
