@@ -1,5 +1,6 @@
 """Bus events and socket message shapes: pure, no event loop."""
 
+import tracemalloc
 from datetime import UTC, datetime
 
 import orjson
@@ -125,3 +126,19 @@ def test_parts_concatenate_to_each_users_part(rows, held, counts):
         assert not chosen
     else:
         assert events.decode(parts.head + b",".join(chosen) + parts.tail) == expected
+
+
+def test_parts_of_a_large_publish_hold_only_their_bytes():
+    """A 10,000-recipient publish's parts are a few hundred KiB, not a buffer per row."""
+    event = events.notification_event(
+        {"message": "m"},
+        [events.Recipient(f"user-{i}", i, f"uid-{i:032d}", i, Counts(i, i, i))
+         for i in range(10_000)], None)
+    tracemalloc.start()
+    try:
+        parts = events.encode_parts(event)
+        held, _peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(parts.rows) == 10_000
+    assert held < 3 * 1024 * 1024, f"{held / 2**20:.1f} MiB held by the parts"

@@ -101,8 +101,10 @@ def encode_parts(event: dict[str, Any]) -> Parts:
     if event["k"] != NOTIFICATION:
         return Parts(encode(event), [(event["u"], b"")], b"")
     shared = orjson.dumps({k: v for k, v in event.items() if k != "r"})
-    return Parts(shared[:-1] + b',"r":[', [(row[0], orjson.dumps(row)) for row in event["r"]],
-                 b"]}")
+    # Each row copied to an exact-size bytes: orjson's own result of a small value keeps
+    # a buffer of about 4 KiB, 40 MiB held for a 10,000-recipient publish.
+    rows = [(row[0], memoryview(orjson.dumps(row)).tobytes()) for row in event["r"]]
+    return Parts(shared[:-1] + b',"r":[', rows, b"]}")
 
 
 def decode(data: bytes | str) -> dict[str, Any]:
