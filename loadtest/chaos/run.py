@@ -60,19 +60,20 @@ class Context:
 Fault = Callable[[Context], Awaitable[None]]
 
 
-async def stored_seqs(cluster: Cluster, users: list[str]) -> tuple[dict[str, list[int]],
+async def stored_seqs(cluster: Cluster, users: list[str]) -> tuple[dict[str, dict[int, str]],
                                                                    set[str]]:
-    """Each user's ACTIVE seqs (ascending), and the messages of every stored notification."""
+    """Each user's ACTIVE seqs (ascending) with their uids, and the messages of every
+    stored notification."""
     conn = await cluster.connect()
     try:
         rows = await conn.fetch(
-            "SELECT user_id, seq, message FROM tidings_notifications"
+            "SELECT user_id, seq, uid, message FROM tidings_notifications"
             " WHERE user_id = ANY($1::text[]) AND status = 'ACTIVE' ORDER BY seq", users)
     finally:
         await conn.close()
-    by_user: dict[str, list[int]] = {}
+    by_user: dict[str, dict[int, str]] = {}
     for r in rows:
-        by_user.setdefault(r["user_id"], []).append(r["seq"])
+        by_user.setdefault(r["user_id"], {})[r["seq"]] = str(r["uid"])
     return by_user, {r["message"] for r in rows}
 
 

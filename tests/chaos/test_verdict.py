@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from hypothesis import given
 from hypothesis import strategies as st
+from loadtest.chaos.producer import Publish
 from loadtest.chaos.push import push_figures
-from loadtest.chaos.verdict import first_fault, socket_figures
+from loadtest.chaos.verdict import failures, first_fault, judge, socket_figures
 
 seqs = st.lists(st.integers(1, 40), max_size=80)
 
@@ -42,3 +43,26 @@ def test_push_figures():
     assert (got["pushed"], got["missing"], got["duplicates"], got["duplicates over bound"],
             got["without collapse id"]) == (1, 2, 1, 1, 1)
     assert push_figures({"a"}, sends[:2], bound=1)["duplicates over bound"] == 0
+
+
+def _judged(received: list[int], stored: dict[int, str], acked: list[tuple[str, int, str]]):
+    pub = Publish(1, ["u"], 0.0, 201, acked)
+    counts = (len(stored), 0, len(stored))
+    return judge([pub], {"u": stored}, {pub.message}, [("u", received, counts)],
+                 {"u": counts}, [], None)
+
+
+def test_a_seq_delivered_but_never_stored_fails_the_run():
+    """A socket given a seq that no stored notification has (a phantom) is a fault, even
+    when every stored seq also arrived once and in order."""
+    f = _judged([1, 2, 3], {1: "a", 2: "b"}, [("u", 1, "a"), ("u", 2, "b")])
+    assert (f.delivered, f.duplicates, f.out_of_order, f.lost) == (2, 0, 0, 0)
+    assert f.unexpected == 1
+    assert any(w.startswith("unexpected") for w in failures(f))
+
+
+def test_an_acknowledged_uid_that_is_not_the_stored_one_fails_the_run():
+    """An answer naming a stored (user, seq) but another uid than the row's is false."""
+    f = _judged([1], {1: "a"}, [("u", 1, "not-a")])
+    assert f.acked_not_stored == 1
+    assert _judged([1], {1: "a"}, [("u", 1, "a")]).acked_not_stored == 0
