@@ -112,6 +112,8 @@ ERRORS = {
           " bad_http_request (a malformed request line or header)"),
     401: ("Unauthorized", "missing or bad credentials: unauthorized, invalid_token,"
           " token_expired, invalid_api_key, jwks_unavailable"),
+    403: ("Forbidden", "host_not_allowed: a dev token asked for under a Host that names neither"
+          " a loopback address nor the public URL's host (DNS rebinding)"),
     404: ("NotFound", "not the caller's, or does not exist: not_found, invalid_page"),
     409: ("Conflict", "idempotency_key_reused: the same key came with another body"),
     413: ("TooLarge", f"payload_too_large (body over {s.MAX_BODY_BYTES} bytes), data_too_large"
