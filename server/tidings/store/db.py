@@ -5,6 +5,10 @@ What may live here: the pool, its type names for the layers above (:data:`Pool`,
 
 Contracts:
 
+- asyncpg's pool logs a WARNING with a traceback each time it fails to reopen
+  its minimum of connections (after 1, 2, 4, ... 60 s) while PostgreSQL is
+  down; those lines are dropped, since the node's health says each outage
+  once (``services/health.py``).
 - No reset query on release: Tidings sets no session state and closes every
   transaction and advisory lock itself (asyncpg's ``reset=None`` means "the
   default reset", so a coroutine that does nothing is passed instead).
@@ -45,12 +49,23 @@ async def _init(conn: asyncpg.Connection) -> None:
         )
 
 
+class _FloorRetries(logging.Filter):
+    """Drops asyncpg's "Failed to restore the pool connection floor; retrying" lines."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Failed to restore the pool connection floor")
+
+
+_FLOOR_RETRIES = _FloorRetries()
+
+
 async def _no_reset(conn: asyncpg.Connection) -> None:
     """The pool's reset: nothing (asyncpg still rolls back a transaction left open)."""
 
 
 async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
     """A pool whose connections encode and decode json/jsonb as Python values."""
+    logging.getLogger("asyncpg.pool").addFilter(_FLOOR_RETRIES)  # once: the same filter
     return await asyncpg.create_pool(
         dsn, min_size=min_size, max_size=max_size, init=_init, command_timeout=30,
         reset=_no_reset, timeout=CONNECT_TIMEOUT,
