@@ -70,6 +70,14 @@ BAD_PRODUCER = [
      400, "nul_character"),
     ("bad push policy", _b('{"recipients": ["a"], "message": "x", "push": {"when": "soon"}}'),
      400, "invalid_request"),
+    # An APNs collapse id is a header of at most 64 bytes (BadCollapseId otherwise, and the
+    # push is never sent); 64 characters of UTF-8 can be 256 bytes.
+    ("collapse id over 64 bytes", _b('{"recipients": ["a"], "message": "x", "push":'
+                                     ' {"collapse_id": "%s"}}' % ("\u00e9" * 64)),
+     400, "invalid_request"),
+    ("control character in collapse id", _b('{"recipients": ["a"], "message": "x", "push":'
+                                            ' {"collapse_id": "a\\nb"}}'), 400,
+     "invalid_request"),
 ]
 
 

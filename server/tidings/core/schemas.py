@@ -43,7 +43,8 @@ class PushOptions(Struct, forbid_unknown_fields=True, omit_defaults=True):
     badge: Annotated[int, Meta(ge=0, le=1_000_000)] | None = None
     sound: ShortText | None = None
     extra: dict[str, Any] | None = None
-    collapse_id: Annotated[str, Meta(max_length=64)] | None = None
+    # an APNs header of at most 64 bytes: printable ASCII, so characters are bytes
+    collapse_id: Annotated[str, Meta(max_length=64, pattern=r"^[\x20-\x7e]*$")] | None = None
     ttl: Annotated[int, Meta(ge=0, le=28 * 24 * 3600)] | None = None
 
 
