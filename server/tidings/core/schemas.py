@@ -150,6 +150,16 @@ class TokenRequest(Struct, forbid_unknown_fields=True):
     ttl: Annotated[int, Meta(ge=1, le=30 * 24 * 3600)] = 3600
 
 
+#: ``push.extra`` keys the payloads carry themselves, and FCM's reserved data keys (FCM
+#: refuses a message holding one): a publish naming one is refused.
+RESERVED_EXTRA_KEYS = frozenset({"uid", "seq", "type", "data", "aps", "from", "message_type"})
+RESERVED_EXTRA_PREFIXES = ("google", "gcm")
+
+
+def reserved_extra_key(key: str) -> bool:
+    return key in RESERVED_EXTRA_KEYS or key.lower().startswith(RESERVED_EXTRA_PREFIXES)
+
+
 def check_publish(req: PublishRequest) -> list[str]:
     """Limits a schema cannot state; returns the recipients as distinct text ids, in order given."""
     extra = req.push.extra if req.push is not None else None
@@ -160,6 +170,12 @@ def check_publish(req: PublishRequest) -> list[str]:
             f"the limit is {MAX_PAYLOAD_BYTES}",
             code="data_too_large",
         )
+    bad = next((k for k in extra or () if reserved_extra_key(k)), None)
+    if bad is not None:
+        raise ValidationError(
+            f"push.extra may not hold the key {bad!r}: uid, seq, type, data and aps are the"
+            " payload's own, and from, message_type and keys starting with google or gcm are"
+            " reserved by FCM", code="reserved_extra_key")
     if req.push is not None and req.push.when == "unread_after" and req.push.after is None:
         raise ValidationError("push.after (seconds) is required when push.when is 'unread_after'")
     if not req.persist and req.push is not None and req.push.when == "unread_after":
