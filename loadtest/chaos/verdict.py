@@ -129,7 +129,7 @@ def failures(f: Figures, *, allowed_errors: Iterable[str] = ()) -> list[str]:
     if bad:
         out.append(f"error answers {dict(sorted(bad.items()))}")
     for name in ("missing", "duplicates over bound", "without collapse id",
-                 "not in delivery log"):
+                 "not in delivery log", "slower than takeover bound"):
         if f.push[name]:
             out.append(f"push {name}: {f.push[name]}")
     if f.acknowledged == 0:

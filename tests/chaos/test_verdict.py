@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 from loadtest.chaos.producer import Publish
-from loadtest.chaos.push import push_figures
-from loadtest.chaos.verdict import failures, first_fault, judge, socket_figures
+from loadtest.chaos.push import late_pushes, push_figures
+from loadtest.chaos.verdict import Figures, failures, first_fault, judge, socket_figures
 
 seqs = st.lists(st.integers(1, 40), max_size=80)
 
@@ -66,3 +66,16 @@ def test_an_acknowledged_uid_that_is_not_the_stored_one_fails_the_run():
     f = _judged([1], {1: "a"}, [("u", 1, "not-a")])
     assert f.acked_not_stored == 1
     assert _judged([1], {1: "a"}, [("u", 1, "a")]).acked_not_stored == 0
+
+
+def test_a_push_sent_later_than_the_takeover_bound_fails_the_run():
+    """The contract: a dead worker's jobs are taken over within 15 s. A push first sent more
+    than that after it was owed (its publish, or the fault if later) is late."""
+    owed_at = {"a": 0.0, "b": 0.0, "c": 30.0}
+    first = {"a": 3.0, "b": 16.0, "c": 44.0}  # c: 14 s after it was owed
+    assert late_pushes(first, owed_at, fault_end=10.0, bound=15.0) == 0
+    assert late_pushes(first, owed_at, fault_end=0.0, bound=15.0) == 1
+    f = Figures()
+    f.acknowledged = 1
+    f.push["slower than takeover bound"] = 1
+    assert failures(f) == ["push slower than takeover bound: 1"]
