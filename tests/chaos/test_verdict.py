@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import inspect
+
 from hypothesis import given
 from hypothesis import strategies as st
 from loadtest.chaos.producer import Publish
 from loadtest.chaos.push import late_pushes, push_figures
+from loadtest.chaos.run import QUIET
 from loadtest.chaos.verdict import Figures, failures, first_fault, judge, socket_figures
+
+from tidings.workers.relay import Relay
 
 seqs = st.lists(st.integers(1, 40), max_size=80)
 
@@ -79,3 +84,11 @@ def test_a_push_sent_later_than_the_takeover_bound_fails_the_run():
     f.acknowledged = 1
     f.push["slower than takeover bound"] = 1
     assert failures(f) == ["push slower than takeover bound: 1"]
+
+
+def test_the_quiet_period_outlasts_a_relay_republish():
+    """A socket's late duplicate would come from the outbox relay republishing a row, up to
+    its grace plus one poll after the last publish: the sockets are judged only after a
+    quiet period longer than that, or such a duplicate would arrive unseen."""
+    params = inspect.signature(Relay.__init__).parameters
+    assert QUIET > params["grace"].default + params["interval"].default
