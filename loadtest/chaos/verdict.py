@@ -6,8 +6,8 @@ receive each of them exactly once, in increasing order. ``duplicates`` counts
 seqs received again, ``out_of_order`` seqs received for the first time after a
 higher one, ``lost`` stored seqs never received, ``unexpected`` seqs received
 that no stored notification of the user has. A publish answered with an error
-(any status outside 2xx) must not be stored; an acknowledged one must be, under
-the very (user, seq, uid) the answer named.
+(any status outside 2xx) must not be stored; an acknowledged one must name every
+recipient, each stored under the very (user, seq, uid) the answer named.
 ``recovery`` is the time from the end of the fault to the first socket delivery
 of a notification published after it.
 """
@@ -94,6 +94,7 @@ def judge(publishes: list[Publish], stored: Mapping[str, Mapping[int, str]],
             f.acknowledged += len(pub.acked)
             f.acked_not_stored += sum(stored.get(u, {}).get(seq) != uid
                                       for u, seq, uid in pub.acked)
+            f.acked_not_stored += len(set(pub.users).difference(u for u, _, _ in pub.acked))
         else:
             f.errors[str(pub.status)] += 1
             if pub.error_answer and pub.message in stored_messages:

@@ -92,3 +92,10 @@ def test_the_quiet_period_outlasts_a_relay_republish():
     quiet period longer than that, or such a duplicate would arrive unseen."""
     params = inspect.signature(Relay.__init__).parameters
     assert QUIET > params["grace"].default + params["interval"].default
+
+
+def test_a_2xx_that_leaves_out_a_recipient_fails_the_run():
+    """Every recipient of an acknowledged publish must be in its answer (and stored)."""
+    pub = Publish(1, ["u", "v"], 0.0, 201, [("u", 1, "a")])
+    f = judge([pub], {"u": {1: "a"}}, {pub.message}, [], {}, [], None)
+    assert f.acked_not_stored == 1 and f.acknowledged == 1
