@@ -7,11 +7,11 @@ import statistics
 from .verdict import Figures
 
 SOCKET_HEAD = ("| scenario | runs | passed | acknowledged | delivered | duplicates | out of order"
-               " | lost | resets | counts wrong | no-2xx answers | error answer stored"
+               " | lost | unexpected | resets | counts wrong | no-2xx answers | error answer stored"
                " | recovery s (median / max) |")
 PUSH_HEAD = ("| scenario | runs | passed | acknowledged | owed pushes | pushed | missing"
              " | duplicates | in-flight bound | without collapse id | not in delivery log"
-             " | no-2xx answers | recovery s (median / max) |")
+             " | sent over 15 s late | no-2xx answers | recovery s (median / max) |")
 
 
 def _recovery(f: Figures) -> str:
@@ -26,7 +26,8 @@ def _errors(f: Figures) -> str:
 
 def socket_row(name: str, f: Figures, passed: int) -> str:
     cells = [name, f.runs, passed, f.acknowledged, f.delivered, f.duplicates, f.out_of_order,
-             f.lost, f.resets, f.counts_wrong, _errors(f), f.error_stored, _recovery(f)]
+             f.lost, f.unexpected, f.resets, f.counts_wrong, _errors(f), f.error_stored,
+             _recovery(f)]
     return "| " + " | ".join(str(c) for c in cells) + " |"
 
 
@@ -34,7 +35,8 @@ def push_row(name: str, f: Figures, passed: int) -> str:
     p = f.push
     cells = [name, f.runs, passed, f.acknowledged, p["owed"], p["pushed"], p["missing"],
              p["duplicates"], p["in-flight bound"], p["without collapse id"],
-             p["not in delivery log"], _errors(f), _recovery(f)]
+             p["not in delivery log"], p["slower than takeover bound"], _errors(f),
+             _recovery(f)]
     return "| " + " | ".join(str(c) for c in cells) + " |"
 
 

@@ -5,7 +5,7 @@ the nodes (a user's second and later sockets on other nodes than the first;
 every fourth socket authenticates by message); all connected before the first publish; the
 stream runs at ``rate`` for a third of ``seconds``, through the scenario's fault,
 and for two thirds of ``seconds`` after it; then the sockets get a quiet period (until each holds
-every stored seq and nothing arrived for half a second, or 30 s pass); then the
+every stored seq and nothing arrived for ``QUIET`` seconds, or 30 s pass); then the
 database, the inbox API and the sockets' records give the verdict.
 """
 
@@ -26,7 +26,9 @@ from .servers import Postgres
 from .sockets import COUNTS, Sock, user_token
 from .verdict import Figures, judge
 
-QUIET = 0.5  # seconds with no frame that end the settling period
+#: Seconds with no frame that end the settling period: longer than the outbox relay's
+#: grace plus its poll (3 s), so that a duplicate from a republished row would be seen.
+QUIET = 3.5
 SETTLE = 30.0  # most seconds the sockets get to catch up after the stream
 
 
@@ -60,19 +62,20 @@ class Context:
 Fault = Callable[[Context], Awaitable[None]]
 
 
-async def stored_seqs(cluster: Cluster, users: list[str]) -> tuple[dict[str, list[int]],
+async def stored_seqs(cluster: Cluster, users: list[str]) -> tuple[dict[str, dict[int, str]],
                                                                    set[str]]:
-    """Each user's ACTIVE seqs (ascending), and the messages of every stored notification."""
+    """Each user's ACTIVE seqs (ascending) with their uids, and the messages of every
+    stored notification."""
     conn = await cluster.connect()
     try:
         rows = await conn.fetch(
-            "SELECT user_id, seq, message FROM tidings_notifications"
+            "SELECT user_id, seq, uid, message FROM tidings_notifications"
             " WHERE user_id = ANY($1::text[]) AND status = 'ACTIVE' ORDER BY seq", users)
     finally:
         await conn.close()
-    by_user: dict[str, list[int]] = {}
+    by_user: dict[str, dict[int, str]] = {}
     for r in rows:
-        by_user.setdefault(r["user_id"], []).append(r["seq"])
+        by_user.setdefault(r["user_id"], {})[r["seq"]] = str(r["uid"])
     return by_user, {r["message"] for r in rows}
 
 

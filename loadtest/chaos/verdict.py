@@ -4,8 +4,10 @@ Pure functions, no I/O. Per socket the expected seqs are the user's stored
 (``ACTIVE``) seqs: every socket is open before the first publish, so it must
 receive each of them exactly once, in increasing order. ``duplicates`` counts
 seqs received again, ``out_of_order`` seqs received for the first time after a
-higher one, ``lost`` stored seqs never received. A publish answered with an
-error (any status outside 2xx) must not be stored; an acknowledged one must be.
+higher one, ``lost`` stored seqs never received, ``unexpected`` seqs received
+that no stored notification of the user has. A publish answered with an error
+(any status outside 2xx) must not be stored; an acknowledged one must name every
+recipient, each stored under the very (user, seq, uid) the answer named.
 ``recovery`` is the time from the end of the fault to the first socket delivery
 of a notification published after it.
 """
@@ -28,6 +30,7 @@ class Figures:
     duplicates: int = 0
     out_of_order: int = 0
     lost: int = 0
+    unexpected: int = 0  # seqs a socket got that the user has no stored row for
     resets: int = 0
     counts_wrong: int = 0
     errors: Counter[str] = field(default_factory=Counter)  # status -> publishes
@@ -39,8 +42,8 @@ class Figures:
 
     def add(self, other: Figures) -> Figures:
         for name in ("runs", "sockets", "acknowledged", "delivered", "duplicates",
-                     "out_of_order", "lost", "resets", "counts_wrong", "error_stored",
-                     "acked_not_stored"):
+                     "out_of_order", "lost", "unexpected", "resets", "counts_wrong",
+                     "error_stored", "acked_not_stored"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.errors += other.errors
         self.push += other.push
@@ -78,28 +81,33 @@ def first_fault(received: list[int]) -> str | None:
     return None
 
 
-def judge(publishes: list[Publish], stored: Mapping[str, list[int]],
+def judge(publishes: list[Publish], stored: Mapping[str, Mapping[int, str]],
           stored_messages: set[str], sockets: Iterable[tuple[str, list[int], object]],
           final_counts: Mapping[str, object], arrivals: Iterable[tuple[str, int, float]],
           fault_end: float | None) -> Figures:
-    """Figures of one run. ``sockets``: (user, seqs in arrival order, last counts told);
+    """Figures of one run. ``stored``: user -> {seq: uid} of the stored rows;
+    ``sockets``: (user, seqs in arrival order, last counts told);
     ``arrivals``: (user, seq, time) of every socket delivery, for the recovery time."""
     f = Figures()
     for pub in publishes:
         if pub.ok:
             f.acknowledged += len(pub.acked)
-            f.acked_not_stored += sum(seq not in stored.get(u, ()) for u, seq, _ in pub.acked)
+            f.acked_not_stored += sum(stored.get(u, {}).get(seq) != uid
+                                      for u, seq, uid in pub.acked)
+            f.acked_not_stored += len(set(pub.users).difference(u for u, _, _ in pub.acked))
         else:
             f.errors[str(pub.status)] += 1
             if pub.error_answer and pub.message in stored_messages:
                 f.error_stored += 1
     for user, received, counts in sockets:
         f.sockets += 1
-        delivered, dup, ooo, lost = socket_figures(received, stored.get(user, []))
+        mine = stored.get(user, {})
+        delivered, dup, ooo, lost = socket_figures(received, mine)
         f.delivered += delivered
         f.duplicates += dup
         f.out_of_order += ooo
         f.lost += lost
+        f.unexpected += len(set(received).difference(mine))
         f.counts_wrong += counts != final_counts.get(user)
         example = (dup or ooo) and first_fault(received)
         if example and not any(n.startswith("arrivals") for n in f.notes):
@@ -115,14 +123,14 @@ def judge(publishes: list[Publish], stored: Mapping[str, list[int]],
 def failures(f: Figures, *, allowed_errors: Iterable[str] = ()) -> list[str]:
     """What broke the contract in ``f`` (empty: the run passed)."""
     out = [f"{name.replace('_', ' ')}: {getattr(f, name)}" for name in (
-        "duplicates", "out_of_order", "lost", "counts_wrong", "error_stored",
+        "duplicates", "out_of_order", "lost", "unexpected", "counts_wrong", "error_stored",
         "acked_not_stored") if getattr(f, name)]
     allowed = {"timeout", "connection", "no node", *allowed_errors}
     bad = {k: v for k, v in f.errors.items() if k not in allowed}
     if bad:
         out.append(f"error answers {dict(sorted(bad.items()))}")
     for name in ("missing", "duplicates over bound", "without collapse id",
-                 "not in delivery log"):
+                 "not in delivery log", "slower than takeover bound"):
         if f.push[name]:
             out.append(f"push {name}: {f.push[name]}")
     if f.acknowledged == 0:

@@ -86,20 +86,19 @@ def _node(settings: Settings):
         pool = await db.create_pool(settings.database_url)
         redis = connect.client(settings.redis_url)
         blocking = connect.blocking_client(settings.redis_url)
-        hub = Hub(settings, Realtime(pool, redis, blocking, node_id))
+        publisher = Publisher(redis)
+        health = Health({"postgres": lambda: db.ping(pool), "redis": publisher.ping})
+        hub = Hub(settings, Realtime(pool, redis, blocking, node_id, report=health.report))
         tasks: list[asyncio.Task[object]] = []
         registry: Registry | None = None
         worker: PushWorker | None = None
         push_task: asyncio.Task[None] | None = None
-        health: Health | None = None
         publishing: Publishing | None = None
         try:
             if settings.migrate:
                 async with pool.acquire() as conn:
                     for name in await migrate.apply(conn):
                         log.info("applied migration %s", name)
-            publisher = Publisher(redis)
-            health = Health({"postgres": lambda: db.ping(pool), "redis": publisher.ping})
             publishing = Publishing(pool, publisher, health,
                                     here=(node_id, hub.deliver_here))
             services = Services(
@@ -132,8 +131,7 @@ def _node(settings: Settings):
                     await task
             if publishing is not None:
                 await publishing.retired()  # before the pool closes
-            if health is not None:
-                await health.close()
+            await health.close()
             await hub.shutdown()
             if registry is not None:
                 await registry.close()

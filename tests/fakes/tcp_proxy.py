@@ -5,6 +5,9 @@ target (a TCP address or a Unix socket), byte for byte. Faults:
 
 - :meth:`refuse` stops listening (new connections are refused) until :meth:`accept`;
 - :meth:`cut_all` closes every open connection at once, both sides;
+- :meth:`freeze` turns every open connection into a black hole: bytes are
+  dropped both ways and nothing is closed (a peer gone without a reset, a
+  middlebox that lost the connection's state); new connections work;
 - :meth:`cut_after` arms a one-shot cut: the next client chunk that contains the
   given bytes is forwarded to the server, and then that connection is closed
   before any answer can come back, so the client cannot know the outcome
@@ -37,6 +40,7 @@ class TcpProxy:
         self._connect = connect
         self._server: asyncio.Server | None = None
         self._pairs: set[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = set()
+        self._frozen: set[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = set()
         self._cut_marker: bytes | None = None
         self._refuse_on_cut = False
         self.cuts = 0  # connections cut by cut_after
@@ -64,6 +68,10 @@ class TcpProxy:
             client.transport.abort()
             server.transport.abort()
         self._pairs.clear()
+
+    def freeze(self) -> None:
+        """Drop, from now on, every byte of the connections open now (closing none)."""
+        self._frozen.update(self._pairs)
 
     def cut_after(self, marker: bytes, *, refuse: bool = False) -> None:
         """Cut the connection right after forwarding the next client chunk holding ``marker``."""
@@ -96,6 +104,7 @@ class TcpProxy:
                                  self._pipe(up_reader, writer, pair, upstream=False))
         finally:
             self._pairs.discard(pair)
+            self._frozen.discard(pair)
             writer.transport.abort()
             up_writer.transport.abort()
 
@@ -106,6 +115,8 @@ class TcpProxy:
             while chunk := await reader.read(65536):
                 if not upstream and writer.transport.is_closing():
                     break  # the server answered a cut connection: it has done the work
+                if pair in self._frozen:
+                    continue
                 writer.write(chunk)
                 await writer.drain()
                 if upstream and self._cut_marker is not None and self._cut_marker in chunk:

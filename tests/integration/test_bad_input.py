@@ -79,6 +79,14 @@ BAD_PRODUCER = [
      400, "nul_character"),
     ("bad push policy", _b('{"recipients": ["a"], "message": "x", "push": {"when": "soon"}}'),
      400, "invalid_request"),
+    # An APNs collapse id is a header of at most 64 bytes (BadCollapseId otherwise, and the
+    # push is never sent); 64 characters of UTF-8 can be 256 bytes.
+    ("collapse id over 64 bytes", _b('{"recipients": ["a"], "message": "x", "push":'
+                                     ' {"collapse_id": "%s"}}' % ("\u00e9" * 64)),
+     400, "invalid_request"),
+    ("control character in collapse id", _b('{"recipients": ["a"], "message": "x", "push":'
+                                            ' {"collapse_id": "a\\nb"}}'), 400,
+     "invalid_request"),
 ]
 
 
@@ -221,6 +229,22 @@ async def test_hostile_publish_bodies(node, http, pool, name, field, code):
                          headers={**PRODUCER, **JSON}) as r:
         assert r.status == 400, await r.text()
         assert (await r.json())["error"]["code"] == code
+    assert await db_state(pool) == before
+
+
+@pytest.mark.parametrize("key", ["from", "message_type", "google.c.a.e", "gcm.n.e", "GoogleX",
+                                 "uid", "seq", "type", "data", "aps"])
+async def test_push_extra_keys_that_the_payload_owns_are_refused(node, http, pool, key):
+    """FCM refuses a message whose data holds a reserved key (``from``, ``message_type``,
+    ``google``/``gcm``-prefixed: 400 INVALID_ARGUMENT, so the push is never sent), and the
+    keys the payloads carry themselves (the notification's uid, seq, type, data; APNs' aps)
+    would be overwritten by the producer's: both are a 400 at publish time."""
+    before = await db_state(pool)
+    body = {"recipients": ["a"], "message": "x", "push": {"when": "always", "extra": {key: "v"}}}
+    async with http.post(f"{node.url}/api/v1/notifications", json=body,
+                         headers=PRODUCER) as r:
+        assert r.status == 400, await r.text()
+        assert (await r.json())["error"]["code"] == "reserved_extra_key"
     assert await db_state(pool) == before
 
 

@@ -45,3 +45,25 @@ async def test_cors_for_allowed_origins_only(node, http):
         assert "Access-Control-Allow-Origin" not in r.headers
     async with http.get(url, headers={"Origin": "http://evil.example"}) as r:
         assert "Access-Control-Allow-Origin" not in r.headers
+
+
+async def test_dev_tokens_go_only_to_requests_naming_a_loopback_host(http, settings):
+    """DNS rebinding: a page of attacker.example whose name now resolves to 127.0.0.1 reaches
+    the loopback-bound dev server as its own origin, and its requests say
+    ``Host: attacker.example``. Such a request gets no user token (403); requests naming a
+    loopback host, or the public URL's host name, do."""
+    dev_settings = replace(settings, dev=True, public_url="https://inbox.example:8443")
+    async with serve_node(dev_settings) as dev:
+        port = dev.url.rsplit(":", 1)[1]
+        url = f"{dev.url}/api/v1/dev/token?user=alice"
+        for host in (f"attacker.example:{port}", "attacker.example", f"127.0.0.1.nip.io:{port}",
+                     f"localhost.attacker.example:{port}", "[::1", ""):
+            async with http.get(url, headers={"Host": host}) as r:
+                assert r.status == 403, host
+                body = await r.json()
+                assert body["error"]["code"] == "host_not_allowed"
+                assert "token" not in body
+        for host in (f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}", "localhost",
+                     "LOCALHOST", "inbox.example:8443"):
+            async with http.get(url, headers={"Host": host}) as r:
+                assert r.status == 200, host

@@ -1,6 +1,7 @@
 """Request schemas and limits: pure, no event loop."""
 
 import json
+import re
 import uuid
 
 import orjson
@@ -8,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tidings.api.openapi import document
 from tidings.core.decoding import convert_query, decode_body
 from tidings.core.errors import TooLarge, ValidationError
 from tidings.core.ids import USER_ID_RULE, check_device_token, is_device_token, user_id
@@ -25,6 +27,7 @@ from tidings.core.schemas import (
     PublishRequest,
     TokenRequest,
     check_publish,
+    reserved_extra_key,
 )
 
 
@@ -255,3 +258,11 @@ def test_a_decoded_publish_encodes_again(value):
     except ValidationError:
         return
     assert orjson.loads(orjson.dumps(req.data)) == req.data
+
+
+@given(st.one_of(st.text(max_size=12), st.sampled_from(
+    ["from", "uid", "aps", "Google.x", "gcmx", "GCM", "message_type", "uids", "xgoogle"])))
+def test_the_api_description_states_the_reserved_extra_keys_as_the_server_applies_them(key):
+    extra = document()["components"]["schemas"]["PushOptions"]["properties"]["extra"]
+    names = extra["anyOf"][0]["propertyNames"]["not"]["pattern"]
+    assert bool(re.search(names, key)) == reserved_extra_key(key)

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tidings.core import protocol
-from tidings.core.origins import is_loopback, origin_allowed, origin_of
+from tidings.core.origins import host_allowed, is_loopback, origin_allowed, origin_of
 from tidings.core.protocol import MESSAGE_BURST, MESSAGE_RATE, Admit, MessageBudget
 
 ALLOWED = ("https://app.example", "http://allowed.example:8080")
@@ -47,6 +47,21 @@ def test_an_origin_matching_only_the_host_header_is_refused(host, port, scheme):
     assert not origin_allowed(origin, ("https://other.example",), None, loopback_bind=True)
     assert origin_allowed(origin, ("*",), None, loopback_bind=False)
     assert origin_allowed(origin, (), origin + "/some/path", loopback_bind=False)
+
+
+@given(host=hosts, port=st.integers(1, 65535))
+def test_a_rebound_host_gets_nothing_of_a_loopback_bind(host, port):
+    """DNS rebinding against the HTTP API: a name that is not loopback (nor the public URL's)
+    is refused on a loopback bind; on a network bind (dev mode asked for) it is not judged."""
+    for header in (host, f"{host}:{port}", f"localhost.{host}:{port}", f"127.0.0.1.{host}"):
+        assert not host_allowed(header, None, loopback_bind=True)
+        assert not host_allowed(header, "https://inbox.example-app.test", loopback_bind=True)
+        assert host_allowed(header, None, loopback_bind=False)
+    assert host_allowed(f"{host}:{port}", f"https://{host}/x", loopback_bind=True)
+    for header in (f"127.0.0.1:{port}", f"LocalHost:{port}", f"[::1]:{port}", "127.0.0.2"):
+        assert host_allowed(header, None, loopback_bind=True)
+    for header in (None, "", "[::1", ":80"):
+        assert not host_allowed(header, None, loopback_bind=True)
 
 
 def test_origin_of_and_loopback_binds():

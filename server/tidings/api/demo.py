@@ -7,7 +7,8 @@ from pathlib import Path
 from aiohttp import web
 
 from ..auth import mint
-from ..core.errors import NotFound
+from ..core import origins
+from ..core.errors import NotFound, TidingsError
 from ..core.ids import user_id
 from .http import reply, services
 
@@ -39,10 +40,15 @@ async def client(request: web.Request) -> web.FileResponse:
 
 @routes.get("/api/v1/dev/token")
 async def dev_token(request: web.Request) -> web.Response:
-    """A user token for the demo page; only in dev mode, and only where the server signs tokens."""
+    """A user token for the demo page; only in dev mode, only where the server signs tokens,
+    and on a loopback bind only to requests naming this machine (not a rebound DNS name)."""
     s = services(request).settings
     if not s.dev_mode or not s.jwt_secret:
         raise NotFound("dev tokens are only given in dev mode")
+    if not origins.host_allowed(request.headers.get("Host"), s.public_url,
+                                origins.is_loopback(s.host)):
+        raise TidingsError("dev tokens are given only to requests naming a loopback host"
+                           " or the public URL's host", code="host_not_allowed", status=403)
     user = user_id(request.query.get("user") or "alice")
     return reply({"token": mint(s.jwt_secret, user, DEV_TOKEN_TTL, audience=s.jwt_audience,
                                 issuer=s.jwt_issuer), "expires_in": DEV_TOKEN_TTL})

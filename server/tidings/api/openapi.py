@@ -87,8 +87,9 @@ _ENDPOINTS: list[_Endpoint] = [
      _PRODUCER, s.TokenRequest, {201: "Token"}, (*_JSON_IN, 401, 404, 429), []),
     ("get", "/api/v1/openapi.json", "This document", [], None, {200: "Document"}, (), []),
     ("get", "/api/v1/dev/token",
-     "A user token for the demo page: dev mode only (else 404)", [], None, {200: "Token"},
-     (400, 404), [_q("user", {"type": "string", "pattern": _USER_OR_EMPTY},
+     "A user token for the demo page: dev mode only (else 404); on a loopback bind only for"
+     " a Host naming a loopback address or the public URL's host (else 403)", [], None,
+     {200: "Token"}, (400, 403, 404), [_q("user", {"type": "string", "pattern": _USER_OR_EMPTY},
                      "user id (alice when empty or absent)")]),
     ("get", "/", "The demo inbox page", [], None, {200: "text/html"}, (), []),
     ("get", "/static/tidings.js", "The JavaScript client (ES module)", [], None,

@@ -123,9 +123,12 @@ RESPONSES: dict[str, dict[str, Any]] = {
 ERRORS = {
     400: ("BadRequest", "the body or query is invalid: invalid_request, invalid_json, too_deep,"
           " number_out_of_range, nul_character, invalid_user_id, uids_required,"
+          " reserved_extra_key,"
           " bad_http_request (a malformed request line or header)"),
     401: ("Unauthorized", "missing or bad credentials: unauthorized, invalid_token,"
           " token_expired, invalid_api_key, jwks_unavailable"),
+    403: ("Forbidden", "host_not_allowed: a dev token asked for under a Host that names neither"
+          " a loopback address nor the public URL's host (DNS rebinding)"),
     404: ("NotFound", "not the caller's, or does not exist: not_found, invalid_page"),
     409: ("Conflict", "idempotency_key_reused: the same key came with another body"),
     413: ("TooLarge", f"payload_too_large (body over {s.MAX_BODY_BYTES} bytes), data_too_large"
@@ -189,12 +192,27 @@ def _walk(schema: Any) -> Any:
     if "properties" in schema:
         out["properties"] = {k: _free(v) if k in _FREE else _walk(v)
                              for k, v in schema["properties"].items()}
+        if "extra" in out["properties"]:
+            out["properties"]["extra"] = _extra(out["properties"]["extra"])
     if out.get("type") == "string" and "pattern" not in out and "format" not in out:
         out["pattern"] = NO_NUL
     if out.get("type") == "integer":
         out.setdefault("minimum", MIN_INT)
         out.setdefault("maximum", MAX_INT)
     return out
+
+
+def _extra(schema: dict[str, Any]) -> dict[str, Any]:
+    """``push.extra``: a free-form object whose keys are not reserved (400 reserved_extra_key)."""
+    reserved = "|".join(sorted(s.RESERVED_EXTRA_KEYS))
+    prefixes = "|".join("".join(f"[{c.upper()}{c}]" for c in p)  # any case, plain ECMA regex
+                        for p in s.RESERVED_EXTRA_PREFIXES)
+    names = {"pattern": NO_NUL, "not": {"pattern": f"^({reserved})$|^({prefixes})"}}
+    branches = [{**JSON_OBJECT, "propertyNames": names} if b.get("$ref", "").endswith(
+        "/JsonObject") else b for b in schema["anyOf"]]
+    return {**schema, "anyOf": branches,
+            "description": "custom payload keys; not uid, seq, type, data, aps, from,"
+                           " message_type, nor a key starting with google or gcm"}
 
 
 def _free(schema: dict[str, Any]) -> dict[str, Any]:

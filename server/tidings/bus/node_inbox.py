@@ -25,7 +25,8 @@ READ_COUNT = 512
 
 class NodeInbox:
     def __init__(self, blocking: aioredis.Redis, node_id: str, count: int = READ_COUNT):
-        """``blocking``: a client without socket timeout (see :mod:`.connect`)."""
+        """``blocking``: the blocking client (:mod:`.connect`); ``block_ms`` stays well under
+        its socket timeout."""
         self._r = blocking
         self._key = keys.node_inbox(node_id)
         self._field = keys.INBOX_EVENT.encode()

@@ -145,10 +145,10 @@ class Writer:
                 assert batch is not None
                 try:
                     await self._write(users)
-                except Exception as exc:  # Redis down: joiners see it, leaves are logged
+                except Exception as exc:  # Redis down: joiners see it (and say it)
                     batch.set_exception(exc)
                     batch.exception()  # retrieved: leaves nobody waits for must not warn
-                    log.warning("presence write of %d users failed: %s", len(users), exc)
+                    log.debug("presence write of %d users failed: %s", len(users), exc)
                 else:
                     batch.set_result(None)
                 finally:

@@ -8,6 +8,11 @@ server listens on a loopback address, the loopback origins
 its host equals the request's ``Host`` header: under DNS rebinding an
 attacker's page has exactly that host. A request without ``Origin`` does not
 come from a browser page and is not judged here.
+
+The same attack reaches the HTTP API of a server on a loopback address: the
+page's requests name the attacker's host. What only this machine's users may
+have (dev tokens) therefore goes, on a loopback bind, only to requests whose
+``Host`` names a loopback address or the public URL's host (:func:`host_allowed`).
 """
 
 from __future__ import annotations
@@ -49,6 +54,23 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def host_allowed(host_header: str | None, public_url: str | None, loopback_bind: bool) -> bool:
+    """True if a request whose ``Host`` header is ``host_header`` may be given what only this
+    machine's users may have: on a loopback bind, a loopback name (any port) or the public
+    URL's host name; on any other bind (dev mode asked for on the network), any."""
+    if not loopback_bind:
+        return True
+    try:
+        name = urlsplit("//" + (host_header or "").strip()).hostname
+    except ValueError:
+        return False
+    if not name:
+        return False
+    if public_url is not None and (_parts(public_url) or ("", "", 0))[1] == name:
+        return True
+    return is_loopback(name)
 
 
 def origin_allowed(origin: str, allowed: tuple[str, ...], public_url: str | None,

@@ -44,7 +44,8 @@ class PushOptions(Struct, forbid_unknown_fields=True, omit_defaults=True):
     badge: Annotated[int, Meta(ge=0, le=1_000_000)] | None = None
     sound: ShortText | None = None
     extra: dict[str, Any] | None = None
-    collapse_id: Annotated[str, Meta(max_length=64)] | None = None
+    # an APNs header of at most 64 bytes: printable ASCII, so characters are bytes
+    collapse_id: Annotated[str, Meta(max_length=64, pattern=r"^[\x20-\x7e]*$")] | None = None
     ttl: Annotated[int, Meta(ge=0, le=28 * 24 * 3600)] | None = None
 
 
@@ -157,6 +158,16 @@ class TokenRequest(Struct, forbid_unknown_fields=True):
     ttl: Annotated[int, Meta(ge=1, le=30 * 24 * 3600)] = 3600
 
 
+#: ``push.extra`` keys the payloads carry themselves, and FCM's reserved data keys (FCM
+#: refuses a message holding one): a publish naming one is refused.
+RESERVED_EXTRA_KEYS = frozenset({"uid", "seq", "type", "data", "aps", "from", "message_type"})
+RESERVED_EXTRA_PREFIXES = ("google", "gcm")
+
+
+def reserved_extra_key(key: str) -> bool:
+    return key in RESERVED_EXTRA_KEYS or key.lower().startswith(RESERVED_EXTRA_PREFIXES)
+
+
 def check_publish(req: PublishRequest) -> list[str]:
     """Limits a schema cannot state; returns the recipients as distinct text ids, in order given."""
     extra = req.push.extra if req.push is not None else None
@@ -167,6 +178,12 @@ def check_publish(req: PublishRequest) -> list[str]:
             f"the limit is {MAX_PAYLOAD_BYTES}",
             code="data_too_large",
         )
+    bad = next((k for k in extra or () if reserved_extra_key(k)), None)
+    if bad is not None:
+        raise ValidationError(
+            f"push.extra may not hold the key {bad!r}: uid, seq, type, data and aps are the"
+            " payload's own, and from, message_type and keys starting with google or gcm are"
+            " reserved by FCM", code="reserved_extra_key")
     if req.push is not None and req.push.when == "unread_after" and req.push.after is None:
         raise ValidationError("push.after (seconds) is required when push.when is 'unread_after'")
     if not req.persist and req.push is not None and req.push.when == "unread_after":

@@ -1,8 +1,10 @@
 """The socket delivery log: which stored notifications reached or were acked by a socket here.
 
 Contract: entries are gathered in memory and written in one batch every
-``RECORD_EVERY`` seconds (and at shutdown), best effort: a failed write is
-logged and its batch dropped (the log is a record, not a guarantee). At
+``RECORD_EVERY`` seconds (and at shutdown), best effort: a failed write
+drops its batch (the log is a record, not a guarantee); PostgreSQL being
+down is reported to the node's health (one line per outage), another
+failure is logged. At
 most ``MAX_ACKS`` acks wait between two writes; more are not logged.
 """
 
@@ -45,5 +47,7 @@ class DeliveryLog:
             await asyncio.sleep(RECORD_EVERY)
             try:
                 await self.flush()
-            except (StoreUnavailable, StoreError) as exc:
+            except StoreUnavailable as exc:
+                self._realtime.report(exc)
+            except StoreError as exc:
                 log.warning("socket delivery log not written: %s", exc)

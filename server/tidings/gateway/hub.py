@@ -148,7 +148,11 @@ class Hub:
                 if conn.closing:
                     return
             actions = conn.session.fetched(stored.upto, stored.counts)
-        except (StoreUnavailable, StoreError) as exc:
+        except StoreUnavailable as exc:
+            self.realtime.report(exc)
+            log.debug("fetch for a socket failed, closing it for a resume: %s", exc)
+            actions = conn.session.fetch_failed()
+        except StoreError as exc:
             log.warning("fetch for a socket failed, closing it for a resume: %s", exc)
             actions = conn.session.fetch_failed()
         self.carry_out(conn, actions)
@@ -196,7 +200,8 @@ class Hub:
                 if await self.realtime.beat(self.rooms.users()):
                     self.resync()  # what was published before presence came back
             except BusUnavailable as exc:
-                log.warning("heartbeat failed: %s", exc)
+                self.realtime.report(exc)
+                log.debug("heartbeat failed: %s", exc)
             await asyncio.sleep(HEARTBEAT)
 
     async def _sweep_expired(self) -> None:

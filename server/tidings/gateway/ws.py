@@ -54,7 +54,11 @@ async def socket(request: web.Request) -> web.StreamResponse:
     try:
         try:
             await hub.join(conn, since)
-        except (Unavailable, StoreError) as exc:
+        except Unavailable as exc:  # one line per outage, not per socket
+            hub.realtime.report(exc)
+            await conn.close(protocol.CLOSE_RESTART, "try again")
+            return ws
+        except StoreError as exc:
             log.warning("joining a socket failed (%s); it is closed for a resume", exc)
             await conn.close(protocol.CLOSE_RESTART, "try again")
             return ws

@@ -5,7 +5,9 @@ a user's state when a socket joins, the stored rows between two seqs, the
 socket delivery log, this node's presence and its inbox stream. Every
 method raises only :class:`~tidings.core.errors.StoreUnavailable` /
 :class:`~tidings.core.errors.StoreError` (PostgreSQL) or
-:class:`~tidings.core.errors.BusUnavailable` (Redis).
+:class:`~tidings.core.errors.BusUnavailable` (Redis). Outages seen by the
+gateway go to :meth:`Realtime.report` (the node's health, which says each
+outage once); retries during one are DEBUG lines, never a line each.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from ..bus.connect import Redis
 from ..bus.errors import translated as bus_errors
 from ..bus.node_inbox import NodeInbox
 from ..core import events
-from ..core.errors import BusUnavailable
+from ..core.errors import BusUnavailable, Unavailable
 from ..core.shapes import Counts
 from ..store import db, inbox
 from ..store import push as deliveries_log
@@ -29,7 +31,7 @@ from ..store.errors import translated as store_errors
 
 log = logging.getLogger(__name__)
 
-READ_BLOCK_MS = 1000
+READ_BLOCK_MS = 1000  # well under the blocking client's socket timeout (bus.connect)
 HEARTBEAT = presence.HEARTBEAT  # seconds between calls of Realtime.beat
 REAP_EVERY = 5  # heartbeats between looks for silent nodes
 
@@ -47,14 +49,23 @@ class Stored:
 
 
 class Realtime:
-    def __init__(self, pool: db.Pool, redis: Redis, blocking: Redis,
-                 node_id: str):
+    def __init__(self, pool: db.Pool, redis: Redis, blocking: Redis, node_id: str,
+                 report: Callable[[Unavailable], None] | None = None):
+        """``report``: told of every outage seen (the node's ``Health.report``)."""
         self.node_id = node_id
+        self._report = report
         self._pool = pool
         self._redis = redis
         self._inbox = NodeInbox(blocking, node_id)
         self._writer: presence.Writer | None = None
         self._beats = 0
+
+    def report(self, exc: Unavailable) -> None:
+        """PostgreSQL or Redis was unavailable to the gateway (said once per outage)."""
+        if self._report is not None:
+            self._report(exc)
+        else:
+            log.warning("%s", exc.message)
 
     # -- presence --------------------------------------------------------
 
@@ -79,8 +90,8 @@ class Realtime:
             await presence.heartbeat(self._redis, self.node_id)
             lost = bool(users) and not await node_presence.registered(self._redis, self.node_id)
             if lost:
-                log.warning("presence was lost (Redis restarted?); registering %d users",
-                            len(users))
+                log.info("presence was lost (Redis restarted?); registering %d users",
+                         len(users))
                 await node_presence.register(self._redis, self.node_id, list(users))
             self._beats += 1
             if self._beats % REAP_EVERY == 0:
@@ -108,7 +119,8 @@ class Realtime:
             try:
                 payloads = await self._inbox.read(READ_BLOCK_MS)
             except BusUnavailable as exc:
-                log.warning("inbox read failed (%s); retrying from %s", exc, self._inbox.last_id)
+                self.report(exc)
+                log.debug("inbox read failed (%s); retrying from %s", exc, self._inbox.last_id)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 2.0)
                 lost = True
