@@ -19,6 +19,7 @@ from typing import Any
 from . import config_rules
 from .core.errors import ConfigError
 
+
 @dataclass(frozen=True)
 class Kind:
     """How one setting's text is read: its parser, its help metavar and accepted values."""
@@ -109,7 +110,8 @@ class Settings:
     """Every setting of a Tidings node. Build it with :func:`load`."""
 
     database_url: str | None = _opt(
-        "TIDINGS_DATABASE_URL", None, URL, help="PostgreSQL URL (also DATABASE_URL); unset: embedded",
+        "TIDINGS_DATABASE_URL", None, URL,
+        help="PostgreSQL URL (also DATABASE_URL); unset: embedded",
         alias="DATABASE_URL")
     redis_url: str | None = _opt(
         "TIDINGS_REDIS_URL", None, URL, help="Redis URL (also REDIS_URL); unset: embedded",
@@ -124,7 +126,8 @@ class Settings:
     migrate: bool = _opt(
         "TIDINGS_MIGRATE", True, BOOL, help="apply pending migrations when serving")
     jwt_secret: str | None = _opt(
-        "TIDINGS_JWT_SECRET", None, help="HS256 secret for user tokens (32+ characters)",
+        "TIDINGS_JWT_SECRET", None, Kind(str, "SECRET"),
+        help="HS256 secret for user tokens (32+ characters)",
         secret=True)
     jwt_public_key: str | None = _opt(
         "TIDINGS_JWT_PUBLIC_KEY", None, Kind(str, "PEM|@PATH"),
@@ -140,7 +143,8 @@ class Settings:
         "TIDINGS_JWT_LEEWAY", 10.0, Kind(_leeway, "SECONDS"),
         help="seconds of clock skew allowed on exp/nbf")
     api_keys: tuple[str, ...] = _opt(
-        "TIDINGS_API_KEYS", (), LIST, help="producer API keys, comma-separated", secret=True)
+        "TIDINGS_API_KEYS", (), Kind(_list, "KEY,KEY"),
+        help="producer API keys, comma-separated", secret=True)
     allowed_origins: tuple[str, ...] = _opt(
         "TIDINGS_ALLOWED_ORIGINS", (), LIST,
         help="browser origins allowed to open sockets and call the API (CORS); `*`: any")
@@ -152,7 +156,8 @@ class Settings:
         help="dev mode (anyone reaching the port gets user tokens for the demo page); default"
              " on when embedded on a loopback address, else off")
     node_id: str | None = _opt(
-        "TIDINGS_NODE_ID", None, Kind(str, "ID"), help="this node's id in presence; default random per process")
+        "TIDINGS_NODE_ID", None, Kind(str, "ID"),
+        help="this node's id in presence; default random per process")
     max_sockets_per_user: int = _opt(
         "TIDINGS_MAX_SOCKETS_PER_USER", 20, COUNT, help="open sockets per user per node")
     ws_auth_timeout: float = _opt(
@@ -268,16 +273,21 @@ def describe(f: Any) -> str:
     return text
 
 
-def add_flags(parser: argparse.ArgumentParser, names: list[str] | None = None) -> None:
-    """Add a ``--flag`` for every setting (or those in ``names``); unset flags stay None."""
+def add_flags(parser: argparse.ArgumentParser, names: list[str] | None = None,
+              help: Mapping[str, str] | None = None) -> None:
+    """Add a ``--flag`` for every setting (or those in ``names``); unset flags stay None.
+
+    ``help`` replaces the help of some settings where a command uses them differently.
+    """
     for f in options():
         if names is not None and f.name not in names:
             continue
         meta = f.metadata
         kind = meta["kind"]
         metavar = "{" + ",".join(kind.choices) + "}" if kind.choices else kind.metavar
+        text = (help or {}).get(f.name) or f"{describe(f)}; default {shown_default(f)}"
         parser.add_argument(flag(f.name), dest=f.name, default=None, metavar=metavar,
-                            help=f"{describe(f)}; default {shown_default(f)} [{meta['env']}]")
+                            help=f"{text} [{meta['env']}]")
 
 
 def readme_table() -> str:
