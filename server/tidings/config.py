@@ -1,102 +1,39 @@
 """Settings: one table of every option, read from ``TIDINGS_*`` variables and flags.
 
-Each :class:`Option` names its environment variable, its ``tidings serve``
-flag, its type and its default. :func:`load` reads them once at start and
-checks them together: a bad value raises :class:`~tidings.core.errors.ConfigError`
-naming the setting, and the CLI prints that one line and exits.
+Each field of :class:`Settings` names its environment variable, its
+``tidings serve`` flag, its kind (:mod:`tidings.config_values`), its default and
+its help (:mod:`tidings.config_help` shows them). :func:`load` reads them once at start and
+checks them together (:mod:`tidings.config_rules`): every bad value is a
+:class:`~tidings.core.errors.ConfigError` naming the setting, all raised at
+once, and the CLI prints one line for each and exits.
 """
 
 from __future__ import annotations
 
-import argparse
 import ipaddress
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from . import config_rules
+from .config_values import (
+    BOOL,
+    COUNT,
+    LIST,
+    LOG_LEVELS,
+    SECONDS,
+    TEXT,
+    URL,
+    Kind,
+    read_leeway,
+    read_level,
+    read_list,
+    read_port,
+    read_rate,
+)
 from .core.errors import ConfigError
-
-
-@dataclass(frozen=True)
-class Kind:
-    """How one setting's text is read: its parser, its help metavar and accepted values."""
-
-    parse: Callable[[str], Any]
-    metavar: str
-    choices: tuple[str, ...] = ()
-
-
-def _bool(text: str) -> bool:
-    low = text.strip().lower()
-    if low in ("1", "true", "yes", "on"):
-        return True
-    if low in ("0", "false", "no", "off", ""):
-        return False
-    raise ValueError("must be true or false")
-
-
-def _list(text: str) -> tuple[str, ...]:
-    return tuple(part.strip() for part in text.split(",") if part.strip())
-
-
-def _int(text: str, low: int, high: int | None, what: str) -> int:
-    try:
-        value = int(text.strip())
-    except ValueError:
-        raise ValueError(f"must be {what}") from None
-    if value < low or (high is not None and value > high):
-        raise ValueError(f"must be {what}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    return _int(text, 1, None, "a whole number, 1 or more")
-
-
-def _port(text: str) -> int:
-    return _int(text, 0, 65535, "a port number from 0 to 65535")
-
-
-def _number(text: str, what: str, *, positive: bool) -> float:
-    try:
-        value = float(text.strip())
-    except ValueError:
-        raise ValueError(f"must be {what}") from None
-    if value != value or value in (float("inf"), float("-inf")) or value < 0 or (
-            positive and value == 0):
-        raise ValueError(f"must be {what}")
-    return value
-
-
-def _seconds(text: str) -> float:
-    return _number(text, "a positive number of seconds", positive=True)
-
-
-def _rate(text: str) -> float:
-    return _number(text, "0 (off) or a positive rate", positive=False)
-
-
-def _leeway(text: str) -> float:
-    return _number(text, "0 or a positive number of seconds", positive=False)
-
-
-def _level(text: str) -> str:
-    level = text.strip().upper()
-    if level not in LOG_LEVELS:
-        raise ValueError("must be " + ", ".join(LOG_LEVELS[:-1]) + " or " + LOG_LEVELS[-1])
-    return level
-
-
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
-TEXT = Kind(str, "TEXT")
-URL = Kind(str, "URL")
-BOOL = Kind(_bool, "BOOL", ("true", "false"))
-LIST = Kind(_list, "A,B")
-COUNT = Kind(_positive_int, "N")
-SECONDS = Kind(_seconds, "SECONDS")
 
 
 def _opt(env: str, default: Any, kind: Kind = TEXT, help: str = "", **kw: Any):
@@ -120,7 +57,7 @@ class Settings:
         "TIDINGS_DATA_DIR", Path(".tidings"), Kind(Path, "DIR"),
         help="folder for embedded servers' data and the dev secret")
     host: str = _opt("TIDINGS_HOST", "127.0.0.1", Kind(str, "HOST"), help="address to listen on")
-    port: int = _opt("TIDINGS_PORT", 8000, Kind(_port, "PORT"), help="port to listen on")
+    port: int = _opt("TIDINGS_PORT", 8000, Kind(read_port, "PORT"), help="port to listen on")
     workers: int = _opt(
         "TIDINGS_WORKERS", 1, COUNT, help="server processes sharing the port")
     migrate: bool = _opt(
@@ -140,10 +77,10 @@ class Settings:
     jwt_audience: str | None = _opt("TIDINGS_JWT_AUDIENCE", None, help="required `aud` claim")
     jwt_issuer: str | None = _opt("TIDINGS_JWT_ISSUER", None, help="required `iss` claim")
     jwt_leeway: float = _opt(
-        "TIDINGS_JWT_LEEWAY", 10.0, Kind(_leeway, "SECONDS"),
+        "TIDINGS_JWT_LEEWAY", 10.0, Kind(read_leeway, "SECONDS"),
         help="seconds of clock skew allowed on exp/nbf")
     api_keys: tuple[str, ...] = _opt(
-        "TIDINGS_API_KEYS", (), Kind(_list, "KEY,KEY"),
+        "TIDINGS_API_KEYS", (), Kind(read_list, "KEY,KEY"),
         help="producer API keys, comma-separated", secret=True)
     allowed_origins: tuple[str, ...] = _opt(
         "TIDINGS_ALLOWED_ORIGINS", (), LIST,
@@ -170,10 +107,10 @@ class Settings:
     ws_heartbeat: float = _opt(
         "TIDINGS_WS_HEARTBEAT", 30.0, SECONDS, help="seconds between protocol pings")
     rate_limit_user: float = _opt(
-        "TIDINGS_RATE_LIMIT_USER", 20.0, Kind(_rate, "PER_SECOND"),
+        "TIDINGS_RATE_LIMIT_USER", 20.0, Kind(read_rate, "PER_SECOND"),
         help="HTTP requests per second per user, per node (bursts of 5x); 0 turns it off")
     rate_limit_producer: float = _opt(
-        "TIDINGS_RATE_LIMIT_PRODUCER", 0.0, Kind(_rate, "PER_SECOND"),
+        "TIDINGS_RATE_LIMIT_PRODUCER", 0.0, Kind(read_rate, "PER_SECOND"),
         help="publish requests per second per API key, per node (bursts of 2x); 0: off")
     replay_limit: int = _opt(
         "TIDINGS_REPLAY_LIMIT", 1000, COUNT,
@@ -197,7 +134,7 @@ class Settings:
         "TIDINGS_PUSH_BACKOFF_BASE", 5.0, SECONDS, help="first retry delay of a push (seconds)")
     push_backoff_cap: float = _opt(
         "TIDINGS_PUSH_BACKOFF_CAP", 3600.0, SECONDS, help="longest retry delay (seconds)")
-    log_level: str = _opt("TIDINGS_LOG_LEVEL", "INFO", Kind(_level, "LEVEL", LOG_LEVELS),
+    log_level: str = _opt("TIDINGS_LOG_LEVEL", "INFO", Kind(read_level, "LEVEL", LOG_LEVELS),
                           help="log level")
 
     @property
@@ -250,55 +187,6 @@ def options() -> list[Any]:
 
 def flag(name: str) -> str:
     return "--" + name.replace("_", "-")
-
-
-def shown_default(f: Any) -> str:
-    """A setting's default as the help and the README show it."""
-    value = f.default
-    if value is None:
-        return "unset"
-    if value == ():
-        return "none"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-def describe(f: Any) -> str:
-    """A setting's help: what it does, and the values it accepts when they are few."""
-    kind = f.metadata["kind"]
-    text = f.metadata["help"]
-    if kind.choices and kind is not BOOL:
-        text += f" ({', '.join(kind.choices)})"
-    return text
-
-
-def add_flags(parser: argparse.ArgumentParser, names: list[str] | None = None,
-              help: Mapping[str, str] | None = None) -> None:
-    """Add a ``--flag`` for every setting (or those in ``names``); unset flags stay None.
-
-    ``help`` replaces the help of some settings where a command uses them differently.
-    """
-    for f in options():
-        if names is not None and f.name not in names:
-            continue
-        meta = f.metadata
-        kind = meta["kind"]
-        metavar = "{" + ",".join(kind.choices) + "}" if kind.choices else kind.metavar
-        text = (help or {}).get(f.name) or f"{describe(f)}; default {shown_default(f)}"
-        parser.add_argument(flag(f.name), dest=f.name, default=None, metavar=metavar,
-                            help=f"{text} [{meta['env']}]")
-
-
-def readme_table() -> str:
-    """The README's configuration table, generated from the settings table."""
-    rows = ["| Environment variable | `tidings serve` flag | Default | Meaning |",
-            "|---|---|---|---|"]
-    for f in options():
-        default = shown_default(f)
-        default = default if default in ("unset", "none") else f"`{default}`"
-        rows.append(f"| `{f.metadata['env']}` | `{flag(f.name)}` | {default} | {describe(f)} |")
-    return "\n".join(rows) + "\n"
 
 
 def to_env(s: Settings) -> dict[str, str]:

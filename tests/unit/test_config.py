@@ -2,7 +2,7 @@
 
 import pytest
 
-from tidings import config
+from tidings import config, config_help
 from tidings.core.errors import ConfigError
 
 PROD = {"TIDINGS_DATABASE_URL": "postgresql://db/x", "TIDINGS_REDIS_URL": "redis://r:6379/0",
@@ -54,8 +54,8 @@ def test_readme_table_is_generated_from_the_settings():
     from pathlib import Path
 
     readme = (Path(__file__).parents[2] / "README.md").read_text()
-    assert config.readme_table() in readme, (
-        "README's configuration table is stale: paste tidings.config.readme_table()")
+    assert config_help.readme_table() in readme, (
+        "README's configuration table is stale: paste tidings.config_help.readme_table()")
     for f in config.options():
         assert f"| `{f.metadata['env']}` | `{config.flag(f.name)}` |" in readme
 
@@ -86,7 +86,7 @@ def test_help_shows_defaults_and_choices():
     import argparse
 
     parser = argparse.ArgumentParser(prog="t")
-    config.add_flags(parser)
+    config_help.add_flags(parser)
     text = parser.format_help()
     assert "VALUE" not in text
     assert "--migrate {true,false}" in text and "--log-level {DEBUG,INFO,WARNING,ERROR}" in text

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .. import __version__, config
+from .. import __version__, config_help
 from ..config import ConfigErrors
 from ..core.errors import ConfigError
 from . import listen, remote, serve, worker
@@ -32,7 +32,7 @@ def _command(sub, name: str, func, help: str) -> argparse.ArgumentParser:
 def _remote_flags(parser: argparse.ArgumentParser, names: list[str]) -> None:
     parser.add_argument("--url", help="server URL (default: the address of the tidings serve"
                         " running from the data folder, else http://HOST:PORT)")
-    config.add_flags(parser, names)
+    config_help.add_flags(parser, names)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -40,9 +40,9 @@ def parser() -> argparse.ArgumentParser:
     top.add_argument("--version", action="version", version=f"tidings {__version__}")
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    config.add_flags(_command(sub, "serve", serve.cmd_serve,
+    config_help.add_flags(_command(sub, "serve", serve.cmd_serve,
                               "run the server (embedded PostgreSQL/Redis when no URL)"))
-    config.add_flags(_command(sub, "migrate", serve.cmd_migrate,
+    config_help.add_flags(_command(sub, "migrate", serve.cmd_migrate,
                               "apply pending database migrations and exit"),
                      ["database_url", "data_dir", "log_level"])
 
@@ -51,7 +51,8 @@ def parser() -> argparse.ArgumentParser:
     token.add_argument("user", nargs="?", help="user id (the token's sub claim)")
     token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds (3600)")
     token.add_argument("--producer", action="store_true", help="print the producer API key")
-    config.add_flags(token, ["data_dir", "jwt_secret", "jwt_audience", "jwt_issuer", "api_keys"])
+    config_help.add_flags(token, ["data_dir", "jwt_secret", "jwt_audience", "jwt_issuer",
+                                  "api_keys"])
 
     devices = sub.add_parser("devices", help="register a push device for a user")
     devices_sub = devices.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -69,7 +70,7 @@ def parser() -> argparse.ArgumentParser:
     wrk = _command(sub, "worker", worker.cmd_worker,
                    "run push workers (needs TIDINGS_DATABASE_URL: no embedded servers)")
     wrk.add_argument("--burst", action="store_true", help="send what is due, then exit")
-    config.add_flags(wrk, ["database_url", "redis_url", "push_config", "push_max_attempts",
+    config_help.add_flags(wrk, ["database_url", "redis_url", "push_config", "push_max_attempts",
                            "push_device_per_minute", "push_lease", "push_backoff_base",
                            "push_backoff_cap", "log_level"], help=_WORKER_URLS)
 
@@ -99,7 +100,7 @@ def parser() -> argparse.ArgumentParser:
 def _node_parser() -> argparse.ArgumentParser:
     """``tidings _node``: one process of ``serve --workers N``; not listed anywhere."""
     node = argparse.ArgumentParser(prog="tidings _node")
-    config.add_flags(node)
+    config_help.add_flags(node)
     node.set_defaults(func=serve.cmd_node)
     return node
 
