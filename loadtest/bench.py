@@ -568,7 +568,7 @@ class Bench:
         for i in range(a.driver_procs):
             count = min(share, a.sockets - i * share)
             cmd = [sys.executable, str(Path(__file__)), "idle", "--url", self.server.url,
-                   "--jwt-secret", self.server.secret, "--api-key", self.server.key,
+                   f"--jwt-secret={self.server.secret}", f"--api-key={self.server.key}",
                    "--part", f"{self.prefix('idle')}-p{i},{count},{1 + i * sources_each}",
                    "--per-source", str(a.per_source),
                    "--connect-concurrency", str(max(1, a.connect_concurrency // a.driver_procs))]

@@ -16,8 +16,6 @@ import socket
 import uuid
 from collections.abc import AsyncIterator
 
-import asyncpg
-import redis.asyncio as aioredis
 from aiohttp import web
 
 from .api import demo, devices, health, inbox, openapi, producer, protocol
@@ -33,6 +31,7 @@ from .gateway import ws
 from .gateway.hub import Hub
 from .push.registry import Registry, parse_config
 from .services.context import SERVICES, Services
+from .services.devices import Devices
 from .services.health import Health
 from .services.inbox import Inbox
 from .services.publishing import Publishing
@@ -62,7 +61,7 @@ async def _close_sockets(app: web.Application) -> None:
     await app[ws.HUB].shutdown()
 
 
-def push_worker(settings: Settings, redis: aioredis.Redis | None, pool: asyncpg.Pool,
+def push_worker(settings: Settings, redis: connect.Redis | None, pool: db.Pool,
                 name: str | None = None) -> tuple[PushWorker, Registry]:
     """A push worker with the settings' providers; close the registry after it stops.
 
@@ -104,7 +103,7 @@ def _node(settings: Settings):
             services = Services(
                 settings=settings, node_id=node_id, pool=pool, redis=redis,
                 verifier=TokenVerifier(settings), publisher=publisher, publishing=publishing,
-                inbox=Inbox(pool, publisher, health), health=health,
+                inbox=Inbox(pool, publisher, health), devices=Devices(pool), health=health,
                 user_limiter=(RateLimiter(settings.rate_limit_user, 5 * settings.rate_limit_user)
                               if settings.rate_limit_user else None),
                 producer_limiter=(RateLimiter(settings.rate_limit_producer,

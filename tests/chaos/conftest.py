@@ -24,12 +24,6 @@ from loadtest.chaos.cluster import private_postgres  # noqa: E402
 from loadtest.chaos.servers import Postgres  # noqa: E402
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers", "chaos: real processes and injected faults (run by default; deselect with"
-        " -m 'not chaos')")
-
-
 @pytest.fixture(scope="session")
 def chaos_dir() -> Iterator[Path]:
     """The suite's own folder (not pytest's, which another session may clean up meanwhile)."""

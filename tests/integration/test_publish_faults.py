@@ -155,6 +155,12 @@ async def test_postgres_down_mid_stream_every_error_is_a_503_and_none_was_stored
     await asyncio.sleep(0.3)
     await proxy.refuse()
     proxy.cut_all()
+    await asyncio.sleep(0.05)  # the pool sees its connections cut
+    during = f"{prefix}-during"  # the producers may all be settling a cut publish: one more
+    with pytest.raises(StoreUnavailable):
+        await asyncio.wait_for(publishing.publish(PublishRequest(
+            recipients=[during], message="m", idempotency_key=during), [during]), 2)
+    answers[during] = 503
     await asyncio.sleep(0.5)
     await proxy.accept()
     await asyncio.gather(*producers)

@@ -12,7 +12,6 @@ from aiohttp import web
 from ..core.errors import NotFound
 from ..core.ids import check_device_token, is_device_token
 from ..core.schemas import DeviceRequest, DeviceUpdate
-from ..store import devices
 from .http import body, reply, services, user
 
 routes = web.RouteTableDef()
@@ -23,15 +22,15 @@ async def register(request: web.Request) -> web.Response:
     me = await user(request)
     req = await body(request, DeviceRequest)
     check_device_token(req.platform, req.token)
-    row, created = await devices.register(services(request).pool, me.user_id, req.platform,
-                                          req.token, req.app_id, req.name, req.active)
+    row, created = await services(request).devices.register(
+        me.user_id, req.platform, req.token, req.app_id, req.name, req.active)
     return reply(dict(row), 201 if created else 200)
 
 
 @routes.get("/api/v1/me/devices")
 async def list_devices(request: web.Request) -> web.Response:
     me = await user(request)
-    rows = await devices.list_for(services(request).pool, me.user_id)
+    rows = await services(request).devices.list_for(me.user_id)
     return reply({"devices": [dict(r) for r in rows]})
 
 
@@ -45,10 +44,7 @@ def _token(request: web.Request) -> str:
 @routes.get("/api/v1/me/devices/{token}")
 async def get_device(request: web.Request) -> web.Response:
     me = await user(request)
-    row = await devices.get(services(request).pool, me.user_id, _token(request))
-    if row is None:
-        raise NotFound("Device not found")
-    return reply(dict(row))
+    return reply(dict(await services(request).devices.get(me.user_id, _token(request))))
 
 
 @routes.put("/api/v1/me/devices/{token}")
@@ -57,17 +53,11 @@ async def update_device(request: web.Request) -> web.Response:
     token = _token(request)
     req = await body(request, DeviceUpdate)
     changes = {k: v for k, v in msgspec.structs.asdict(req).items() if v is not None}
-    pool = services(request).pool
-    row = (await devices.update(pool, me.user_id, token, changes) if changes
-           else await devices.get(pool, me.user_id, token))
-    if row is None:
-        raise NotFound("Device not found")
-    return reply(dict(row))
+    return reply(dict(await services(request).devices.update(me.user_id, token, changes)))
 
 
 @routes.delete("/api/v1/me/devices/{token}")
 async def delete_device(request: web.Request) -> web.Response:
     me = await user(request)
-    if not await devices.delete(services(request).pool, me.user_id, _token(request)):
-        raise NotFound("Device not found")
+    await services(request).devices.delete(me.user_id, _token(request))
     return web.Response(status=204)

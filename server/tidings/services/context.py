@@ -12,6 +12,7 @@ from ..bus.publisher import Publisher
 from ..config import Settings
 from ..core.ratelimit import RateLimiter
 from ..store.db import Pool
+from .devices import Devices
 from .health import Health
 from .inbox import Inbox
 from .publishing import Publishing
@@ -27,6 +28,7 @@ class Services:
     publisher: Publisher
     publishing: Publishing
     inbox: Inbox
+    devices: Devices
     health: Health
     user_limiter: RateLimiter | None = None
     producer_limiter: RateLimiter | None = None

@@ -16,16 +16,14 @@ from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import asyncpg
-import redis.asyncio as aioredis
-
 from ..bus import node_presence, presence
+from ..bus.connect import Redis
 from ..bus.errors import translated as bus_errors
 from ..bus.node_inbox import NodeInbox
 from ..core import events
 from ..core.errors import BusUnavailable
 from ..core.shapes import Counts
-from ..store import inbox
+from ..store import db, inbox
 from ..store import push as deliveries_log
 from ..store.errors import translated as store_errors
 
@@ -49,7 +47,7 @@ class Stored:
 
 
 class Realtime:
-    def __init__(self, pool: asyncpg.Pool, redis: aioredis.Redis, blocking: aioredis.Redis,
+    def __init__(self, pool: db.Pool, redis: Redis, blocking: Redis,
                  node_id: str):
         self.node_id = node_id
         self._pool = pool

@@ -5,6 +5,10 @@ What may live here: the pool, its type names for the layers above (:data:`Pool`,
 
 Contracts:
 
+- No standing connections (``min_size=0``): asyncpg 0.32 keeps a floor of
+  connections by reconnecting in the background and logs a traceback each
+  time that fails, which during an outage is noise, not news; connections are
+  opened on demand and kept for reuse.
 - No reset query on release: Tidings sets no session state and closes every
   transaction and advisory lock itself (asyncpg's ``reset=None`` means "the
   default reset", so a coroutine that does nothing is passed instead).
@@ -33,6 +37,8 @@ log = logging.getLogger(__name__)
 #: The pool and connection types, named for the layers that must not import asyncpg.
 Pool: TypeAlias = asyncpg.Pool
 Connection: TypeAlias = asyncpg.Connection
+#: A row read from PostgreSQL (mapping access by column name).
+Row: TypeAlias = asyncpg.Record
 
 CONNECT_TIMEOUT = 5.0  # seconds to open a connection before PostgreSQL counts as unavailable
 
@@ -49,7 +55,7 @@ async def _no_reset(conn: asyncpg.Connection) -> None:
     """The pool's reset: nothing (asyncpg still rolls back a transaction left open)."""
 
 
-async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
+async def create_pool(dsn: str, *, min_size: int = 0, max_size: int = 10) -> asyncpg.Pool:
     """A pool whose connections encode and decode json/jsonb as Python values."""
     return await asyncpg.create_pool(
         dsn, min_size=min_size, max_size=max_size, init=_init, command_timeout=30,
