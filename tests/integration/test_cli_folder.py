@@ -7,6 +7,7 @@ same folder with nothing in the environment: a second ``serve`` (refused),
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import queue
@@ -55,6 +56,14 @@ def _popen(cwd, *args: str, stderr=subprocess.STDOUT) -> subprocess.Popen[str]:
                             stdout=subprocess.PIPE, stderr=stderr, text=True)
 
 
+async def _open_socket_offering(url: str, token: str) -> None:
+    from websockets.asyncio.client import connect
+
+    async with connect(url, subprotocols=["chat"],
+                       additional_headers={"Authorization": f"Bearer {token}"}) as ws:
+        assert json.loads(await ws.recv())["type"] == "counts"
+
+
 def _run(cwd, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "tidings", *args], cwd=cwd, env=_env(),
                           capture_output=True, text=True, timeout=60)
@@ -95,6 +104,13 @@ def test_commands_find_the_server_and_the_folder_is_locked(tmp_path):
         payload = json.loads(out.wait_for(lambda line: line.startswith('{"platform"')))
         assert payload["payload"]["aps"] == {"alert": {"body": "Hello"}, "badge": 1}
         assert payload["platform"] == "apns" and device_token
+
+        # A socket offering a subprotocol that is not a token: no warning in the server's log.
+        asyncio.run(_open_socket_offering(f"ws://127.0.0.1:{port}/ws/me/notifications",
+                                          _run(tmp_path, "token", "alice").stdout.strip()))
+        _run(tmp_path, "push", "--user", "alice", "--message", "After")
+        out.wait_for(lambda line: '"body":"After"' in line)
+        assert not [line for line in out.seen if "protocols" in line], out.seen
     finally:
         if listener is not None:
             listener.terminate()
