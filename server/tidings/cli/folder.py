@@ -40,7 +40,11 @@ def embedded_servers(settings: Settings, *, postgres: bool, redis: bool,
             raise Unusable("TIDINGS_DATA_DIR", f"the data folder {folder} is in use by"
                            f" {exc.holder}; stop it, or use another --data-dir") from None
         try:
-            yield embedded.start()
+            try:
+                embedded.start()
+            except RuntimeError as exc:  # the embedded Redis exited or did not answer
+                raise Unusable("TIDINGS_REDIS_URL", str(exc)) from None
+            yield embedded
         finally:
             embedded.stop()
             datadir.forget_address(folder)

@@ -13,8 +13,10 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from dataclasses import replace
 from typing import Any
+from urllib.parse import urlsplit
 
 from .. import __version__, config, datadir
 from ..config import Settings
@@ -115,9 +117,23 @@ def _serve_workers(settings: Settings, text: str) -> int:
 
     signal.signal(signal.SIGINT, forward)
     signal.signal(signal.SIGTERM, forward)
-    print(text, flush=True)
+    if _listening(settings, children):
+        print(text, flush=True)
     codes = [child.wait() for child in children]
     return max(codes, default=0)
+
+
+def _listening(settings: Settings, children: list[subprocess.Popen[bytes]]) -> bool:
+    """Wait until the port accepts connections (the banner then tells the truth); False
+    if a node process ended first."""
+    url = urlsplit(local_url(settings))
+    while all(child.poll() is None for child in children):
+        try:
+            socket.create_connection((url.hostname, url.port), timeout=1).close()
+            return True
+        except OSError:
+            time.sleep(0.05)
+    return False
 
 
 def cmd_node(args: argparse.Namespace) -> int:
