@@ -11,7 +11,7 @@ PROD = {"TIDINGS_DATABASE_URL": "postgresql://db/x", "TIDINGS_REDIS_URL": "redis
         "TIDINGS_JWT_SECRET": "s" * 32, "TIDINGS_API_KEYS": "k1"}
 
 
-def test_a_wildcard_host_prints_a_reachable_address(tmp_path):
+def test_a_wildcard_host_prints_a_reachable_address():
     for host, local in (("0.0.0.0", "http://127.0.0.1:8123"), ("::", "http://[::1]:8123")):
         s = common.resolve(config.load({**PROD, "TIDINGS_HOST": host, "TIDINGS_PORT": "8123"}))
         text = serve.banner(s, embedded=False)
@@ -20,7 +20,7 @@ def test_a_wildcard_host_prints_a_reachable_address(tmp_path):
         assert serve.local_url(s) == local
 
 
-def test_public_url_wins(tmp_path):
+def test_public_url_wins():
     s = config.load({**PROD, "TIDINGS_HOST": "0.0.0.0",
                      "TIDINGS_PUBLIC_URL": "https://tidings.example.com/"})
     assert "listening on https://tidings.example.com (" in serve.banner(s, embedded=False)

@@ -130,8 +130,13 @@ def test_failed_serve_leaves_no_folder_and_no_process(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_token_without_a_user_writes_nothing(tmp_path):
+def test_token_writes_nothing(tmp_path):
     _one_line(_tidings(tmp_path, "token"), "tidings token alice")
+    for args in (["alice"], ["--producer"]):  # where no server ever ran: no credentials
+        _one_line(_tidings(tmp_path, "token", *args), "TIDINGS_DATA_DIR", "tidings serve")
+    assert list(tmp_path.iterdir()) == []
+    minted = _tidings(tmp_path, "token", "alice", env=_env(TIDINGS_JWT_SECRET=SECRET))
+    assert minted.returncode == 0 and minted.stdout.count(".") == 2
     assert list(tmp_path.iterdir()) == []
 
 

@@ -31,6 +31,9 @@ def check_port(host: str, port: int) -> None:
             try:
                 s.bind(address)
             except OSError as exc:
+                if exc.errno == errno.EADDRNOTAVAIL:
+                    raise Unusable("TIDINGS_HOST", f"{host} is not an address of this machine"
+                                   " (--host)") from None
                 what = ("is already in use (another server listens there)"
                         if exc.errno == errno.EADDRINUSE else f"cannot be used ({exc.strerror})")
                 raise Unusable("TIDINGS_PORT", f"port {port} on {host} {what}; choose another"

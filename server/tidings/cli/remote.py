@@ -5,8 +5,7 @@ Where the server is: ``--url``; else ``TIDINGS_HOST``/``TIDINGS_PORT`` (or
 their flags) when set; else the address a running ``tidings serve`` left in
 the data folder (``server.json``); else the default ``127.0.0.1:8000``. The
 credentials are the settings' or the data folder's dev ones; these commands
-never create the data folder or its credentials, except ``token``, which
-creates the dev credentials (as ``serve`` would) only when it can succeed.
+never create the data folder or its credentials (``serve`` does).
 """
 
 from __future__ import annotations
@@ -51,13 +50,24 @@ def user_token(settings: Settings, user: str, ttl: int, flag: str) -> str:
 
 
 def cmd_token(args: argparse.Namespace) -> int:
+    """Mint with the settings' secret, else the dev credentials of the data folder.
+
+    Writes nothing: a folder where no ``tidings serve`` has run has no dev
+    credentials, and a token minted there would fit no server.
+    """
     settings = common.settings(args, require_auth=False)
     if not args.producer and not args.user:
         raise ConfigError("USER", "name the user: tidings token alice")
     if not args.producer and (settings.jwt_public_key or settings.jwt_jwks_url):
         raise ConfigError("TIDINGS_JWT_SECRET", "tokens for public-key verification are minted"
                           " by your identity provider, not by tidings")
-    settings = common.resolve(settings)
+    embedded = settings.embedded
+    settings = common.resolve(settings, create=False)
+    missing = not settings.api_keys if args.producer else not settings.jwt_secret
+    if missing and embedded:
+        raise ConfigError("TIDINGS_DATA_DIR", f"no dev credentials in {settings.data_dir}: run"
+                          " this where tidings serve runs (or give its --data-dir), or set "
+                          + ("TIDINGS_API_KEYS" if args.producer else "TIDINGS_JWT_SECRET"))
     if args.producer:
         if not settings.api_keys:
             raise ConfigError("TIDINGS_API_KEYS", "no producer key is set")
