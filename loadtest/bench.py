@@ -13,6 +13,11 @@ given, with ``--workers`` processes) or targets a running one (``--url`` with
 - ``latency``: a fixed offered rate of single-recipient publishes; p50/p95/p99/max.
 - ``recovery``: reconnect with N missed; time until the last replayed one.
 
+``--target nchan`` runs ``idle``, ``fanout`` and ``latency`` through the same
+code against nginx with the nchan module instead (``loadtest/nchan.py``: one
+worker, a channel per user, no auth, no database), for a ratio column measured
+in the same sitting.
+
 Every scenario checks correctness as well: each socket must see its seqs once
 and in order (no duplicate, no gap), and every published notification must
 arrive. Results go to ``<out>.json`` and ``<out>.md`` (default under
@@ -52,6 +57,9 @@ import jwt
 import orjson
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import nchan  # noqa: E402  (beside this file)
+
 WS_PATH = "/ws/me/notifications"
 PUBLISH_PATH = "/api/v1/notifications"
 CLK = os.sysconf("SC_CLK_TCK")
@@ -237,10 +245,58 @@ class Server:
         if self.tmp is not None and not self.args.keep:
             shutil.rmtree(self.tmp, ignore_errors=True)
 
+    #: The server greets each socket (counts) once it is live.
+    greets = True
+
+    def ws_url_for(self, user: str) -> str:
+        return self.ws_url
+
+    def producer(self, inflight: int) -> Producer:
+        return Producer(self, inflight)
+
     def token(self, user: str) -> str:
         now = int(time.time())
         return jwt.encode({"sub": user, "iat": now, "exp": now + 6 * 3600}, self.secret,
                           algorithm="HS256")
+
+
+class NchanServer:
+    """nginx + nchan in the place of a Tidings server (no tokens; a channel per user)."""
+
+    greets = False
+
+    def __init__(self, args: argparse.Namespace):
+        self.args = args
+        self.nchan = nchan.Nchan(free_port())
+        self.url = self.nchan.url
+        self.ws_url = self.url.replace("http", "ws", 1)
+
+    async def start(self) -> None:
+        if not nchan.available():
+            raise SystemExit("nginx with the nchan module is not installed"
+                             " (apt-get install nginx libnginx-mod-nchan)")
+        await asyncio.to_thread(self.nchan.start)
+        await asyncio.sleep(0.5)
+
+    def ws_url_for(self, user: str) -> str:
+        return f"{self.ws_url}/sub/{user}"
+
+    def producer(self, inflight: int) -> NchanProducer:
+        return NchanProducer(self, inflight)
+
+    def token(self, user: str) -> str:
+        return ""
+
+    def node_pids(self) -> list[int]:
+        return self.nchan.worker_pids()
+
+    def sample(self) -> dict[str, float] | None:
+        stats = [s for s in map(proc_stat, self.node_pids()) if s is not None]
+        return {"rss_kib": sum(s[0] for s in stats),
+                "cpu_s": sum(s[1] for s in stats)} if stats else None
+
+    def stop(self) -> None:
+        self.nchan.stop()
 
 
 # -- subscribers ------------------------------------------------------------------------------
@@ -281,19 +337,24 @@ class Sub:
         self.closed: int | None = None
 
     async def connect(self, session: aiohttp.ClientSession, url: str, token: str,
-                      since: int | None = None) -> None:
+                      since: int | None = None, greets: bool = True) -> None:
+        """Open the socket; ``ready`` is set by the server's greeting, or at once if
+        the server sends none."""
         self.ready = asyncio.Event()
         full = url if since is None else f"{url}?since={since}"
-        self.ws = await session.ws_connect(full, headers={"Authorization": f"Bearer {token}"},
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.ws = await session.ws_connect(full, headers=headers,
                                            autoping=True, heartbeat=None, max_msg_size=0,
                                            compress=0)
         self.task = asyncio.create_task(self._read(self.ws))
+        if not greets:
+            self.ready.set()
 
     async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         tally = self.tally
         async for msg in ws:
-            if msg.type is not aiohttp.WSMsgType.TEXT:
-                continue
+            if msg.type not in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
+                continue  # nchan sends its messages as binary frames
             now = time.time()
             m = orjson.loads(msg.data)
             kind = m.get("type")
@@ -375,8 +436,10 @@ class Crowd:
                 t0 = time.monotonic()
                 for attempt in range(3):
                     try:
-                        await sub.connect(self.session_for(base + i), self.server.ws_url,
-                                          self.server.token(sub.user))
+                        await sub.connect(self.session_for(base + i),
+                                          self.server.ws_url_for(sub.user),
+                                          self.server.token(sub.user),
+                                          greets=self.server.greets)
                         await asyncio.wait_for(sub.ready.wait(), 30)
                         self.connect_times.append(time.monotonic() - t0)
                         return
@@ -443,6 +506,33 @@ class Producer:
 
     async def close(self) -> None:
         await self.session.close()
+
+
+class NchanProducer(Producer):
+    """The same publishes, to nchan's per-user channels (seqs numbered here)."""
+
+    def __init__(self, server: NchanServer, inflight: int):
+        self.server = server  # type: ignore[assignment]
+        self.publisher = nchan.NchanPublisher(server.url, inflight)
+        self.errors = 0
+        self.error_kinds = {}
+        self.sent = 0
+
+    async def publish(self, subs: list[Sub], tag: str, sent_at: float | None = None) -> bool:
+        by_user = {s.user: s for s in subs}
+        try:
+            rows = await self.publisher.publish(
+                list(by_user), f"bench {tag}", {"t": sent_at or time.time(), "k": tag})
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            self._error(type(exc).__name__)
+            return False
+        self.sent += 1
+        for user, seq in rows:
+            by_user[user].expected = max(by_user[user].expected, seq)
+        return True
+
+    async def close(self) -> None:
+        await self.publisher.close()
 
 
 async def offered_load(rate: float, duration: float,
@@ -613,7 +703,7 @@ class Bench:
         a = self.args
         crowd = self.crowd()
         subs = await crowd.connect(users(self.prefix("fan"), a.recipients), a.connect_concurrency)
-        producer = Producer(self.server, 4)
+        producer = self.server.producer(4)
         self.tally.track_tags = True
         reps = []
         try:
@@ -693,7 +783,7 @@ class Bench:
         crowd = self.crowd()
         subs = await crowd.connect(users(self.prefix("lat"), a.subscribers),
                                    a.connect_concurrency)
-        producer = Producer(self.server, a.inflight)
+        producer = self.server.producer(a.inflight)
         try:
             # a short warm-up at the same rate, not counted
             await self._rate_step(subs, producer, a.rate, 1, min(2.0, a.seconds), "warm")
@@ -709,7 +799,7 @@ class Bench:
         crowd = self.crowd()
         subs = await crowd.connect(users(self.prefix("tp"), a.subscribers),
                                    a.connect_concurrency)
-        producer = Producer(self.server, a.inflight)
+        producer = self.server.producer(a.inflight)
         steps = []
         best = None
         try:
@@ -741,7 +831,7 @@ class Bench:
         a = self.args
         crowd = self.crowd()
         subs = await crowd.connect(users(self.prefix("rec"), a.repeat), 8)
-        producer = Producer(self.server, 32)
+        producer = self.server.producer(32)
         reps = []
         try:
             for sub in subs:
@@ -817,7 +907,7 @@ def correct_ok(report: dict[str, Any]) -> bool:
 
 async def main_async(args: argparse.Namespace) -> int:
     nofile = raise_nofile()
-    server = Server(args)
+    server: Server | NchanServer = NchanServer(args) if args.target == "nchan" else Server(args)
     if args.part:  # a helper of a split idle run, driven through stdin/stdout
         server.ws_url = server.url.replace("http", "ws", 1) + WS_PATH
         await Bench(args, server).hold_part()
@@ -827,6 +917,7 @@ async def main_async(args: argparse.Namespace) -> int:
         "command": " ".join(["python", "loadtest/bench.py", *sys.argv[1:]]),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "nofile": nofile},
+        "target": args.target,
         "server": {"workers": args.workers, "database": "embedded" if not args.database_url
                    else "given", "redis": "embedded" if not args.redis_url else "given",
                    "external": bool(args.url)},
@@ -861,6 +952,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("scenarios", nargs="+",
                    choices=["idle", "fanout", "throughput", "latency", "recovery"])
     g = p.add_argument_group("server")
+    g.add_argument("--target", choices=["tidings", "nchan"], default="tidings",
+                   help="nchan: nginx + nchan started here (idle, fanout, latency only)")
     g.add_argument("--url", help="a running Tidings (loopback); default: start one here")
     g.add_argument("--jwt-secret", help="HS256 secret of the running server")
     g.add_argument("--api-key", help="producer key of the running server")
@@ -898,6 +991,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", default=None, help="results path without extension")
     p.add_argument("--uvloop", action="store_true", help="run the driver on uvloop")
     args = p.parse_args(argv)
+    if args.target == "nchan" and (set(args.scenarios) - {"idle", "fanout", "latency"}
+                                   or args.url or args.driver_procs > 1):
+        p.error("--target nchan runs idle, fanout and latency, on its own server and driver")
     if not args.label:
         args.label = "-".join(args.scenarios) + time.strftime("-%Y%m%d-%H%M%S")
     return args

@@ -4,12 +4,13 @@
 It starts an embedded PostgreSQL and Redis (or uses ``--database-url`` and
 ``--redis-url``), a fake FCM HTTP v1 endpoint in a process of its own that
 answers every send after ``--latency`` seconds, and registers one FCM device per
-user. Each run stores one publish to ``--jobs`` users with its push jobs (one job
-per recipient, as the publish hand-off writes them), then runs one
+user. Each run stores one publish to ``--jobs`` users and retires its outbox row
+with its push jobs (one per recipient), as the publish hand-off does, then runs one
 ``tidings worker --burst`` process until every job is settled. The rate is the
 number of pushes logged 'pushed' divided by the time from the first 'sending' row
 to the last outcome (process start-up excluded); the worker's CPU seconds come
-from its rusage. Only loopback addresses are used. Example::
+from its rusage (``PUSH_BENCH_PROFILE=<file>`` runs it under cProfile). Only
+loopback addresses are used. Example::
 
     python loadtest/push_bench.py --latency 0.5 --jobs 20000 --runs 3
     python loadtest/push_bench.py --latency 0.02 --jobs 30000 --runs 3
@@ -123,16 +124,20 @@ async def prepare(db_url: str, users: list[str]) -> None:
 
 
 async def publish(db_url: str, users: list[str]) -> list[str]:
-    from tidings.store import db, inbox, outbox, push_jobs
+    import uuid
+
+    from tidings.store import db, outbox, push_jobs
+    from tidings.store import publish as store
 
     pool = await db.create_pool(db_url, min_size=1, max_size=1)
     try:
         push = {"when": "always", "badge": 1}
+        draft = store.Draft(users, [uuid.uuid4() for _ in users],
+                            {"message": "bench push", "title": "Bench"}, push)
         async with pool.acquire() as conn, conn.transaction():
-            [stored] = await inbox.publish(
-                conn, [inbox.Draft(users, {"message": "bench push", "title": "Bench"}, push)])
-            await push_jobs.add(conn, [push_jobs.OwedPush(push, [s.id for s in stored.rows])])
-            await outbox.delete(conn, [stored.outbox_id])
+            [stored] = await store.publish(conn, store.prepare([draft]))
+            await outbox.retire(conn, {stored.outbox_id: [
+                push_jobs.OwedPush(push, [s.id for s in stored.rows])]})
         return [str(s.uid) for s in stored.rows]
     finally:
         await pool.close()
@@ -148,6 +153,12 @@ async def measure(db_url: str, uids: list[str]) -> dict:
             " count(*) FILTER (WHERE outcome NOT IN ('sending', 'pushed')) AS other"
             " FROM tidings_deliveries WHERE notification_uid = ANY($1::uuid[])", uids)
         left = await conn.fetchval("SELECT count(*) FROM tidings_push_jobs")
+        span = await conn.fetchrow(
+            "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY s) AS p50,"
+            " percentile_cont(0.9) WITHIN GROUP (ORDER BY s) AS p90 FROM ("
+            " SELECT extract(epoch FROM max(created_at) - min(created_at)) * 1000 AS s"
+            " FROM tidings_deliveries WHERE notification_uid = ANY($1::uuid[])"
+            " GROUP BY notification_uid, device_id) t", uids)
         other = await conn.fetchval(
             "SELECT outcome || ': ' || coalesce(detail, '') FROM tidings_deliveries"
             " WHERE notification_uid = ANY($1::uuid[]) AND outcome NOT IN ('sending', 'pushed')"
@@ -155,8 +166,9 @@ async def measure(db_url: str, uids: list[str]) -> dict:
     finally:
         await conn.close()
     seconds = (row["last"] - row["first"]).total_seconds()
-    return {"pushed": row["pushed"], "other_outcomes": row["other"], "an_other": other,
-            "jobs_left": left,
+    return {"pushed": row["pushed"], "other_outcomes": row["other"], "other_example": other,
+            "jobs_left": left, "sending_to_outcome_ms": {
+                "p50": round(span["p50"]), "p90": round(span["p90"])},
             "seconds": round(seconds, 3), "sends_per_s": round(row["pushed"] / seconds, 1)}
 
 

@@ -6,7 +6,8 @@ seconds so sends are in flight when a fault strikes, and record every send and
 when it arrived. Each push user registers one device through the API (half APNs,
 half FCM) and holds no socket, so every acknowledged notification owes exactly
 one push. After the stream and the fault, the run waits until every owed push was
-sent (or ``TAKEOVER`` seconds pass), then counts: owed, pushed (answered 200),
+sent (or ``TAKEOVER`` seconds after the fault, and at least 2 s after the stream),
+then counts: owed, pushed (answered 200),
 missing, duplicates (sends of a notification to a device beyond the first),
 the in-flight bound (sends the fakes received in the half second before the
 kill, answered or not: at most these may be repeated), and sends whose collapse
@@ -38,7 +39,7 @@ from .sockets import user_token
 from .verdict import Figures, judge
 
 DELAY = 0.1  # seconds each fake send takes
-TAKEOVER = 20.0  # most seconds owed pushes get after the stream (the contract says 15)
+TAKEOVER = 17.0  # most seconds owed pushes get after the fault (the contract says 15)
 WINDOW = 0.5  # seconds before a kill whose sends count as in flight
 TEAM, KEY_ID, TOPIC, PROJECT = "TEAM123456", "KEY1234567", "com.example.chaos", "chaos"
 
@@ -168,7 +169,7 @@ async def run_push(folder: Path, pg: Postgres, size: Size, fault: str) -> Figure
             stop.set()
             await stream
             owed = {uid for p in producer.published if p.ok for _, _, uid in p.acked}
-            deadline = time.monotonic() + TAKEOVER
+            deadline = max(fault_end + TAKEOVER, time.monotonic() + 2.0)
             unlogged = owed
             while time.monotonic() < deadline:
                 sent = {uid for uid, _, _, s in apns.sends() + fcm.sends() if s == 200}

@@ -44,7 +44,7 @@ class Size:
 #: The full form's sizes (``python -m loadtest.chaos``) and the short form's (pytest).
 FULL = Size(users=150, sockets=300, rate=60.0, seconds=12.0, storm=1000, pg_outage=10.0,
             push_users=100)
-SHORT = Size(users=60, sockets=120, rate=30.0, seconds=4.5, storm=1000, pg_outage=5.0,
+SHORT = Size(users=60, sockets=120, rate=30.0, seconds=3.6, storm=1000, pg_outage=5.0,
              push_users=40)
 
 
@@ -101,8 +101,8 @@ async def settle(cluster: Cluster, socks: list[Sock], users: list[str]) -> None:
 
 
 async def run_sockets(folder: Path, pg: Postgres, size: Size, fault: Fault, *,
-                      sockets: int | None = None) -> Figures:
-    cluster = Cluster(folder, pg)
+                      sockets: int | None = None, env: dict[str, str] | None = None) -> Figures:
+    cluster = Cluster(folder, pg, env=env)
     socks: list[Sock] = []
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector) as http:
@@ -136,6 +136,11 @@ async def run_sockets(folder: Path, pg: Postgres, size: Size, fault: Fault, *,
                 [(s.user, [q for q, _ in s.received], s.counts) for s in socks], counts,
                 [(s.user, q, t) for s in socks for q, t in s.received], ctx.fault_end)
             figures.resets = sum(s.resets for s in socks)
+            twice = [s for s in socks if s.refetched and len(s.received) > len(
+                {q for q, _ in s.received})]
+            if twice:
+                figures.notes.append(f"{len(twice)} socket(s) with duplicates had refetched"
+                                     f" {sorted(twice[0].refetched)[:10]}")
             figures.notes += ctx.notes
             figures.notes += cluster.problems()
             return figures

@@ -34,6 +34,15 @@ async def node_kill(ctx: Context) -> None:
     await node_signal(ctx, signal.SIGKILL)
 
 
+async def node_kill_partition(ctx: Context) -> None:
+    """SIGKILL a node; its sockets find no other node for 3 s, so they miss enough for a reset."""
+    node = ctx.cluster.nodes[0]
+    for s in ctx.sockets:
+        if s.node is node:
+            s.hold_until = time.monotonic() + 3.0
+    await node_signal(ctx, signal.SIGKILL)
+
+
 async def node_term(ctx: Context) -> None:
     await node_signal(ctx, signal.SIGTERM)
 
@@ -101,6 +110,7 @@ class Scenario:
     fault: Fault | str  # a socket fault, or the name of a push fault (see :mod:`.push`)
     allowed_errors: tuple[str, ...] = ()
     storm: bool = False
+    env: tuple[tuple[str, str], ...] = ()  # node settings of this scenario
 
     @property
     def push(self) -> bool:
@@ -109,7 +119,7 @@ class Scenario:
     async def run(self, folder: Path, pg: Postgres, size: Size) -> Figures:
         if isinstance(self.fault, str):
             return await run_push(folder, pg, size, self.fault)
-        return await run_sockets(folder, pg, size, self.fault,
+        return await run_sockets(folder, pg, size, self.fault, env=dict(self.env),
                                  sockets=size.storm if self.storm else None)
 
     def failures(self, figures: Figures) -> list[str]:
@@ -119,6 +129,10 @@ class Scenario:
 SCENARIOS = [
     Scenario("node-sigkill", "SIGKILL one of three nodes; its sockets reconnect elsewhere",
              node_kill),
+    Scenario("node-sigkill-reset", "SIGKILL a node whose sockets come back 3 s later, with"
+             " TIDINGS_REPLAY_LIMIT=1: resets, and refetches through the inbox API",
+             node_kill_partition,
+             env=(("TIDINGS_REPLAY_LIMIT", "1"),)),
     Scenario("node-sigterm", "SIGTERM one node (graceful: 1012 closes); sockets move",
              node_term),
     Scenario("node-sigstop", "SIGSTOP one node for 1-3 s, then SIGCONT", node_stop),

@@ -47,6 +47,7 @@ class Sock:
         self.by_message = by_message
         self.token = user_token(user)
         self.received: list[tuple[int, float]] = []  # (seq, arrival), socket and refetch
+        self.refetched: set[int] = set()  # seqs that came through the inbox API
         self.last = 0
         self.counts: tuple[int, int, int] | None = None
         self.resets = 0
@@ -58,6 +59,7 @@ class Sock:
         self._stop = False
         self._task: asyncio.Task[None] | None = None
         self.backoff = 0.3
+        self.hold_until = 0.0  # no reconnect before this time.monotonic() (a partition)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run())
@@ -84,7 +86,7 @@ class Sock:
             if self._stop:
                 return
             cap = min(2.0, self.backoff * 2 ** min(failures, 4))
-            await asyncio.sleep(random.uniform(0.01, cap))
+            await asyncio.sleep(max(random.uniform(0.01, cap), self.hold_until - time.monotonic()))
 
     async def _session(self, node: Proc) -> None:
         url = node.url.replace("http://", "ws://") + PATH
@@ -142,6 +144,7 @@ class Sock:
             before = page[-1]["seq"]
         now = time.monotonic()
         self.received += [(s, now) for s in sorted(got)]
+        self.refetched.update(got)
         self.last = max(self.last, upto)
 
     def drop(self) -> None:

@@ -92,6 +92,7 @@ def _node(settings: Settings):
         worker: PushWorker | None = None
         push_task: asyncio.Task[None] | None = None
         health: Health | None = None
+        publishing: Publishing | None = None
         try:
             if settings.migrate:
                 async with pool.acquire() as conn:
@@ -99,7 +100,8 @@ def _node(settings: Settings):
                         log.info("applied migration %s", name)
             publisher = Publisher(redis)
             health = Health({"postgres": lambda: db.ping(pool), "redis": publisher.ping})
-            publishing = Publishing(pool, publisher, health)
+            publishing = Publishing(pool, publisher, health,
+                                    here=(node_id, hub.deliver_here))
             services = Services(
                 settings=settings, node_id=node_id, pool=pool, redis=redis,
                 verifier=TokenVerifier(settings), publisher=publisher, publishing=publishing,
@@ -128,6 +130,8 @@ def _node(settings: Settings):
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            if publishing is not None:
+                await publishing.retired()  # before the pool closes
             if health is not None:
                 await health.close()
             await hub.shutdown()

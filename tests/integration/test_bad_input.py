@@ -14,6 +14,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from tidings.services.context import SERVICES
+
 from helpers import (
     API_KEY,
     JWT_SECRET,
@@ -43,6 +45,13 @@ async def http_module():
 
     async with ClientSession() as s:
         yield s
+
+
+async def settled_state(node, pool):
+    """The database once the node's publishes are done, their outbox retires included
+    (those run after the answer)."""
+    await node.app[SERVICES].publishing.retired()
+    return await db_state(pool)
 
 
 def _b(s: str) -> bytes:
@@ -76,7 +85,7 @@ BAD_PRODUCER = [
 @pytest.mark.parametrize(("name", "body", "status", "code"), BAD_PRODUCER,
                          ids=[b[0] for b in BAD_PRODUCER])
 async def test_bad_publish_bodies(node, http, pool, name, body, status, code):
-    before = await db_state(pool)
+    before = await settled_state(node, pool)
     async with http.post(f"{node.url}/api/v1/notifications", data=body,
                          headers={**PRODUCER, **JSON}) as r:
         assert r.status == status
@@ -97,7 +106,7 @@ async def test_bad_patch_bodies(node, http, pool, seeded):
         (('{"action_choice": "MARK_AS_READ", "notification_uids": [%s]}' % ",".join(
             [f'"{seeded}"'] * 1001)).encode(), 400),
     ]
-    before = await db_state(pool)
+    before = await settled_state(node, pool)
     for body, status in cases:
         async with http.patch(f"{node.url}/api/v1/me/notifications", data=body,
                               headers={**user_headers(OWNER), **JSON}) as r:
@@ -146,7 +155,7 @@ BAD_TOKENS = [
 @pytest.mark.parametrize(("name", "bad", "code"), BAD_TOKENS, ids=[b[0] for b in BAD_TOKENS])
 async def test_bad_user_tokens(node, http, pool, seeded, name, bad, code):
     headers = {"Authorization": f"Bearer {bad}"} if bad else {}
-    before = await db_state(pool)
+    before = await settled_state(node, pool)
     async with http.get(f"{node.url}/api/v1/me/notifications", headers=headers) as r:
         assert r.status == 401
         assert (await r.json())["error"]["code"] == code
@@ -157,7 +166,7 @@ async def test_bad_user_tokens(node, http, pool, seeded, name, bad, code):
 
 
 async def test_bad_api_keys(node, http, pool):
-    before = await db_state(pool)
+    before = await settled_state(node, pool)
     body = {"recipients": ["x"], "message": "x"}
     for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": API_KEY},
                     {"Authorization": f"Bearer {token('someone')}"}):
@@ -207,7 +216,7 @@ async def test_hostile_publish_bodies(node, http, pool, name, field, code):
     key = "recipients" if field.startswith('"recipients"') else field
     fields[key] = field
     body = ("{" + ", ".join(fields.values()) + "}").encode()
-    before = await db_state(pool)
+    before = await settled_state(node, pool)
     async with http.post(f"{node.url}/api/v1/notifications", data=body,
                          headers={**PRODUCER, **JSON}) as r:
         assert r.status == 400, await r.text()
@@ -216,7 +225,7 @@ async def test_hostile_publish_bodies(node, http, pool, name, field, code):
 
 
 async def test_push_extra_counts_in_the_16_kib(node, http, pool):
-    before = await db_state(pool)
+    before = await settled_state(node, pool)
     body = {"recipients": ["a"], "message": "x", "data": {"k": "d" * 9000},
             "push": {"when": "always", "extra": {"k": "e" * 9000}}}
     async with http.post(f"{node.url}/api/v1/notifications", json=body,
@@ -238,7 +247,7 @@ async def test_hostile_queries(node, http, query):
 @pytest.mark.parametrize("path", ["%00", "%00abc", "a%0Ab", "%20", "x" * 5000,
                                   "ab%00" + "ab" * 40])
 async def test_device_paths_that_are_no_token_are_404(node, http, pool, path):
-    before = await db_state(pool)
+    before = await settled_state(node, pool)
     url = f"{node.url}/api/v1/me/devices/{path}"
     for method in ("GET", "PUT", "DELETE"):
         async with http.request(method, url, headers=user_headers(OWNER),
@@ -299,7 +308,7 @@ async def test_minted_tokens_follow_the_user_id_rule(node, http, user):
 
 
 async def test_content_type_is_json_or_absent(node, http, pool, seeded):
-    before = await db_state(pool)
+    before = await settled_state(node, pool)
     body = b'{"recipients": ["a"], "message": "x"}'
     for ctype in ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data",
                   "application/octet-stream", "application/xml"):

@@ -71,6 +71,7 @@ async def test_concurrent_publishes_share_statements_and_reach_the_bus_in_order(
             for i in range(40)]
     answers = await asyncio.gather(*(service.publish(r, list(r.recipients)) for r in reqs))
     assert {a.status for a in answers} == {201}
+    await service.retired()
     statements = await pool.fetchval(
         "SELECT count(DISTINCT created_at) FROM tidings_notifications WHERE user_id = ANY($1)",
         users)

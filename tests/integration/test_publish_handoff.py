@@ -102,6 +102,7 @@ async def test_the_hand_off_writes_the_push_jobs_the_policy_owes(service, pool, 
     req = PublishRequest(recipients=[here, away], message="hi", push=push)
     answer = await publishing.publish(req, [here, away])
     assert answer.status == 201
+    await publishing.retired()  # after the answer, in the background
     uids = {n["recipient"]: n["uid"] for n in answer.body["notifications"]}
     jobs = await jobs_of(pool, list(uids.values()))
     assert set(jobs) == {uids[u] for u in ({"here": here, "away": away}[w] for w in owed)}

@@ -24,6 +24,7 @@ from helpers import API_KEY, JWT_SECRET, serve_node
 ROOT = Path(__file__).resolve().parents[2]
 BENCH = ROOT / "loadtest" / "bench.py"
 LOCUSTFILE = ROOT / "loadtest" / "locustfile.py"
+NGINX = Path("/usr/sbin/nginx")  # Debian's, with libnginx-mod-nchan
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -75,6 +76,34 @@ async def test_bench_idle_split_over_driver_processes(settings, tmp_path):
     idle = json.loads(out.with_suffix(".json").read_text())["scenarios"]["idle"]
     assert idle["driver_procs"] == 3 and idle["sources"] == 3
     assert idle["connected"] == idle["open_after_hold"] == 31, idle
+
+
+@pytest.mark.skipif(not NGINX.exists(),
+                    reason="nginx is not installed (apt-get install nginx libnginx-mod-nchan)")
+async def test_bench_runs_the_same_scenarios_against_nchan(tmp_path):
+    """nginx + nchan through the same driver code: correct, and stopped at the end."""
+    out = tmp_path / "nchan"
+    code, log = await _run(
+        sys.executable, str(BENCH), "--target", "nchan", "idle", "fanout", "latency",
+        "--sockets", "20", "--hold", "0.5", "--recipients", "300", "--repeat", "2",
+        "--subscribers", "20", "--rate", "40", "--seconds", "1",
+        "--connect-concurrency", "10", "--out", str(out),
+        env=dict(os.environ, TMPDIR=str(tmp_path)))  # nginx's prefix goes there
+    assert code == 0, log[-3000:]
+    report = json.loads(out.with_suffix(".json").read_text())
+    assert report["target"] == "nchan"
+    scenarios = report["scenarios"]
+    for name, result in scenarios.items():
+        correct = result["correct"]
+        assert correct["missed"] == 0 and correct["duplicates"] == 0, (name, correct)
+        assert correct["order_ok"], (name, correct)
+    assert scenarios["idle"]["open_after_hold"] == 20
+    assert all(r["delivered"] == 300 for r in scenarios["fanout"]["repeats"]), "past 255"
+    assert scenarios["latency"]["delivered"] == 40
+    assert scenarios["latency"]["server_cpu_s"] is not None, "the worker's CPU is sampled"
+    nginx = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, check=False)
+    assert not nginx.stdout, "nginx is stopped"
+    assert not list(tmp_path.glob("tidings-nchan-*")), "its prefix is removed"
 
 
 async def test_locust_mix_runs_without_failures(settings, tmp_path):

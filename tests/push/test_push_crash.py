@@ -21,7 +21,7 @@ from push_helpers import add_device, eventually, jobs_of, publish, token_of
 
 from tidings.bus.throttle import Throttle
 from tidings.push.registry import Registry
-from tidings.store import push_jobs
+from tidings.store import push_results
 from tidings.workers.push import PushWorker, WorkerConfig
 
 from fakes.fake_apns import Answer as ApnsAnswer
@@ -213,7 +213,7 @@ async def test_a_large_publish_shares_one_options_row(clean, pool, apns, apps):
 async def test_unused_options_rows_are_swept(clean, pool, user):
     await pool.execute("INSERT INTO tidings_push_options (options) VALUES ('{}')")
     await publish(pool, [user])
-    assert await push_jobs.sweep_options(pool) == 1
+    assert await push_results.sweep_options(pool) == 1
     assert await pool.fetchval("SELECT count(*) FROM tidings_push_options") == 1
     await pool.execute("DELETE FROM tidings_push_jobs")
-    assert await push_jobs.sweep_options(pool) == 1
+    assert await push_results.sweep_options(pool) == 1

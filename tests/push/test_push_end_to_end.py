@@ -49,6 +49,7 @@ async def test_offline_user_gets_push_online_user_does_not(push_node, http, apns
         assert (await anext(it))["notification"]["notification"]["message"] == "ping"
 
     services = push_node.app[SERVICES]
+    await services.publishing.retired()  # the push jobs are written after the answer
     worker, registry = push_worker(services.settings, redis, pool)
     try:
         await worker.run(burst=True)

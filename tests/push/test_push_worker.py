@@ -20,7 +20,7 @@ from push_helpers import (
 from tidings.bus.throttle import Throttle
 from tidings.push.registry import Registry
 from tidings.store import push as deliveries
-from tidings.store import push_jobs
+from tidings.store import push_results
 from tidings.workers.push import PushWorker, WorkerConfig
 
 from fakes.fake_apns import Answer as ApnsAnswer
@@ -172,7 +172,7 @@ async def test_retries_back_off_then_stay_as_a_dead_letter(user, pool, apns, mak
     [row] = await jobs_of(pool, [uid])
     assert row["dead"] and row["attempt"] == 3 and row["devices"] == [dev]
     assert "ServiceUnavailable" in row["dead_reason"]
-    [letter] = [d for d in await push_jobs.dead_letters(pool) if d["uid"] == uid]
+    [letter] = [d for d in await push_results.dead_letters(pool) if d["uid"] == uid]
     assert letter["user_id"] == user and "ServiceUnavailable" in letter["reason"]
 
 

@@ -70,3 +70,25 @@ async def test_a_cancelled_submitter_does_not_cancel_the_run():
     gate.set()
     assert await second == 2
     assert finished == [[1, 2]]
+
+
+async def test_posted_items_run_without_a_waiter_and_idle_waits_for_them():
+    runs: list[list[int]] = []
+    gate = asyncio.Event()
+
+    async def run(items: list[int]) -> list[None]:
+        await gate.wait()
+        runs.append(items)
+        return [None] * len(items)
+
+    c: Coalescer[int, None] = Coalescer(run)
+    futures = [c.post(i) for i in range(3)]
+    assert not any(f.done() for f in futures), "post returns before the run"
+    idle = asyncio.create_task(c.idle())
+    await asyncio.sleep(0)
+    c.post(3)  # queued while a run is busy: idle waits for it too
+    assert not idle.done()
+    gate.set()
+    await idle
+    assert [i for r in runs for i in r] == [0, 1, 2, 3] and all(f.done() for f in futures)
+    await c.idle()  # nothing queued: returns at once

@@ -4,6 +4,8 @@ from datetime import UTC, datetime
 
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tidings.core import events
 from tidings.core.shapes import CONTENT_FIELDS, Counts, inbox_page, notification_dict
@@ -99,3 +101,27 @@ def test_inbox_page_envelope():
     assert page["total_notifications"] == 4 and page["read_notifications"] == 3
     assert page["notifications"] == [notification_dict(row)]
     assert page["notifications"][0]["is_read"] is True and page["page"] == 1
+
+
+_USERS = st.sampled_from(["a", "b", "c", 'q"uote', "ü"])
+
+
+@given(rows=st.lists(_USERS, min_size=1, max_size=6, unique=True),
+       held=st.sets(_USERS), counts=st.booleans())
+def test_parts_concatenate_to_each_users_part(rows, held, counts):
+    """head + the held rows + tail decodes to for_users, for any users held."""
+    if counts:
+        event = events.counts_event(rows[0], Counts(3, 2, 7))
+    else:
+        event = events.notification_event(
+            {"message": "m", "data": {"k": [1, "x"]}},
+            [events.Recipient(u, i, f"uid-{i}", i, Counts(i, i, i)) for i, u in enumerate(rows)],
+            {"when": "offline"})
+    parts = events.encode_parts(event)
+    assert [u for u, _ in parts.rows] == events.users_of(event)
+    chosen = [row for u, row in parts.rows if u in held]
+    expected = events.for_users(event, held)
+    if expected is None:
+        assert not chosen
+    else:
+        assert events.decode(parts.head + b",".join(chosen) + parts.tail) == expected

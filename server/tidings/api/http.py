@@ -46,8 +46,9 @@ def error(status: int, code: str, message: str,
     return reply({"error": {"code": code, "message": message}}, status, headers)
 
 
-def _error_reply(request: web.Request, exc: Exception) -> web.Response:
-    """The JSON error answer of an exception raised while handling ``request``.
+def failure(request: web.Request, exc: Exception) -> tuple[int, str, str, dict[str, str] | None]:
+    """The status, code, message and headers that answer ``exc`` raised while handling
+    ``request`` (also one member of a batch).
 
     A dependency outage (also a driver error that escaped its edge) is a 503
     ``unavailable`` with Retry-After, reported to the node's health (one log line
@@ -57,22 +58,26 @@ def _error_reply(request: web.Request, exc: Exception) -> web.Response:
     if down is not None:
         if SERVICES in request.app:
             request.app[SERVICES].health.report(down)
-        return error(down.status, down.code, down.message,
-                     {"Retry-After": str(math.ceil(down.retry_after))})
+        return (down.status, down.code, down.message,
+                {"Retry-After": str(math.ceil(down.retry_after))})
     if isinstance(exc, RateLimited):
-        return error(exc.status, exc.code, exc.message,
-                     {"Retry-After": str(math.ceil(exc.retry_after))})
+        return (exc.status, exc.code, exc.message,
+                {"Retry-After": str(math.ceil(exc.retry_after))})
     if isinstance(exc, TidingsError):
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-        return error(exc.status, exc.code, exc.message, headers)
+        return exc.status, exc.code, exc.message, headers
     if isinstance(exc, web.HTTPException):
         code = _STATUS_CODES.get(exc.status, "http_error")
         message = (f"request body is over {MAX_BODY_BYTES} bytes" if exc.status == 413
                    else exc.reason)
         allow = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
-        return error(exc.status, code, message, allow)
+        return exc.status, code, message, allow
     log.exception("unhandled error on %s %s", request.method, request.path, exc_info=exc)
-    return error(500, "internal_error", "internal server error")
+    return 500, "internal_error", "internal server error", None
+
+
+def _error_reply(request: web.Request, exc: Exception) -> web.Response:
+    return error(*failure(request, exc))
 
 
 _CORS_PREFLIGHT = {
@@ -171,12 +176,18 @@ def _json_type(header: str | None) -> bool:
         mime.startswith("application/") and mime.endswith("+json"))
 
 
-async def body(request: web.Request, kind: type[T]) -> T:
-    """The request's JSON body decoded as ``kind``; 415 for a non-JSON Content-Type,
-    413 over :data:`MAX_BODY_BYTES`, 400 for what :func:`decode_body` refuses."""
+async def raw_body(request: web.Request) -> bytes:
+    """The request's body, read only if it is JSON (415 otherwise) and within
+    :data:`MAX_BODY_BYTES` (413 otherwise)."""
     if not _json_type(request.headers.get("Content-Type")):
         raise TidingsError("request bodies are JSON: send Content-Type: application/json",
                            code="unsupported_media_type", status=415)
     if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
         raise TooLarge(f"request body is over {MAX_BODY_BYTES} bytes")
-    return decode_body(await request.read(), kind)
+    return await request.read()
+
+
+async def body(request: web.Request, kind: type[T]) -> T:
+    """The request's JSON body decoded as ``kind``: :func:`raw_body`'s 415 and 413, and
+    400 for what :func:`decode_body` refuses."""
+    return decode_body(await raw_body(request), kind)

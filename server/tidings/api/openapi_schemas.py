@@ -49,6 +49,22 @@ COUNTS = {"total_notifications": {"type": "integer", "minimum": 0},
           "read_notifications": {"type": "integer", "minimum": 0},
           "unread_notifications": {"type": "integer", "minimum": 0}}
 
+_PUBLISHED = _obj({
+    "created": {"type": "integer", "minimum": 0},
+    "notifications": {"type": "array", "items": _obj({
+        "recipient": _STR, "uid": {"type": "string", "format": "uuid"},
+        "seq": {"type": ["integer", "null"]}})}},
+    {"delivered_live": {"type": "integer", "minimum": 0}})
+_SCHEDULED = _obj({"scheduled": {"const": True}, "id": {"type": "integer"}, "deliver_at": _TIME})
+_ERROR = _obj({"code": _STR, "message": _STR})
+
+
+def _slot(status: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:
+    """One batch member's answer: ``answer`` with the ``status`` it would have had alone."""
+    return {**answer, "required": ["status", *answer["required"]],
+            "properties": {"status": status, **answer["properties"]}}
+
+
 RESPONSES: dict[str, dict[str, Any]] = {
     "Notification": _obj({
         "id": {"type": ["integer", "null"]}, "uid": {"type": "string", "format": "uuid"},
@@ -76,14 +92,8 @@ RESPONSES: dict[str, dict[str, Any]] = {
         "deactivated_reason": _NULLABLE_STR, "created_at": _TIME, "updated_at": _TIME}),
     "DeviceList": _obj({"devices": {"type": "array",
                                     "items": {"$ref": "#/components/schemas/Device"}}}),
-    "Published": _obj({
-        "created": {"type": "integer", "minimum": 0},
-        "notifications": {"type": "array", "items": _obj({
-            "recipient": _STR, "uid": {"type": "string", "format": "uuid"},
-            "seq": {"type": ["integer", "null"]}})}},
-        {"delivered_live": {"type": "integer", "minimum": 0}}),
-    "Scheduled": _obj({"scheduled": {"const": True}, "id": {"type": "integer"},
-                       "deliver_at": _TIME}),
+    "Published": _PUBLISHED,
+    "Scheduled": _SCHEDULED,
     "Deliveries": _obj({
         "uid": {"type": "string", "format": "uuid"}, "recipient": _STR,
         "deliveries": {"type": "array", "items": _obj({
@@ -99,7 +109,11 @@ RESPONSES: dict[str, dict[str, Any]] = {
                        "checks": {"type": "object",
                                   "additionalProperties": {"type": "string"}},
                        "down": {"type": "array", "items": {"enum": ["postgres", "redis"]}}}),
-    "Error": _obj({"error": _obj({"code": _STR, "message": _STR})}),
+    "Error": _obj({"error": _ERROR}),
+    "BatchPublished": _obj({"results": {"type": "array", "items": {"anyOf": [
+        _slot({"enum": [201, 202]}, _PUBLISHED), _slot({"const": 202}, _SCHEDULED),
+        _obj({"status": {"type": "integer", "minimum": 400, "maximum": 599},
+              "error": _ERROR})]}}}),
     "JsonValue": JSON_VALUE,
     "JsonObject": JSON_OBJECT,
 }
@@ -132,6 +146,8 @@ LIMITS = f"""Limits the server enforces (each refusal is a 4xx with a code):
 - Publish: 1 to {s.MAX_RECIPIENTS} recipients; message up to {s.MAX_MESSAGE_CHARS} characters;
   data + changed_data + custom_info + push.extra at most {s.MAX_PAYLOAD_BYTES} bytes as JSON
   (413 data_too_large); delay and push.after at most {s.MAX_DELAY_SECONDS} seconds.
+- Batch publish: 1 to {s.MAX_BATCH} objects in `notifications` (400 otherwise), the whole body
+  within the body limit; each member has the limits of a publish, and its own answer.
 - User ids (token `sub`, recipients, minted tokens): {ids.USER_ID_RULE} (integers 0 to 2^63-1
   are read as their decimal text).
 - Device tokens: APNs {ids.APNS_TOKEN_PATTERN} (hex, 32 to 100 bytes); FCM {ids.FCM_TOKEN_PATTERN}.
@@ -145,6 +161,9 @@ LIMITS = f"""Limits the server enforces (each refusal is a 4xx with a code):
 def tighten(components: dict[str, Any]) -> dict[str, Any]:
     """The request schemas with what the decoder adds to their msgspec types (see module)."""
     out = {name: _walk(schema) for name, schema in components.items()}
+    out["BatchRequest"]["properties"]["notifications"]["items"] = {
+        "type": "object", "description": "a publish, as POST /api/v1/notifications takes it;"
+        " a bad one is answered with its 4xx in its own slot, the others are stored"}
     out["PatchRequest"] |= {
         "if": {"properties": {"action_choice": {"enum": ["MARK_AS_READ", "MARK_AS_REMOVED"]}}},
         "then": {"required": ["notification_uids"],

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from typing import Any
 
 from aiohttp import web
 
 from ..auth import mint
 from ..core import ids
+from ..core.decoding import decode_batch, decode_body
 from ..core.errors import NotFound
 from ..core.schemas import PublishRequest, TokenRequest, check_publish
 from ..services import deliveries as deliveries_of
-from .http import body, producer, reply, services
+from .http import body, failure, producer, raw_body, reply, services
 
 routes = web.RouteTableDef()
 
@@ -23,6 +26,41 @@ async def publish(request: web.Request) -> web.Response:
     users = check_publish(req)
     answer = await services(request).publishing.publish(req, users)
     return reply(answer.body, answer.status)
+
+
+@routes.post("/api/v1/notifications/batch")
+async def publish_batch(request: web.Request) -> web.Response:
+    """Distinct publishes in one request, each answered on its own, in order: its status
+    and the body ``POST /api/v1/notifications`` would have answered (a bad member is
+    its own 4xx; the others are stored). The publishes without an idempotency key are
+    stored together by the group commit; a member's 2xx means it is stored."""
+    producer(request)
+    members = decode_batch(await raw_body(request))
+    results: list[dict[str, Any] | None] = [None] * len(members)
+    pending: list[tuple[int, Any]] = []
+    publishing = services(request).publishing
+    for i, member in enumerate(members):
+        try:
+            req = decode_body(member, PublishRequest)
+            pending.append((i, publishing.publish(req, check_publish(req))))
+        except Exception as exc:
+            results[i] = _slot_error(request, exc)
+    # The tasks start in member order, and each one without a key joins the group commit's
+    # queue before the next starts: a user named by several members gets seqs in order.
+    answers = await asyncio.gather(*(call for _, call in pending), return_exceptions=True)
+    for (i, _), answer in zip(pending, answers, strict=True):
+        if isinstance(answer, BaseException):
+            if not isinstance(answer, Exception):
+                raise answer
+            results[i] = _slot_error(request, answer)
+        else:
+            results[i] = {"status": answer.status, **answer.body}
+    return reply({"results": results})
+
+
+def _slot_error(request: web.Request, exc: Exception) -> dict[str, Any]:
+    status, code, message, _ = failure(request, exc)
+    return {"status": status, "error": {"code": code, "message": message}}
 
 
 @routes.get("/api/v1/notifications/{uid}/deliveries")

@@ -11,9 +11,15 @@ PREFIX = "tidings"
 NODES = f"{PREFIX}:nodes"
 
 
+#: A node's keys are ``NODE_HEAD + node id + tail`` (the routing script builds them so).
+NODE_HEAD = f"{PREFIX}:{{node:"
+INBOX_TAIL = "}:inbox"
+USERS_TAIL = "}:users"
+
+
 def node_inbox(node_id: str) -> str:
     """Stream of live events routed to one node; read with XREAD from its last id."""
-    return f"{PREFIX}:{{node:{node_id}}}:inbox"
+    return f"{NODE_HEAD}{node_id}{INBOX_TAIL}"
 
 
 #: Field of a node inbox stream entry holding the event (JSON, :mod:`tidings.core.events`).
@@ -22,7 +28,7 @@ INBOX_EVENT = "e"
 
 def node_users(node_id: str) -> str:
     """Set of user ids with at least one open socket on one node."""
-    return f"{PREFIX}:{{node:{node_id}}}:users"
+    return f"{NODE_HEAD}{node_id}{USERS_TAIL}"
 
 
 def push_throttle(minute: int) -> str:

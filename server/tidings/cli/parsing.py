@@ -75,10 +75,12 @@ def parser() -> argparse.ArgumentParser:
                            "push_backoff_cap", "log_level"], help=_WORKER_URLS)
 
     push = _command(sub, "push", remote.cmd_push,
-                    "send one notification with a push via a running server")
-    push.add_argument("--user", action="append", required=True,
+                    "send one notification with a push (or a batch) via a running server")
+    push.add_argument("--batch", metavar="FILE",
+                      help="publish the JSON array of publishes in FILE in one request")
+    push.add_argument("--user", action="append",
                       help="recipient user id (repeat for several)")
-    push.add_argument("--message", required=True, help="the notification text")
+    push.add_argument("--message", help="the notification text")
     push.add_argument("--title", help="title")
     push.add_argument("--badge", type=int, help="app icon badge (APNs)")
     push.add_argument("--sound", help="sound name")

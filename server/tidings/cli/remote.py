@@ -87,25 +87,37 @@ def _api_target(args: argparse.Namespace) -> tuple[str, str]:
     return url, key
 
 
-def _call(url: str, path: str, bearer: str, body: dict[str, Any], command: str) -> int:
+def _call(url: str, path: str, bearer: str, body: dict[str, Any], command: str) -> str | None:
+    """POST ``body``; prints and returns the answer, or tells why there is none (None)."""
     request = urllib.request.Request(
         f"{url}{path}", data=json.dumps(body).encode(), method="POST",
         headers={"Authorization": f"Bearer {bearer}", "Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(request, timeout=30) as resp:
-            print(resp.read().decode())
-            return 0
+            answer = resp.read().decode()
     except urllib.error.HTTPError as exc:
         print(f"tidings {command}: {exc.code} {exc.read().decode()}", file=sys.stderr)
-        return 1
+        return None
     except urllib.error.URLError as exc:
         print(f"tidings {command}: cannot reach {url} ({exc.reason})", file=sys.stderr)
-        return 1
+        return None
+    print(answer)
+    return answer
 
 
-def cmd_push(args: argparse.Namespace) -> int:
-    """Publish one notification with a push through a running server's producer API."""
-    url, key = _api_target(args)
+def _push_body(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
+    """The path and body of ``tidings push``: one publish, or ``--batch FILE`` (a JSON array
+    of publishes, or an object with ``notifications``)."""
+    if args.batch:
+        try:
+            with open(args.batch, "rb") as f:
+                found = json.load(f)
+        except (OSError, ValueError) as exc:
+            raise ConfigError("--batch", f"cannot read a JSON batch ({exc})") from None
+        return "/api/v1/notifications/batch", (
+            found if isinstance(found, dict) else {"notifications": found})
+    if not args.user or not args.message:
+        raise ConfigError("--user", "--user and --message are required (or --batch FILE)")
     push: dict[str, Any] = {"when": args.when}
     if args.badge is not None:
         push["badge"] = args.badge
@@ -120,7 +132,20 @@ def cmd_push(args: argparse.Namespace) -> int:
             "persist": not args.no_persist}
     if args.title:
         body["title"] = args.title
-    return _call(url, "/api/v1/notifications", key, body, "push")
+    return "/api/v1/notifications", body
+
+
+def cmd_push(args: argparse.Namespace) -> int:
+    """Publish one notification (or a batch) through a running server's producer API.
+
+    Exit status 0 only if every publish was accepted (each member of a batch included)."""
+    url, key = _api_target(args)
+    path, body = _push_body(args)
+    answer = _call(url, path, key, body, "push")
+    if answer is None:
+        return 1
+    results = json.loads(answer).get("results", [])
+    return 1 if any(r["status"] >= 400 for r in results) else 0
 
 
 def cmd_devices_add(args: argparse.Namespace) -> int:
@@ -131,4 +156,4 @@ def cmd_devices_add(args: argparse.Namespace) -> int:
     device = args.device or (secrets.token_hex(32) if args.platform == "apns"
                              else "dev-" + secrets.token_urlsafe(32))
     body = {"platform": args.platform, "token": device, "name": args.name}
-    return _call(url, "/api/v1/me/devices", token, body, "devices add")
+    return 0 if _call(url, "/api/v1/me/devices", token, body, "devices add") is not None else 1

@@ -14,7 +14,7 @@ import msgspec
 
 from .errors import TooLarge, ValidationError
 from .jsonvalues import check_value, too_deep, whole_numbers
-from .schemas import MAX_BODY_BYTES
+from .schemas import MAX_BODY_BYTES, BatchRequest
 
 T = TypeVar("T")
 
@@ -52,6 +52,34 @@ def decode_body(body: bytes, kind: type[T]) -> T:
         raise too_deep() from None
     check_value(plain)
     return value
+
+
+def decode_batch(body: bytes) -> list[bytes]:
+    """The members of a batch publish body, each the exact JSON text of one object, in order.
+
+    Only the envelope is checked here (``{"notifications": [objects]}``, 1 to
+    :data:`MAX_BATCH` of them); each member is for :func:`decode_body` to judge.
+    Raises what :func:`decode_body` raises for a bad envelope.
+    """
+    if len(body) > MAX_BODY_BYTES:
+        raise TooLarge(f"request body is over {MAX_BODY_BYTES} bytes")
+    if not body.strip():
+        raise ValidationError("request body is empty; a JSON object is required",
+                              code="invalid_json")
+    try:
+        batch = msgspec.json.decode(body, type=BatchRequest)
+    except msgspec.ValidationError as exc:
+        raise ValidationError(_message(exc)) from None
+    except msgspec.DecodeError as exc:
+        raise ValidationError(f"malformed JSON: {_message(exc)}", code="invalid_json") from None
+    except RecursionError:
+        raise too_deep() from None
+    members = [bytes(raw) for raw in batch.notifications]
+    for i, member in enumerate(members):
+        if not member.startswith(b"{"):
+            raise ValidationError(f"Expected `object`, got another JSON value - at"
+                                  f" `$.notifications[{i}]`".replace("`", "'"))
+    return members
 
 
 def convert_query(pairs: Iterable[tuple[str, str]], kind: type[T]) -> T:

@@ -22,6 +22,7 @@ MAX_RECIPIENTS = 10_000
 MAX_MESSAGE_CHARS = 4000
 MAX_PAYLOAD_BYTES = 16 * 1024  # data + changed_data + custom_info + push.extra, JSON-encoded
 MAX_UIDS = 1000
+MAX_BATCH = 1000  # publishes per POST /api/v1/notifications/batch
 MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 20
 MAX_DELAY_SECONDS = 7 * 24 * 3600
@@ -65,6 +66,13 @@ class PublishRequest(Struct, forbid_unknown_fields=True):
     push: PushOptions | None = None
     delay: Annotated[float, Meta(ge=0, le=MAX_DELAY_SECONDS)] | None = None
     persist: bool = True
+
+
+class BatchRequest(Struct, forbid_unknown_fields=True):
+    """``POST /api/v1/notifications/batch``: distinct publishes, each a JSON object decoded
+    (and answered) on its own as a :class:`PublishRequest`."""
+
+    notifications: Annotated[list[msgspec.Raw], Meta(min_length=1, max_length=MAX_BATCH)]
 
 
 class PatchRequest(Struct, forbid_unknown_fields=True):

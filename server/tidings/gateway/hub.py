@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from typing import Any
 
 from ..config import Settings
@@ -157,6 +157,18 @@ class Hub:
         """Bring every socket up to date from PostgreSQL (after Redis lost events)."""
         for conn in self.rooms.sockets():
             self.carry_out(conn, conn.session.resync())
+
+    def deliver_here(self, evs: Sequence[dict[str, Any]]) -> set[str]:
+        """Dispatch to this node's sockets the parts of ``evs`` (committed, in order) that
+        concern them, as if read from the inbox; returns the users held here."""
+        held: set[str] = set()
+        for event in evs:
+            mine = {u for u in events.users_of(event) if u in self.rooms}
+            part = events.for_users(event, mine) if mine else None
+            if part is not None:
+                held |= mine
+                self.dispatch(part)
+        return held
 
     def dispatch(self, event: dict[str, Any]) -> None:
         for delivery in events.deliveries(event):

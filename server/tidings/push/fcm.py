@@ -17,8 +17,10 @@ from typing import Any
 import aiohttp
 import jwt
 import orjson
+from multidict import CIMultiDict
+from yarl import URL
 
-from ..core.push import Device, Outcome, PushJob, SendResult, fcm_message, fcm_result
+from ..core.push import DELIVERED, Device, Outcome, PushJob, SendResult, fcm_message, fcm_result
 from ..core.push import parse_retry_after as _retry_after
 
 SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
@@ -50,7 +52,8 @@ class FCMProvider:
         except KeyError as exc:
             raise ValueError(f"FCM service account has no {exc.args[0]}") from None
         self._key_id = service_account.get("private_key_id")
-        self._send_url = f"{api_url.rstrip('/')}/v1/projects/{self.project_id}/messages:send"
+        self._send_url = URL(f"{api_url.rstrip('/')}/v1/projects/{self.project_id}/messages:send")
+        self._send_headers: tuple[str | None, CIMultiDict[str]] = (None, CIMultiDict())
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._max_connections = max_connections
         self._margin, self._clock = refresh_margin, clock
@@ -88,18 +91,25 @@ class FCMProvider:
                 raise OAuthError(f"token endpoint answered {resp.status}: {body}")
         return body["access_token"], now + float(body.get("expires_in", TOKEN_LIFETIME))
 
+    def _headers(self, token: str) -> CIMultiDict[str]:
+        """The send headers for ``token``, built once per token (not once per send)."""
+        if self._send_headers[0] != token:
+            self._send_headers = (token, CIMultiDict(
+                {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}))
+        return self._send_headers[1]
+
     async def send(self, device: Device, job: PushJob) -> SendResult:
         body = orjson.dumps(fcm_message(job, device.token, self._clock()))
         for resend in (True, False):
             try:
                 token = await self.access_token()
-                async with self._http().post(
-                        self._send_url, data=body,
-                        headers={"Authorization": f"Bearer {token}",
-                                 "Content-Type": "application/json"}) as resp:
+                async with self._http().post(self._send_url, data=body,
+                                             headers=self._headers(token)) as resp:
                     status = resp.status
-                    retry_after = _retry_after(resp.headers.get("Retry-After"), self._clock())
                     answer = await resp.read()
+                    if status == 200:  # the common case: nothing to parse
+                        return DELIVERED
+                    retry_after = _retry_after(resp.headers.get("Retry-After"), self._clock())
             except (aiohttp.ClientError, TimeoutError, OAuthError) as exc:
                 return SendResult(Outcome.RETRY, f"FCM connection: {exc!r}")
             if status == 401 and resend:

@@ -6,7 +6,8 @@ next run (at most ``max_items`` per run, and no more ``weight`` than
 submission order. Each submitter gets its own item's result, or the exception
 its run raised for it (a run may answer one item with an exception and the
 others with results). Cancelling a submitter does not cancel the run its item
-is in; stopping the runner cancels the items still waiting.
+is in; stopping the runner cancels the items still waiting. :meth:`post`
+queues an item without waiting for it; :meth:`idle` waits for every run.
 """
 
 from __future__ import annotations
@@ -32,11 +33,21 @@ class Coalescer(Generic[T, R]):
 
     async def submit(self, item: T) -> R:
         """``item``'s result, once the run that takes it has finished."""
+        return await asyncio.shield(self.post(item))
+
+    def post(self, item: T) -> asyncio.Future[R]:
+        """Queue ``item`` and return at once: the future of its result (awaiting it is
+        optional; a run whose results nobody awaits should answer none with an exception)."""
         done: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         self._waiting.append((item, done))
         if self._task is None:
             self._task = asyncio.create_task(self._drain())
-        return await asyncio.shield(done)
+        return done
+
+    async def idle(self) -> None:
+        """Returns once every item queued so far (and since) has been run."""
+        while self._task is not None:
+            await asyncio.wait([self._task])
 
     def _take(self) -> int:
         """How many waiting items the next run takes (at least one)."""

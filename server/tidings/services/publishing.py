@@ -12,13 +12,21 @@ Contracts:
   statement. If that statement fails for any reason (PostgreSQL refuses a
   draft, the encoder refuses one, the connection is lost), its drafts are
   stored one by one, each failing or succeeding on its own.
-- After the commit the events go to Redis (in commit order) and the users found
-  online decide the pushes owed (:mod:`.handoff`); then the outbox row is
-  retired and the push jobs written in one transaction (retires of one moment
-  share it), before the producer is answered. If Redis or that transaction
-  fails, the answer is still 201: the outbox row stays and the relay finishes
-  the hand-off. A socket may see an event twice only across such a retry (the
-  gateway drops seqs it already sent).
+- After the commit the events go to Redis (in commit order, one round trip)
+  and the users found online decide the pushes owed (:mod:`.handoff`); then
+  the producer is answered. Retiring the outbox row and writing its push jobs
+  (one transaction, shared by the retires of one moment) happens after the
+  answer, in the background: until then the row stays, and the relay only
+  claims rows older than its grace. If Redis or that transaction fails, the
+  answer is still 201: the outbox row stays and the relay finishes the
+  hand-off. A socket may see an event twice only across such a retry (the
+  gateway drops seqs it already sent). :meth:`Publishing.retired` waits for the
+  retires queued.
+- Where the node itself holds sockets of the recipients (``here``), it
+  delivers to them directly, before routing, and the bus routes the events to
+  the other nodes only: no Redis hop, and no second copy (nor second
+  delivery-log entry) for those sockets. After a failed route, the relay
+  routes again, and the sessions drop what they already sent.
 - With an ``idempotency_key``, the same key and body return the first answer
   and store nothing new; the same key with another body is a 409.
 - ``persist: false`` stores nothing (no seq, counts, replay or push); it is a
@@ -30,7 +38,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -58,6 +66,10 @@ _ALONE = "alone"  # the group failed: store this draft by itself
 _UNKNOWN = "unknown"  # the group's outcome is unknown: settle this draft by itself
 
 
+#: Delivers events to the node's own sockets; returns the users it holds sockets of.
+Here = Callable[[Sequence[dict[str, Any]]], Collection[str]]
+
+
 @dataclass(frozen=True, slots=True)
 class _Committed:
     stored: store.Published
@@ -66,9 +78,11 @@ class _Committed:
 
 class Publishing:
     def __init__(self, pool: db.Pool, publisher: Publisher, health: Health | None = None, *,
-                 settle_within: float = 30.0):
+                 settle_within: float = 30.0, here: tuple[str, Here] | None = None):
+        """``here``: this node's id and its local delivery (see the module)."""
         self._pool = pool
         self._publisher = publisher
+        self._here = here
         self._health = health
         self._settle_within = settle_within
         self._commits: Coalescer[store.Draft, _Committed | str] = Coalescer(
@@ -100,8 +114,13 @@ class Publishing:
             self.report(exc)
             raise
         if done.owed is not None and done.stored.outbox_id:
-            await self._retires.submit((done.stored.outbox_id, done.owed))
+            self._retires.post((done.stored.outbox_id, done.owed))
         return Answer(201, drafting.body(done.stored))
+
+    async def retired(self) -> None:
+        """Returns once the outbox retires queued so far are done (or failed, left to
+        the relay)."""
+        await self._retires.idle()
 
     async def _commit(self, drafts: list[store.Draft]) -> list[_Committed | str]:
         """Store the drafts in one statement, then route their events together."""
@@ -175,13 +194,18 @@ class Publishing:
         return [_Committed(s, plans.get(s.outbox_id)) for s in stored]
 
     async def route(self, evs: Sequence[dict[str, Any]]) -> Collection[str] | None:
-        """Put committed events on the bus, in order: the users online, or None if that failed
-        (their outbox rows stay for the relay)."""
+        """Deliver committed events here and put them on the bus for the other nodes, in
+        order: the users online, or None if the bus failed (their outbox rows stay for the
+        relay)."""
+        node, local = self._here if self._here is not None else ("", None)
+        held = local(evs) if local is not None else ()
         try:
-            return await self._publisher.publish(evs)
+            online = await self._publisher.publish(evs, skip=node)
         except BusUnavailable as exc:
             self.report(exc)
-        return None
+            return None
+        online.update(held)
+        return online
 
     async def _retire(self, items: list[tuple[int, list[OwedPush]]]) -> list[None]:
         try:
@@ -190,6 +214,8 @@ class Publishing:
             self.report(exc)
         except StoreError as exc:
             log.warning("outbox rows not retired, the relay will: %s", exc)
+        except Exception:  # nobody awaits a retire: never answer one with an exception
+            log.exception("outbox rows not retired, the relay will")
         return [None] * len(items)
 
     async def _live_only(self, req: PublishRequest, users: list[str]) -> Answer:

@@ -79,7 +79,8 @@ async def finished(conn: Conn, uids: Sequence[str]) -> set[tuple[str, int]]:
 
 @store_edge
 async def record(conn: Conn, records: Iterable[Record]) -> None:
-    """Append rows to the delivery log in one statement (a repeated final row is dropped).
+    """Append rows to the delivery log in one statement (a repeated final row is dropped;
+    a device deleted meanwhile is logged as none).
 
     Socket deliveries go through :func:`record_sockets` instead.
     """
@@ -89,8 +90,12 @@ async def record(conn: Conn, records: Iterable[Record]) -> None:
     await conn.execute(
         "INSERT INTO tidings_deliveries"
         " (notification_uid, user_id, channel, outcome, device_id, detail, attempt)"
-        " SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bigint[],"
-        " $6::text[], $7::int[]) ON CONFLICT DO NOTHING",
+        " SELECT r.uid, r.user_id, r.channel, r.outcome, d.id, r.detail, r.attempt"
+        " FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bigint[],"
+        " $6::text[], $7::int[]) WITH ORDINALITY"
+        " AS r(uid, user_id, channel, outcome, device_id, detail, attempt, k)"
+        " LEFT JOIN tidings_devices d ON d.id = r.device_id ORDER BY r.k"
+        " ON CONFLICT DO NOTHING",
         [r.uid for r in rows], [r.user_id for r in rows], [r.channel for r in rows],
         [r.outcome for r in rows], [r.device_id for r in rows], [r.detail for r in rows],
         [r.attempt for r in rows],

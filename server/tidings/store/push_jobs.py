@@ -15,8 +15,8 @@ Contracts:
 - :func:`claim` leases due jobs that no live worker holds (``FOR UPDATE SKIP
   LOCKED``: concurrent workers never claim one job together); a lease runs out
   unless :func:`renew` extends it, and a job whose lease ran out is claimed
-  again (``taken_over``). :func:`settle` logs outcomes and deletes, reschedules
-  or buries jobs in one transaction, only for jobs the worker still holds.
+  again (``taken_over``). What becomes of a claimed job is written by
+  :mod:`tidings.store.push_results`.
 - Times are the database's ``now()`` unless a caller passes ``now`` (unix
   seconds; tests drive a clock that way).
 - Every function raises only :class:`~tidings.core.errors.StoreUnavailable` or
@@ -26,7 +26,7 @@ Contracts:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -34,7 +34,6 @@ import orjson
 
 from ..core.push import PushJob, push_options
 from ..core.schemas import PushOptions
-from . import push as log
 from .errors import store_edge
 
 Pool = asyncpg.Pool
@@ -95,16 +94,17 @@ async def add(conn: asyncpg.Connection, owed: Sequence[OwedPush]) -> int:
     return int(n)
 
 
-_NOW = "coalesce(to_timestamp($1::float8), now())"
+#: The time of a statement: its unix-seconds parameter $1 if given, else the database's.
+NOW = "coalesce(to_timestamp($1::float8), now())"
 
 _CLAIM = f"""
 WITH c AS (
     SELECT id, leased_by FROM tidings_push_jobs
-    WHERE NOT dead AND due_at <= {_NOW} AND (lease_until IS NULL OR lease_until < {_NOW})
+    WHERE NOT dead AND due_at <= {NOW} AND (lease_until IS NULL OR lease_until < {NOW})
     ORDER BY due_at LIMIT $2 FOR UPDATE SKIP LOCKED
 ), u AS (
     UPDATE tidings_push_jobs j
-    SET lease_until = {_NOW} + make_interval(secs => $3::float8), leased_by = $4
+    SET lease_until = {NOW} + make_interval(secs => $3::float8), leased_by = $4
     FROM c WHERE j.id = c.id
     RETURNING j.id, j.notification_id, j.options_id, j.attempt, j.devices, j.check_unread,
               c.leased_by IS NOT NULL AS taken_over
@@ -168,81 +168,7 @@ async def renew(pool: Pool, worker: str, ids: Sequence[int], lease: float,
     if not ids:
         return set()
     rows = await pool.fetch(
-        f"UPDATE tidings_push_jobs SET lease_until = {_NOW} + make_interval(secs => $2::float8)"
+        f"UPDATE tidings_push_jobs SET lease_until = {NOW} + make_interval(secs => $2::float8)"
         " WHERE id = ANY($3::bigint[]) AND leased_by = $4 RETURNING id",
         now, lease, list(ids), worker)
     return {r[0] for r in rows}
-
-
-def _ids(devices: Sequence[int]) -> str:
-    return "{" + ",".join(map(str, devices)) + "}"
-
-
-@dataclass(slots=True)
-class Settlement:
-    """What a worker writes at once: log rows, rejected tokens, and the jobs' next state."""
-
-    records: list[log.Record] = field(default_factory=list)
-    invalid: list[log.Invalid] = field(default_factory=list)
-    done: list[int] = field(default_factory=list)  # jobs to delete
-    retries: list[tuple[int, Sequence[int], float]] = field(default_factory=list)  # id, devices, s
-    dead: list[tuple[int, Sequence[int], str]] = field(default_factory=list)  # id, devices, reason
-
-    def __bool__(self) -> bool:
-        return bool(self.records or self.invalid or self.done or self.retries or self.dead)
-
-
-@store_edge
-async def settle(pool: Pool, worker: str, s: Settlement, now: float | None = None) -> None:
-    """Write ``s`` in one transaction: log rows (deactivating rejected devices), delete the
-    done jobs, reschedule retries (``attempt + 1``, lease cleared, due after the delay) and
-    mark dead letters. Jobs no longer leased to ``worker`` are left alone; the options rows
-    the deleted jobs leave unused are deleted."""
-    async with pool.acquire() as c, c.transaction():
-        await log.record(c, [*s.records, *await log.deactivate(c, s.invalid)])
-        if s.done:
-            options = await c.fetch(
-                "DELETE FROM tidings_push_jobs WHERE id = ANY($1::bigint[]) AND leased_by = $2"
-                " RETURNING options_id", s.done, worker)
-            await c.execute(
-                "DELETE FROM tidings_push_options o WHERE o.id = ANY($1::bigint[]) AND NOT EXISTS"
-                " (SELECT 1 FROM tidings_push_jobs j WHERE j.options_id = o.id)",
-                list({r[0] for r in options}))
-        if s.retries:
-            await c.execute(
-                f"UPDATE tidings_push_jobs j SET attempt = j.attempt + 1,"
-                f" devices = r.devices::bigint[], lease_until = NULL, leased_by = NULL,"
-                f" due_at = {_NOW} + make_interval(secs => r.delay)"
-                " FROM unnest($2::bigint[], $3::text[], $4::float8[]) AS r(id, devices, delay)"
-                " WHERE j.id = r.id AND j.leased_by = $5",
-                now, [r[0] for r in s.retries], [_ids(r[1]) for r in s.retries],
-                [r[2] for r in s.retries], worker)
-        if s.dead:
-            await c.execute(
-                "UPDATE tidings_push_jobs j SET dead = true, dead_reason = r.reason,"
-                " devices = r.devices::bigint[], lease_until = NULL, leased_by = NULL"
-                " FROM unnest($1::bigint[], $2::text[], $3::text[]) AS r(id, devices, reason)"
-                " WHERE j.id = r.id AND j.leased_by = $4",
-                [d[0] for d in s.dead], [_ids(d[1]) for d in s.dead], [d[2] for d in s.dead],
-                worker)
-
-
-@store_edge
-async def sweep_options(pool: Pool) -> int:
-    """Delete options rows no job uses (left by two workers finishing a publish's last jobs
-    at once); returns how many."""
-    status = await pool.execute(
-        "DELETE FROM tidings_push_options o WHERE NOT EXISTS"
-        " (SELECT 1 FROM tidings_push_jobs j WHERE j.options_id = o.id)")
-    return int(status.split()[-1])
-
-
-@store_edge
-async def dead_letters(pool: Pool, limit: int = 100) -> list[dict[str, Any]]:
-    """The newest dead jobs: ``{"id", "uid", "user_id", "attempt", "devices", "reason"}``."""
-    rows = await pool.fetch(
-        "SELECT j.id, n.uid::text AS uid, n.user_id, j.attempt, j.devices,"
-        " j.dead_reason AS reason FROM tidings_push_jobs j"
-        " JOIN tidings_notifications n ON n.id = j.notification_id"
-        " WHERE j.dead ORDER BY j.id DESC LIMIT $1", limit)
-    return [dict(r) for r in rows]

@@ -5,13 +5,13 @@ Contract (at-least-once per job and device; the crash contract):
 - Jobs are rows of ``tidings_push_jobs``, written with their notifications. A
   worker claims due jobs no live worker holds (``FOR UPDATE SKIP LOCKED``) under
   a lease of ``lease`` seconds (10), renewed every third of it while the job's
-  sends are in flight. It claims more as jobs finish, up to the apps' capacity
+  sends are in flight. It claims more as jobs finish, up to twice the apps' capacity
   (streams or connections of each provider), so throughput is bounded by the
   provider connections, not by a batch. ``NOTIFY tidings_push`` wakes it; it
   polls every ``poll`` second as well.
-- Before a send, its 'sending' row is committed; after it, its outcome is
-  logged; when a job's sends are over, the job is deleted, rescheduled or made a
-  dead letter in the transaction that logs its last outcomes.
+- Before a send, its 'sending' row is committed. When a job's sends are over,
+  their outcomes are logged in the transaction that deletes the job,
+  reschedules it or makes it a dead letter.
 - A worker that dies (SIGKILL, a lost machine) stops renewing: its jobs are
   claimed by another worker within ``lease`` + ``poll`` seconds (under 15 s).
   The devices with a final outcome are skipped, so **at most the sends that were
@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 
 from ..core.errors import StoreError, StoreUnavailable
 from ..push.registry import Registry
-from ..store import push_jobs
+from ..store import push_jobs, push_results
 from ..store.push_jobs import Claimed, Pool
 from ..store.push_wake import WakeListener
 from .push_send import Policy, Sender, Throttle
@@ -58,7 +58,9 @@ class WorkerConfig:
     lease: float = 10.0  # seconds a claimed job stays this worker's without a renewal
     poll: float = 1.0  # seconds between claims when no NOTIFY comes
     claim_batch: int = 500  # jobs claimed by one statement at most
-    max_in_flight: int | None = None  # jobs held at once; default: the apps' capacity
+    # Jobs held at once; default: twice the apps' capacity, so that the provider
+    # connections stay busy while finished jobs wait for their results to commit.
+    max_in_flight: int | None = None
     max_attempts: int = 6  # sends of one job before it is a dead letter
     backoff_base: float = 5.0
     backoff_cap: float = 3600.0
@@ -76,9 +78,12 @@ class PushWorker:
         self.pool, self.registry = pool, registry
         self.config = cfg = config or WorkerConfig()
         self.clock = clock
-        self.capacity = cfg.max_in_flight or max(1, sum(a.capacity for a in registry.apps))
+        self.capacity = cfg.max_in_flight or max(1, 2 * sum(a.capacity for a in registry.apps))
         self.settler = Settler(pool, cfg.name, self._now)
-        self.sender = Sender(pool, registry, self.settler,
+        # 'sending' rows commit on flushes of their own: a send holds its connection
+        # slot while it waits, so it does not queue behind large settlements.
+        self.sending_log = Settler(pool, cfg.name, self._now, flushes=2)
+        self.sender = Sender(pool, registry, self.settler, self.sending_log,
                              Policy(cfg.max_attempts, cfg.backoff_base, cfg.backoff_cap,
                                     cfg.device_per_minute),
                              throttle, clock or time.time, rand)
@@ -103,6 +108,7 @@ class PushWorker:
         self._stop.clear()
         listener = None if burst else WakeListener(self.pool, self._wake.set)
         helpers = [asyncio.create_task(self.settler.run(), name="push-settler"),
+                   asyncio.create_task(self.sending_log.run(), name="push-sending-log"),
                    asyncio.create_task(self._renew(), name="push-leases")]
         try:
             await self._loop(burst, listener)
@@ -110,7 +116,7 @@ class PushWorker:
                 await asyncio.wait([t for t in self._held.values() if t is not None])
             await self.settler.flush()
             if burst:
-                await push_jobs.sweep_options(self.pool)
+                await push_results.sweep_options(self.pool)
         finally:
             tasks = [*helpers, *(t for t in self._held.values() if t is not None)]
             for task in tasks:
@@ -141,7 +147,7 @@ class PushWorker:
                 await self._start(got)
                 if not burst and time.monotonic() >= next_sweep:
                     next_sweep = time.monotonic() + cfg.sweep_every
-                    await push_jobs.sweep_options(self.pool)
+                    await push_results.sweep_options(self.pool)
             except (StoreUnavailable, StoreError) as exc:
                 if burst:
                     raise
@@ -200,6 +206,7 @@ class PushWorker:
             except (StoreUnavailable, StoreError) as exc:
                 log.warning("push leases not renewed: %s", exc)
                 continue
-            lost = [i for i in ids if i not in kept and i in self._held]
+            lost = [i for i in ids if i not in kept and i in self._held
+                    and i not in self.sender.settling]  # settled meanwhile: not lost
             if lost:
                 log.warning("push worker lost the lease of %d jobs to another worker", len(lost))

@@ -8,11 +8,10 @@ Contract, per batch (:meth:`Sender.start`): the jobs that need no send (an
 every device throttled or already finished before a takeover) are settled at
 once; the others' sends run concurrently, each once it holds a slot of its app,
 and each only after its 'sending' row is committed (the rows of sends starting
-together share a transaction); each outcome is handed to the settler as it
-comes. When a job's sends are over it is
-deleted, rescheduled for the devices that asked to retry (``attempt + 1``,
-backoff with jitter, at least Retry-After), or made a dead letter after
-``max_attempts``.
+together share a transaction). When a job's sends are over, their outcomes are
+written in the transaction that deletes the job, reschedules it for the devices
+that asked to retry (``attempt + 1``, backoff with jitter, at least
+Retry-After) or makes it a dead letter after ``max_attempts``.
 """
 
 from __future__ import annotations
@@ -29,7 +28,7 @@ from ..push.registry import Registry
 from ..store import push as deliveries
 from ..store.push import Invalid, Record
 from ..store.push_jobs import Claimed, Pool
-from .push_settle import Settler
+from .push_settle import JobLog, Settler
 
 log = logging.getLogger(__name__)
 _ROW = {Outcome.DELIVERED: "pushed", Outcome.INVALID_TOKEN: "deactivated",
@@ -51,13 +50,16 @@ class Policy:
 
 
 class Sender:
-    def __init__(self, pool: Pool, registry: Registry, settler: Settler, policy: Policy,
-                 throttle: Throttle | None, wall_clock: Callable[[], float],
-                 rand: Callable[[], float]):
+    def __init__(self, pool: Pool, registry: Registry, settler: Settler,
+                 sending_log: Settler, policy: Policy, throttle: Throttle | None,
+                 wall_clock: Callable[[], float], rand: Callable[[], float]):
         self._pool, self._registry, self._settler = pool, registry, settler
+        self._sending_log = sending_log
         self._policy, self._throttle = policy, throttle
         self._wall_clock, self._rand = wall_clock, rand
         self._throttle_down = False
+        self._logs: dict[int, JobLog] = {}  # job id -> its rows not yet written
+        self.settling: set[int] = set()  # jobs whose change is being written
 
     def channel(self, device: Device) -> str:
         app = self._registry.for_device(device)
@@ -65,8 +67,17 @@ class Sender:
 
     async def start(self, batch: Sequence[Claimed]) -> list[tuple[Claimed, list[Device]]]:
         """Each job of ``batch`` with the devices to send it to; a job with none (skipped,
-        throttled, finished) has an empty list, and its log rows are with the settler.
-        Run :meth:`finish` for every pair."""
+        throttled, finished) has an empty list. Run :meth:`finish` for every pair."""
+        for c in batch:
+            self._logs[c.id] = JobLog()
+        try:
+            return await self._start(batch)
+        except BaseException:
+            for c in batch:
+                self._logs.pop(c.id, None)
+            raise
+
+    async def _start(self, batch: Sequence[Claimed]) -> list[tuple[Claimed, list[Device]]]:
         todo: list[tuple[Claimed, list[Device]]] = []
         devices = await deliveries.active_devices(
             self._pool, [c.job.user_id for c in batch if c.job is not None])
@@ -92,8 +103,8 @@ class Sender:
 
     def _skip(self, c: Claimed, detail: str) -> None:
         assert c.job is not None
-        self._settler.record(Record(c.job.uid, c.job.user_id, "push", "skipped", None, detail,
-                                    c.attempt))
+        self._logs[c.id].records.append(Record(c.job.uid, c.job.user_id, "push", "skipped",
+                                               None, detail, c.attempt))
 
     async def _throttled(self, todo: list[tuple[Claimed, list[Device]]]
                          ) -> list[tuple[Claimed, list[Device]]]:
@@ -114,38 +125,47 @@ class Sender:
         over = {(c.id, d.id) for (c, d), n in zip(first, counts, strict=True) if n > limit}
         for c, d in first:
             if (c.id, d.id) in over and c.job is not None:
-                self._settler.record(Record(c.job.uid, c.job.user_id, self.channel(d),
-                                            "throttled", d.id, f"over {limit} pushes per minute",
-                                            c.attempt))
+                self._logs[c.id].records.append(Record(
+                    c.job.uid, c.job.user_id, self.channel(d), "throttled", d.id,
+                    f"over {limit} pushes per minute", c.attempt))
         return [(c, [d for d in devs if (c.id, d.id) not in over]) for c, devs in todo]
 
     async def finish(self, c: Claimed, devices: list[Device]) -> None:
-        """Send ``c`` to ``devices`` (none: nothing to send) and settle the job."""
+        """Send ``c`` to ``devices`` (none: nothing to send), then settle the job together
+        with its log rows (written in one transaction)."""
+        try:
+            await self._finish(c, devices, self._logs[c.id])
+        finally:
+            self._logs.pop(c.id, None)
+            self.settling.discard(c.id)
+
+    async def _finish(self, c: Claimed, devices: list[Device], log_: JobLog) -> None:
         if c.job is None:
-            await self._settler.dead(c.id, [], c.invalid or "not a push job")
+            self.settling.add(c.id)
+            await self._settler.dead(c.id, [], c.invalid or "not a push job", log_)
             return
         if len(devices) == 1:  # most users have one device: no gather
-            results = [await self._send(c, devices[0])]
+            results = [await self._send(c, devices[0], log_)]
         else:
-            results = await asyncio.gather(*(self._send(c, d) for d in devices))
+            results = await asyncio.gather(*(self._send(c, d, log_) for d in devices))
         retry = [(d, r) for d, r in zip(devices, results, strict=True)
                  if r.outcome is Outcome.RETRY]
+        self.settling.add(c.id)
         if not retry:
-            await self._settler.done(c.id)
+            await self._settler.done(c.id, log_)
         elif c.attempt >= self._policy.max_attempts:
-            for d, _ in retry:
-                self._settler.record(Record(c.job.uid, c.job.user_id, self.channel(d), "dead",
-                                            d.id, f"gave up after {c.attempt} attempts",
-                                            c.attempt))
+            log_.records.extend(
+                Record(c.job.uid, c.job.user_id, self.channel(d), "dead", d.id,
+                       f"gave up after {c.attempt} attempts", c.attempt) for d, _ in retry)
             await self._settler.dead(c.id, [d.id for d, _ in retry],
-                                     "; ".join(r.detail for _, r in retry))
+                                     "; ".join(r.detail for _, r in retry), log_)
         else:
             p = self._policy
             delay = max(backoff(c.attempt, self._rand(), base=p.backoff_base, cap=p.backoff_cap,
                                 retry_after=r.retry_after) for _, r in retry)
-            await self._settler.retry(c.id, [d.id for d, _ in retry], delay)
+            await self._settler.retry(c.id, [d.id for d, _ in retry], delay, log_)
 
-    async def _send(self, c: Claimed, device: Device) -> SendResult:
+    async def _send(self, c: Claimed, device: Device, log_: JobLog) -> SendResult:
         assert c.job is not None
         app = self._registry.for_device(device)
         if app is None:
@@ -153,7 +173,7 @@ class Sender:
                                                 f" app_id {device.app_id!r}")
         else:
             async with app.limit:
-                await self._settler.sending(Record(c.job.uid, c.job.user_id, app.provider.name,
+                await self._sending_log.sending(Record(c.job.uid, c.job.user_id, app.provider.name,
                                                    "sending", device.id, None, c.attempt))
                 try:
                     result = await app.provider.send(device, c.job)
@@ -163,7 +183,7 @@ class Sender:
         rec = Record(c.job.uid, c.job.user_id, self.channel(device), _ROW[result.outcome],
                      device.id, result.detail or None, c.attempt)
         if result.outcome is Outcome.INVALID_TOKEN:
-            self._settler.invalid(Invalid(rec, result.invalid_since))
+            log_.invalid.append(Invalid(rec, result.invalid_since))
         else:
-            self._settler.record(rec)
+            log_.records.append(rec)
         return result

@@ -1,14 +1,16 @@
-"""Group commit of a push worker's results: log rows and job changes, written together.
+"""Group commit of a push worker's writes: 'sending' rows, and each job's outcome rows
+together with its change (deleted, rescheduled, dead).
 
-What may live here: the buffer between the sends and ``store.push_jobs.settle``.
+What may live here: the buffer between the sends and ``store.push_results.settle``.
 
-Contract: rows and job changes handed to a :class:`Settler` are written by one
-transaction per flush, in the order they were handed over; a flush starts as
-soon as the previous one ends, so a busy worker writes large batches and an
-idle one writes at once. :meth:`Settler.finish` returns once the job's change
-is committed. While PostgreSQL is unavailable nothing is dropped: the batch is
-tried again every half second. A batch PostgreSQL refuses is written again
-without its log rows (logged as an error) so that jobs still move on.
+Contract: what is handed to a :class:`Settler` is written by a few concurrent
+flushes (``flushes``), each one transaction holding everything handed over
+since the previous flush began, so a busy worker writes large batches and an
+idle one writes at once. A job's log rows are written in the transaction that
+changes the job; every method returns once its part is committed. While
+PostgreSQL is unavailable nothing is dropped: the batch is tried again every
+half second. A batch PostgreSQL refuses is written again without its log rows
+(logged as an error) so that its jobs still move on.
 """
 
 from __future__ import annotations
@@ -16,48 +18,61 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 from ..core.errors import StoreError, StoreUnavailable
-from ..store import push as deliveries
-from ..store import push_jobs
-from ..store.push_jobs import Pool, Settlement
+from ..store import push_results
+from ..store.push import Invalid, Record
+from ..store.push_jobs import Pool
+from ..store.push_results import Settlement
 
 log = logging.getLogger(__name__)
 RETRY_SECONDS = 0.5
 
 
+@dataclass(slots=True)
+class JobLog:
+    """The log rows of one job, written with its change."""
+
+    records: list[Record] = field(default_factory=list)
+    invalid: list[Invalid] = field(default_factory=list)  # rejected tokens: deactivate
+
+
 class Settler:
-    def __init__(self, pool: Pool, worker: str, now: Callable[[], float | None]):
+    def __init__(self, pool: Pool, worker: str, now: Callable[[], float | None],
+                 flushes: int = 3):
         self._pool, self._worker, self._now = pool, worker, now
+        self._flushes = flushes
         self._batch = Settlement()
         self._waiters: list[asyncio.Future[None]] = []
         self._kick = asyncio.Event()
         self._down = False
 
-    def record(self, rec: deliveries.Record) -> None:
-        self._batch.records.append(rec)
-        self._kick.set()
-
-    async def sending(self, rec: deliveries.Record) -> None:
-        """Log ``rec`` (a send about to start); returns once it is committed."""
+    async def sending(self, rec: Record) -> None:
+        """Log ``rec`` (a send about to start)."""
         self._batch.records.append(rec)
         await self._committed()
 
-    def invalid(self, inv: deliveries.Invalid) -> None:
-        self._batch.invalid.append(inv)
-        self._kick.set()
-
-    async def done(self, job_id: int) -> None:
+    async def done(self, job_id: int, job_log: JobLog) -> None:
+        self._add(job_log)
         self._batch.done.append(job_id)
         await self._committed()
 
-    async def retry(self, job_id: int, devices: Sequence[int], delay: float) -> None:
+    async def retry(self, job_id: int, devices: Sequence[int], delay: float,
+                    job_log: JobLog) -> None:
+        self._add(job_log)
         self._batch.retries.append((job_id, devices, delay))
         await self._committed()
 
-    async def dead(self, job_id: int, devices: Sequence[int], reason: str) -> None:
+    async def dead(self, job_id: int, devices: Sequence[int], reason: str,
+                   job_log: JobLog) -> None:
+        self._add(job_log)
         self._batch.dead.append((job_id, devices, reason))
         await self._committed()
+
+    def _add(self, job_log: JobLog) -> None:
+        self._batch.records.extend(job_log.records)
+        self._batch.invalid.extend(job_log.invalid)
 
     async def _committed(self) -> None:
         waiter = asyncio.get_running_loop().create_future()
@@ -66,10 +81,14 @@ class Settler:
         await waiter
 
     async def run(self) -> None:
-        """Flush until cancelled."""
+        """Flush until cancelled, ``flushes`` at a time."""
+        await asyncio.gather(*(self._flusher() for _ in range(self._flushes)))
+
+    async def _flusher(self) -> None:
         while True:
-            await self._kick.wait()
-            self._kick.clear()
+            while not self._batch:
+                self._kick.clear()
+                await self._kick.wait()
             await self.flush()
 
     async def flush(self) -> None:
@@ -92,15 +111,16 @@ class Settler:
             for waiter in waiters:
                 if not waiter.done():
                     waiter.set_result(None)
+            return
 
     async def _write(self, batch: Settlement) -> None:
         try:
-            await push_jobs.settle(self._pool, self._worker, batch, self._now())
+            await push_results.settle(self._pool, self._worker, batch, self._now())
         except StoreError as exc:
             log.error("PostgreSQL refused %d push log rows (%s); jobs settled without them",
                       len(batch.records) + len(batch.invalid), exc)
             batch.records, batch.invalid = [], []
-            await push_jobs.settle(self._pool, self._worker, batch, self._now())
+            await push_results.settle(self._pool, self._worker, batch, self._now())
 
     def _merge_back(self, batch: Settlement, waiters: list[asyncio.Future[None]]) -> None:
         newer = self._batch
