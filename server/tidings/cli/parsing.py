@@ -49,7 +49,8 @@ def parser() -> argparse.ArgumentParser:
     token = _command(sub, "token", remote.cmd_token,
                      "print a user token (or, --producer, the API key)")
     token.add_argument("user", nargs="?", help="user id (the token's sub claim)")
-    token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds (3600)")
+    token.add_argument("--ttl", type=int, default=3600, metavar="SECONDS",
+                       help="lifetime in seconds; default 3600")
     token.add_argument("--producer", action="store_true", help="print the producer API key")
     config_help.add_flags(token, ["data_dir", "jwt_secret", "jwt_audience", "jwt_issuer",
                                   "api_keys"])
