@@ -1,19 +1,24 @@
 # Tidings server image. It uses an external PostgreSQL and Redis
 # (TIDINGS_DATABASE_URL, TIDINGS_REDIS_URL): the embedded servers are not installed.
 # See docker-compose.yml for a complete stack.
+#
+# Reproducible: every Python dependency is pinned in constraints.txt. For a
+# byte-identical base too, pin the image by digest:
+#   docker build --build-arg PYTHON_IMAGE=python:3.11-slim-bookworm@sha256:<digest> .
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
-FROM python:3.11-slim AS build
+FROM ${PYTHON_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 # Only what the wheel needs (see [tool.hatch.build] in pyproject.toml; client_js/src is
 # the bundled JavaScript client served by the demo page).
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md LICENSE constraints.txt ./
 COPY server/ server/
 COPY migrations/ migrations/
 COPY client_js/src/ client_js/src/
-RUN pip wheel --wheel-dir /wheels '.[fast]'
+RUN pip wheel --constraint constraints.txt --wheel-dir /wheels '.[fast]'
 
-FROM python:3.11-slim
+FROM ${PYTHON_IMAGE}
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
@@ -29,7 +34,8 @@ ENV TIDINGS_HOST=0.0.0.0 \
     TIDINGS_PORT=8000
 EXPOSE 8000
 
+# Ready, not merely alive: /readyz answers 503 while PostgreSQL or Redis is down.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
-    CMD python -c "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('TIDINGS_PORT', '8000'), timeout=4)" || exit 1
+    CMD python -c "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/readyz' % os.environ.get('TIDINGS_PORT', '8000'), timeout=4)" || exit 1
 
 CMD ["tidings", "serve"]

@@ -97,3 +97,38 @@ test('demo inbox: live notification, badge synced across tabs, catch-up after a 
     assert.deepEqual(errors, []);
     await context.close();
   });
+
+test('demo inbox: the token\'s user, a pasted token, live-only rows, a narrow screen',
+  { skip: !existsSync(CHROMIUM) && `no Chromium at ${CHROMIUM}` }, async () => {
+    const [alice, bob] = [newUser('alice'), newUser('bob')];
+    const errors = [];
+    const context = await browser.newContext({ viewport: { width: 360, height: 700 } });
+    const page = await openInbox(context, alice, errors);
+    assert.equal(await page.locator('#user').textContent(), alice);
+    assert.match(await page.locator('#empty code').textContent(), new RegExp(`\\["${alice}"\\]`));
+    const fits = () => page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth);
+    assert.ok(await fits(), 'the page is wider than a narrow screen');
+
+    const { notifications: [typing] } = await server.publish(
+      { recipients: [alice], message: 'bob is typing…', persist: false });
+    const live = page.locator(`li.live[data-uid="${typing.uid}"]`);
+    await live.waitFor();
+    assert.match(await live.innerText(), /live only/);
+    assert.equal(await live.locator('button').count(), 0, 'a live-only row offers no actions');
+    assert.equal(await page.locator('#badge').isHidden(), true, 'a live-only row is not counted');
+
+    await page.locator('#switch').click();
+    await page.locator('#token-form input[name="token"]').fill(server.token(bob));
+    await page.getByRole('button', { name: 'Open inbox' }).click();
+    await page.locator('#conn[data-state="open"]').waitFor();
+    await waitFor(async () => (await page.locator('#user').textContent()) === bob, { what: 'bob' });
+    assert.match(await page.locator('#empty code').textContent(), new RegExp(`\\["${bob}"\\]`));
+    const { notifications: [hello] } = await server.publish({ recipients: [bob], message: 'Hi Bob' });
+    await page.locator(`li[data-uid="${hello.uid}"] .read-one`).waitFor();
+    assert.ok(await fits(), 'the page is wider than a narrow screen');
+
+    mkdirSync(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: `${ARTIFACTS}demo-inbox-narrow.png` });
+    assert.deepEqual(errors, []);
+    await context.close();
+  });

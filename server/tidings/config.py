@@ -1,64 +1,45 @@
 """Settings: one table of every option, read from ``TIDINGS_*`` variables and flags.
 
-Each :class:`Option` names its environment variable, its ``tidings serve``
-flag, its type and its default. :func:`load` reads them once at start and
-checks them together: a bad value raises :class:`~tidings.core.errors.ConfigError`
-naming the setting, and the CLI prints that one line and exits.
+Each field of :class:`Settings` names its environment variable, its
+``tidings serve`` flag, its kind (:mod:`tidings.config_values`), its default and
+its help (:mod:`tidings.config_help` shows them). :func:`load` reads them once at start and
+checks them together (:mod:`tidings.config_rules`): every bad value is a
+:class:`~tidings.core.errors.ConfigError` naming the setting, all raised at
+once, and the CLI prints one line for each and exits.
 """
 
 from __future__ import annotations
 
-import argparse
 import ipaddress
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from . import config_rules
+from .config_values import (
+    BOOL,
+    COUNT,
+    LIST,
+    LOG_LEVELS,
+    SECONDS,
+    TEXT,
+    URL,
+    Kind,
+    read_leeway,
+    read_level,
+    read_list,
+    read_port,
+    read_rate,
+)
 from .core.errors import ConfigError
 
-MIN_HS256_SECRET = 32
 
-
-def _bool(text: str) -> bool:
-    low = text.strip().lower()
-    if low in ("1", "true", "yes", "on"):
-        return True
-    if low in ("0", "false", "no", "off", ""):
-        return False
-    raise ValueError(f"expected true or false, got {text!r}")
-
-
-def _list(text: str) -> tuple[str, ...]:
-    return tuple(part.strip() for part in text.split(",") if part.strip())
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise ValueError("must be 1 or more")
-    return value
-
-
-def _port(text: str) -> int:
-    value = int(text)
-    if not 0 <= value <= 65535:
-        raise ValueError("must be a port number from 0 to 65535")
-    return value
-
-
-def _seconds(text: str) -> float:
-    value = float(text)
-    if value <= 0:
-        raise ValueError("must be a positive number of seconds")
-    return value
-
-
-def _opt(env: str, default: Any, parse: Callable[[str], Any] = str, help: str = "", **kw: Any):
+def _opt(env: str, default: Any, kind: Kind = TEXT, help: str = "", **kw: Any):
     # Secrets stay out of repr(), so a logged Settings never shows them.
     return field(default=default, repr=not kw.get("secret"),
-                 metadata={"env": env, "parse": parse, "help": help, **kw})
+                 metadata={"env": env, "kind": kind, "help": help, **kw})
 
 
 @dataclass(frozen=True)
@@ -66,88 +47,95 @@ class Settings:
     """Every setting of a Tidings node. Build it with :func:`load`."""
 
     database_url: str | None = _opt(
-        "TIDINGS_DATABASE_URL", None, help="PostgreSQL URL (also DATABASE_URL); unset: embedded",
+        "TIDINGS_DATABASE_URL", None, URL,
+        help="PostgreSQL URL (also DATABASE_URL); unset: embedded",
         alias="DATABASE_URL")
     redis_url: str | None = _opt(
-        "TIDINGS_REDIS_URL", None, help="Redis URL (also REDIS_URL); unset: embedded",
+        "TIDINGS_REDIS_URL", None, URL, help="Redis URL (also REDIS_URL); unset: embedded",
         alias="REDIS_URL")
     data_dir: Path = _opt(
-        "TIDINGS_DATA_DIR", Path(".tidings"), Path,
+        "TIDINGS_DATA_DIR", Path(".tidings"), Kind(Path, "DIR"),
         help="folder for embedded servers' data and the dev secret")
-    host: str = _opt("TIDINGS_HOST", "127.0.0.1", help="address to listen on")
-    port: int = _opt("TIDINGS_PORT", 8000, _port, help="port to listen on")
+    host: str = _opt("TIDINGS_HOST", "127.0.0.1", Kind(str, "HOST"), help="address to listen on")
+    port: int = _opt("TIDINGS_PORT", 8000, Kind(read_port, "PORT"), help="port to listen on")
     workers: int = _opt(
-        "TIDINGS_WORKERS", 1, _positive_int, help="server processes sharing the port")
+        "TIDINGS_WORKERS", 1, COUNT, help="server processes sharing the port")
     migrate: bool = _opt(
-        "TIDINGS_MIGRATE", True, _bool, help="apply pending migrations when serving")
+        "TIDINGS_MIGRATE", True, BOOL, help="apply pending migrations when serving")
     jwt_secret: str | None = _opt(
-        "TIDINGS_JWT_SECRET", None, help="HS256 secret for user tokens (32+ characters)",
+        "TIDINGS_JWT_SECRET", None, Kind(str, "SECRET"),
+        help="HS256 secret for user tokens (32+ characters)",
         secret=True)
     jwt_public_key: str | None = _opt(
-        "TIDINGS_JWT_PUBLIC_KEY", None,
+        "TIDINGS_JWT_PUBLIC_KEY", None, Kind(str, "PEM|@PATH"),
         help="PEM public key (or @path to one) for RS256/ES256 user tokens")
     jwt_jwks_url: str | None = _opt(
-        "TIDINGS_JWT_JWKS_URL", None, help="JWKS URL for user tokens (RS256/ES256)")
+        "TIDINGS_JWT_JWKS_URL", None, URL, help="JWKS URL for user tokens (RS256/ES256)")
     jwt_algorithms: tuple[str, ...] = _opt(
-        "TIDINGS_JWT_ALGORITHMS", (), _list,
+        "TIDINGS_JWT_ALGORITHMS", (), LIST,
         help="allowed JWT algorithms; default HS256 with a secret, RS256,ES256 with keys")
     jwt_audience: str | None = _opt("TIDINGS_JWT_AUDIENCE", None, help="required `aud` claim")
     jwt_issuer: str | None = _opt("TIDINGS_JWT_ISSUER", None, help="required `iss` claim")
     jwt_leeway: float = _opt(
-        "TIDINGS_JWT_LEEWAY", 10.0, float, help="seconds of clock skew allowed on exp/nbf")
+        "TIDINGS_JWT_LEEWAY", 10.0, Kind(read_leeway, "SECONDS"),
+        help="seconds of clock skew allowed on exp/nbf")
     api_keys: tuple[str, ...] = _opt(
-        "TIDINGS_API_KEYS", (), _list, help="producer API keys, comma-separated", secret=True)
+        "TIDINGS_API_KEYS", (), Kind(read_list, "KEY,KEY"),
+        help="producer API keys, comma-separated", secret=True)
     allowed_origins: tuple[str, ...] = _opt(
-        "TIDINGS_ALLOWED_ORIGINS", (), _list,
+        "TIDINGS_ALLOWED_ORIGINS", (), LIST,
         help="browser origins allowed to open sockets and call the API (CORS); `*`: any")
     public_url: str | None = _opt(
-        "TIDINGS_PUBLIC_URL", None, help="URL browsers reach this server at (origin of sockets)")
+        "TIDINGS_PUBLIC_URL", None, URL,
+        help="URL browsers reach this server at (origin of sockets)")
     dev: bool | None = _opt(
-        "TIDINGS_DEV", None, _bool,
+        "TIDINGS_DEV", None, BOOL,
         help="dev mode (anyone reaching the port gets user tokens for the demo page); default"
              " on when embedded on a loopback address, else off")
     node_id: str | None = _opt(
-        "TIDINGS_NODE_ID", None, help="this node's id in presence; default random per process")
+        "TIDINGS_NODE_ID", None, Kind(str, "ID"),
+        help="this node's id in presence; default random per process")
     max_sockets_per_user: int = _opt(
-        "TIDINGS_MAX_SOCKETS_PER_USER", 20, _positive_int, help="open sockets per user per node")
+        "TIDINGS_MAX_SOCKETS_PER_USER", 20, COUNT, help="open sockets per user per node")
     ws_auth_timeout: float = _opt(
-        "TIDINGS_WS_AUTH_TIMEOUT", 5.0, _seconds, help="seconds to send the auth message")
+        "TIDINGS_WS_AUTH_TIMEOUT", 5.0, SECONDS, help="seconds to send the auth message")
     ws_max_frame: int = _opt(
-        "TIDINGS_WS_MAX_FRAME", 64 * 1024, _positive_int, help="largest incoming frame (bytes)")
+        "TIDINGS_WS_MAX_FRAME", 64 * 1024, COUNT, help="largest incoming frame (bytes)")
     ws_send_queue: int = _opt(
-        "TIDINGS_WS_SEND_QUEUE", 256, _positive_int,
+        "TIDINGS_WS_SEND_QUEUE", 256, COUNT,
         help="messages queued per socket before it is closed as slow (1008)")
     ws_heartbeat: float = _opt(
-        "TIDINGS_WS_HEARTBEAT", 30.0, _seconds, help="seconds between protocol pings")
+        "TIDINGS_WS_HEARTBEAT", 30.0, SECONDS, help="seconds between protocol pings")
     rate_limit_user: float = _opt(
-        "TIDINGS_RATE_LIMIT_USER", 20.0, float,
+        "TIDINGS_RATE_LIMIT_USER", 20.0, Kind(read_rate, "PER_SECOND"),
         help="HTTP requests per second per user, per node (bursts of 5x); 0 turns it off")
     rate_limit_producer: float = _opt(
-        "TIDINGS_RATE_LIMIT_PRODUCER", 0.0, float,
+        "TIDINGS_RATE_LIMIT_PRODUCER", 0.0, Kind(read_rate, "PER_SECOND"),
         help="publish requests per second per API key, per node (bursts of 2x); 0: off")
     replay_limit: int = _opt(
-        "TIDINGS_REPLAY_LIMIT", 1000, _positive_int,
+        "TIDINGS_REPLAY_LIMIT", 1000, COUNT,
         help="most notifications replayed on reconnect; more gets a reset")
     push_config: str | None = _opt(
-        "TIDINGS_PUSH_CONFIG", None,
+        "TIDINGS_PUSH_CONFIG", None, Kind(str, "JSON|@PATH"),
         help="JSON (or @path) listing push apps: APNs / FCM credentials")
     push_workers: bool = _opt(
-        "TIDINGS_PUSH_WORKERS", True, _bool, help="run push workers inside `tidings serve`")
+        "TIDINGS_PUSH_WORKERS", True, BOOL, help="run push workers inside `tidings serve`")
     push_max_attempts: int = _opt(
-        "TIDINGS_PUSH_MAX_ATTEMPTS", 6, _positive_int,
+        "TIDINGS_PUSH_MAX_ATTEMPTS", 6, COUNT,
         help="sends of one push job before it is kept as a dead letter")
     push_device_per_minute: int = _opt(
-        "TIDINGS_PUSH_DEVICE_PER_MINUTE", 10, _positive_int,
+        "TIDINGS_PUSH_DEVICE_PER_MINUTE", 10, COUNT,
         help="pushes to one device per minute; more are dropped as throttled")
     push_lease: float = _opt(
-        "TIDINGS_PUSH_LEASE", 10.0, _seconds,
+        "TIDINGS_PUSH_LEASE", 10.0, SECONDS,
         help="seconds a push worker holds a job unrenewed: a dead worker's jobs are"
              " taken over after this")
     push_backoff_base: float = _opt(
-        "TIDINGS_PUSH_BACKOFF_BASE", 5.0, _seconds, help="first retry delay of a push (seconds)")
+        "TIDINGS_PUSH_BACKOFF_BASE", 5.0, SECONDS, help="first retry delay of a push (seconds)")
     push_backoff_cap: float = _opt(
-        "TIDINGS_PUSH_BACKOFF_CAP", 3600.0, _seconds, help="longest retry delay (seconds)")
-    log_level: str = _opt("TIDINGS_LOG_LEVEL", "INFO", str.upper, help="log level")
+        "TIDINGS_PUSH_BACKOFF_CAP", 3600.0, SECONDS, help="longest retry delay (seconds)")
+    log_level: str = _opt("TIDINGS_LOG_LEVEL", "INFO", Kind(read_level, "LEVEL", LOG_LEVELS),
+                          help="log level")
 
     @property
     def embedded_postgres(self) -> bool:
@@ -201,16 +189,6 @@ def flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def add_flags(parser: argparse.ArgumentParser, names: list[str] | None = None) -> None:
-    """Add a ``--flag`` for every setting (or those in ``names``); unset flags stay None."""
-    for f in options():
-        if names is not None and f.name not in names:
-            continue
-        meta = f.metadata
-        parser.add_argument(flag(f.name), dest=f.name, default=None, metavar="VALUE",
-                            help=f"{meta['help']} [{meta['env']}]")
-
-
 def to_env(s: Settings) -> dict[str, str]:
     """The ``TIDINGS_*`` variables that reproduce ``s`` (unset options are left out)."""
     env: dict[str, str] = {}
@@ -228,17 +206,28 @@ def to_env(s: Settings) -> dict[str, str]:
     return env
 
 
-_HS_ALGS = {"HS256", "HS384", "HS512"}
-_ASYM_ALGS = {"RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256", "PS384", "PS512",
-              "EdDSA"}
+class ConfigErrors(ConfigError):
+    """Several bad settings at once; ``problems`` holds one ConfigError per setting."""
+
+    def __init__(self, problems: list[ConfigError]):
+        super().__init__(problems[0].setting, str(problems[0]).split(": ", 1)[1])
+        self.problems = problems
+
+    def __str__(self) -> str:
+        return "\n".join(str(p) for p in self.problems)
 
 
 def load(env: Mapping[str, str] | None = None, flags: Mapping[str, Any] | None = None,
          *, require_auth: bool = True) -> Settings:
-    """Read settings from flags, then ``env``, then defaults; check them; raise ConfigError."""
+    """Read settings from flags, then ``env``, then defaults, and check them all.
+
+    Raises :class:`ConfigError` for one bad setting and :class:`ConfigErrors`
+    (a ConfigError too) naming every bad setting when there are several.
+    """
     env = os.environ if env is None else env
     flags = flags or {}
     values: dict[str, Any] = {}
+    problems: list[ConfigError] = []
     for f in options():
         meta = f.metadata
         raw = flags.get(f.name)
@@ -254,58 +243,24 @@ def load(env: Mapping[str, str] | None = None, flags: Mapping[str, Any] | None =
             values[f.name] = raw
             continue
         try:
-            values[f.name] = meta["parse"](raw)
+            values[f.name] = meta["kind"].parse(raw)
         except ValueError as exc:
-            raise ConfigError(source, f"invalid value ({exc})") from None
+            problems.append(ConfigError(source, f"{_quoted(raw)} {exc}"))
     settings = Settings(**values)
-    _check(settings, require_auth=require_auth)
+    failed = {p.setting for p in problems} | {
+        f.metadata["env"] for f in options() if flag(f.name) in {p.setting for p in problems}}
+    problems += [p for p in config_rules.check(settings, require_auth=require_auth)
+                 if p.setting not in failed]
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:
+        raise ConfigErrors(problems)
     return settings
 
 
-def _check(s: Settings, *, require_auth: bool) -> None:
-    jwt_sources = [n for n in ("jwt_secret", "jwt_public_key", "jwt_jwks_url") if getattr(s, n)]
-    if len(jwt_sources) > 1:
-        names = " and ".join("TIDINGS_" + n.upper() for n in jwt_sources)
-        raise ConfigError("TIDINGS_JWT_*", f"set only one of {names}")
-    if require_auth and not jwt_sources and not s.embedded:
-        raise ConfigError(
-            "TIDINGS_JWT_SECRET",
-            "user tokens need TIDINGS_JWT_SECRET, TIDINGS_JWT_PUBLIC_KEY or TIDINGS_JWT_JWKS_URL")
-    if require_auth and not s.api_keys and not s.embedded:
-        raise ConfigError("TIDINGS_API_KEYS", "producers need at least one API key")
-    if s.jwt_secret and len(s.jwt_secret) < MIN_HS256_SECRET:
-        raise ConfigError("TIDINGS_JWT_SECRET", f"must be at least {MIN_HS256_SECRET} characters")
-    algs = set(s.allowed_algorithms())
-    if "none" in {a.lower() for a in algs}:
-        raise ConfigError("TIDINGS_JWT_ALGORITHMS", "'none' is never allowed")
-    unknown = algs - _HS_ALGS - _ASYM_ALGS
-    if unknown:
-        raise ConfigError("TIDINGS_JWT_ALGORITHMS", f"unknown algorithm(s) {sorted(unknown)}")
-    if s.jwt_secret and algs - _HS_ALGS:
-        raise ConfigError("TIDINGS_JWT_ALGORITHMS", "a secret only verifies HS256/HS384/HS512")
-    if (s.jwt_public_key or s.jwt_jwks_url) and algs & _HS_ALGS:
-        raise ConfigError("TIDINGS_JWT_ALGORITHMS", "public keys do not verify HS* algorithms")
-    if s.jwt_public_key and s.jwt_public_key.startswith("@"):
-        path = Path(s.jwt_public_key[1:])
-        if not path.is_file():
-            raise ConfigError("TIDINGS_JWT_PUBLIC_KEY", f"no file {path}")
-    if s.jwt_jwks_url and not s.jwt_jwks_url.startswith(("https://", "http://")):
-        raise ConfigError("TIDINGS_JWT_JWKS_URL", "must be an http(s) URL")
-    for name, url, schemes in (("TIDINGS_DATABASE_URL", s.database_url, ("postgres://",
-                                                                          "postgresql://")),
-                               ("TIDINGS_REDIS_URL", s.redis_url, ("redis://", "rediss://",
-                                                                   "unix://"))):
-        if url is not None and not url.startswith(schemes):
-            raise ConfigError(name, f"must start with {' or '.join(schemes)}")
-    for origin in s.allowed_origins:
-        if origin != "*" and not origin.startswith(("http://", "https://")):
-            raise ConfigError("TIDINGS_ALLOWED_ORIGINS", f"{origin!r} is not an http(s) origin")
-    for name, rate in (("TIDINGS_RATE_LIMIT_USER", s.rate_limit_user),
-                       ("TIDINGS_RATE_LIMIT_PRODUCER", s.rate_limit_producer)):
-        if rate < 0:
-            raise ConfigError(name, "must be 0 (off) or a positive rate")
-    if s.log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
-        raise ConfigError("TIDINGS_LOG_LEVEL", "must be DEBUG, INFO, WARNING or ERROR")
+def _quoted(raw: str) -> str:
+    shown = raw if len(raw) <= 40 else raw[:37] + "..."
+    return repr(shown) + ":"
 
 
 def with_dev_auth(s: Settings, jwt_secret: str, api_key: str) -> Settings:

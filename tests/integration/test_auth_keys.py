@@ -15,8 +15,9 @@ from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from tidings import cli, config, logsafe
+from tidings import config, logsafe
 from tidings.auth import TokenVerifier
+from tidings.cli import common, serve
 from tidings.core.errors import AuthError
 
 from helpers import API_KEY, JWT_SECRET, serve_node, token
@@ -183,9 +184,9 @@ async def test_malformed_requests_leak_no_credential_to_the_log(node, server_log
 ])
 async def test_dev_mode_only_on_loopback_unless_asked(settings, http, tmp_path, env, dev, warned):
     embedded = config.load({**env, "TIDINGS_DATA_DIR": str(tmp_path)})  # no URLs: embedded
-    resolved = cli._resolve(embedded, None)
+    resolved = common.resolve(embedded)
     assert resolved.dev is dev and resolved.dev_mode is dev
-    banner = cli._banner(resolved, None)
+    banner = serve.banner(resolved, False)
     assert ("WARNING: dev mode on" in banner) is warned
     assert ("demo inbox" in banner) is dev
     async with serve_node(replace(settings, dev=resolved.dev)) as node, \

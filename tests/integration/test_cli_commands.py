@@ -87,6 +87,7 @@ async def test_worker_burst_sends_due_pushes(database_url):
             env = {"TIDINGS_DATABASE_URL": url}  # no Redis: no throttle, nothing else lost
             result = await asyncio.to_thread(_run, "worker", "--burst", **env)
             assert result.returncode == 0, result.stderr
+            assert "Ctrl-C" not in result.stdout  # a burst stops by itself
             printed = [json.loads(line) for line in result.stdout.splitlines()
                        if line.startswith("{")]
             assert [p["payload"]["aps"]["alert"]["body"] for p in printed] == ["to the phone"]

@@ -107,8 +107,8 @@ def test_bad_setting_is_one_clear_line(tmp_path):
     result = _tidings("serve", cwd=tmp_path, env=env)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        "tidings: configuration error: TIDINGS_PORT: invalid value"
-        " (invalid literal for int() with base 10: 'not-a-port')"]
+        "tidings: configuration error: TIDINGS_PORT: 'not-a-port': must be a port number"
+        " from 0 to 65535"]
     env = {**_clean_env(), "TIDINGS_DATABASE_URL": "postgresql://x/y",
            "TIDINGS_REDIS_URL": "redis://x"}
     result = _tidings("serve", cwd=tmp_path, env=env)
@@ -116,6 +116,19 @@ def test_bad_setting_is_one_clear_line(tmp_path):
 
 
 def test_every_command_has_help(tmp_path):
-    for command in ("serve", "migrate", "token", "push", "worker"):
-        result = _tidings(command, "--help", cwd=tmp_path)
+    for command in (["serve"], ["migrate"], ["token"], ["push"], ["worker"], ["listen"],
+                    ["devices", "add"]):
+        result = _tidings(*command, "--help", cwd=tmp_path)
         assert result.returncode == 0 and "usage: tidings" in result.stdout, command
+        assert "VALUE" not in result.stdout, command
+    assert "embedded" not in _tidings("worker", "--help", cwd=tmp_path).stdout.split(
+        "--database-url URL")[1].split("--push-config")[0]
+
+
+def test_unknown_command_and_flag_are_told_plainly(tmp_path):
+    bogus = _tidings("bogus", cwd=tmp_path, env=_clean_env())
+    assert bogus.returncode == 2 and "_node" not in bogus.stderr and "'serve'" in bogus.stderr
+    typo = _tidings("serve", "--prot", "1", cwd=tmp_path, env=_clean_env())
+    assert typo.returncode == 2
+    assert typo.stderr.startswith("usage: tidings serve ") and "--prot" in typo.stderr
+    assert list(tmp_path.iterdir()) == []

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tidings import config
+from tidings import config, config_help
 from tidings.core.errors import ConfigError
 
 PROD = {"TIDINGS_DATABASE_URL": "postgresql://db/x", "TIDINGS_REDIS_URL": "redis://r:6379/0",
@@ -50,11 +50,44 @@ def test_to_env_round_trips():
     assert config.load(config.to_env(s)) == s
 
 
-def test_readme_lists_every_setting():
+def test_readme_table_is_generated_from_the_settings():
     from pathlib import Path
 
     readme = (Path(__file__).parents[2] / "README.md").read_text()
+    assert config_help.readme_table() in readme, (
+        "README's configuration table is stale: paste tidings.config_help.readme_table()")
     for f in config.options():
-        row = f"| `{f.metadata['env']}` | `{config.flag(f.name)}` |"
-        assert row in readme, f"README's configuration table lacks {f.metadata['env']}"
-        assert f.metadata["help"] in readme, f"README's help of {f.metadata['env']} is stale"
+        assert f"| `{f.metadata['env']}` | `{config.flag(f.name)}` |" in readme
+
+
+def test_every_bad_setting_is_reported_at_once_in_plain_words():
+    with pytest.raises(config.ConfigErrors) as exc:
+        config.load({**PROD, "TIDINGS_PORT": "abc", "TIDINGS_WORKERS": "0",
+                     "TIDINGS_LOG_LEVEL": "loud", "TIDINGS_JWT_SECRET": "short",
+                     "TIDINGS_PUSH_LEASE": "nan"})
+    lines = str(exc.value).splitlines()
+    assert lines == [
+        "TIDINGS_PORT: 'abc': must be a port number from 0 to 65535",
+        "TIDINGS_WORKERS: '0': must be a whole number, 1 or more",
+        "TIDINGS_PUSH_LEASE: 'nan': must be a positive number of seconds",
+        "TIDINGS_LOG_LEVEL: 'loud': must be DEBUG, INFO, WARNING or ERROR",
+        "TIDINGS_JWT_SECRET: must be at least 32 characters",
+    ]
+    assert "invalid literal" not in str(exc.value)
+
+
+def test_flag_errors_name_the_flag():
+    with pytest.raises(ConfigError) as exc:
+        config.load(PROD, {"port": "x"})
+    assert exc.value.setting == "--port"
+
+
+def test_help_shows_defaults_and_choices():
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="t")
+    config_help.add_flags(parser)
+    text = parser.format_help()
+    assert "VALUE" not in text
+    assert "--migrate {true,false}" in text and "--log-level {DEBUG,INFO,WARNING,ERROR}" in text
+    assert "--port PORT" in text and "default 8000 [TIDINGS_PORT]" in text

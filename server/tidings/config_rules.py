@@ -1,0 +1,80 @@
+"""The rules that settings must keep together, checked once at start.
+
+What may live here: checks across settings that each parsed on their own
+(:mod:`tidings.config` reads them). :func:`check` returns every problem found,
+one :class:`~tidings.core.errors.ConfigError` per setting, in the order of the
+settings table; it raises nothing and touches no file but a ``@path`` key's.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from .config import Settings
+
+MIN_HS256_SECRET = 32
+HS_ALGS = {"HS256", "HS384", "HS512"}
+ASYM_ALGS = {"RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256", "PS384", "PS512",
+             "EdDSA"}
+_URL_SCHEMES = {"TIDINGS_DATABASE_URL": ("postgres://", "postgresql://"),
+                "TIDINGS_REDIS_URL": ("redis://", "rediss://", "unix://")}
+
+
+def check(s: Settings, *, require_auth: bool) -> list[ConfigError]:
+    """Every problem of ``s``; ``require_auth``: a server needs user and producer credentials."""
+    found: dict[str, str] = {}
+
+    def bad(setting: str, problem: str) -> None:
+        found.setdefault(setting, problem)
+
+    _auth(s, require_auth, bad)
+    _algorithms(s, bad)
+    for name, url in (("TIDINGS_DATABASE_URL", s.database_url),
+                      ("TIDINGS_REDIS_URL", s.redis_url)):
+        schemes = _URL_SCHEMES[name]
+        if url is not None and not url.startswith(schemes):
+            bad(name, f"must start with {' or '.join(schemes)}")
+    if s.jwt_jwks_url and not s.jwt_jwks_url.startswith(("https://", "http://")):
+        bad("TIDINGS_JWT_JWKS_URL", "must be an http(s) URL")
+    if s.public_url and not s.public_url.startswith(("https://", "http://")):
+        bad("TIDINGS_PUBLIC_URL", "must be an http(s) URL")
+    for origin in s.allowed_origins:
+        if origin != "*" and not origin.startswith(("http://", "https://")):
+            bad("TIDINGS_ALLOWED_ORIGINS", f"{origin!r} is not an http(s) origin")
+    return [ConfigError(setting, problem) for setting, problem in found.items()]
+
+
+def _auth(s: Settings, require_auth: bool, bad) -> None:
+    jwt_sources = [n for n in ("jwt_secret", "jwt_public_key", "jwt_jwks_url") if getattr(s, n)]
+    if len(jwt_sources) > 1:
+        names = " and ".join("TIDINGS_" + n.upper() for n in jwt_sources)
+        bad("TIDINGS_JWT_*", f"set only one of {names}")
+    if require_auth and not jwt_sources and not s.embedded:
+        bad("TIDINGS_JWT_SECRET", "user tokens need TIDINGS_JWT_SECRET, TIDINGS_JWT_PUBLIC_KEY"
+            " or TIDINGS_JWT_JWKS_URL")
+    if require_auth and not s.api_keys and not s.embedded:
+        bad("TIDINGS_API_KEYS", "producers need at least one API key")
+    if s.jwt_secret and len(s.jwt_secret) < MIN_HS256_SECRET:
+        bad("TIDINGS_JWT_SECRET", f"must be at least {MIN_HS256_SECRET} characters")
+    if s.jwt_public_key and s.jwt_public_key.startswith("@"):
+        path = Path(s.jwt_public_key[1:])
+        if not path.is_file():
+            bad("TIDINGS_JWT_PUBLIC_KEY", f"no file {path}")
+
+
+def _algorithms(s: Settings, bad) -> None:
+    algs = set(s.allowed_algorithms())
+    if "none" in {a.lower() for a in algs}:
+        bad("TIDINGS_JWT_ALGORITHMS", "'none' is never allowed")
+        return
+    unknown = algs - HS_ALGS - ASYM_ALGS
+    if unknown:
+        bad("TIDINGS_JWT_ALGORITHMS", f"unknown algorithm(s) {', '.join(sorted(unknown))}")
+    elif s.jwt_secret and algs - HS_ALGS:
+        bad("TIDINGS_JWT_ALGORITHMS", "a secret only verifies HS256, HS384 or HS512")
+    elif (s.jwt_public_key or s.jwt_jwks_url) and algs & HS_ALGS:
+        bad("TIDINGS_JWT_ALGORITHMS", "public keys do not verify HS* algorithms")

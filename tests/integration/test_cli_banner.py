@@ -1,0 +1,34 @@
+"""What ``tidings serve`` prints: a reachable address, and dev hints only in dev mode."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from tidings import config
+from tidings.cli import common, serve
+
+PROD = {"TIDINGS_DATABASE_URL": "postgresql://db/x", "TIDINGS_REDIS_URL": "redis://r:6379/0",
+        "TIDINGS_JWT_SECRET": "s" * 32, "TIDINGS_API_KEYS": "k1"}
+
+
+def test_a_wildcard_host_prints_a_reachable_address():
+    for host, local in (("0.0.0.0", "http://127.0.0.1:8123"), ("::", "http://[::1]:8123")):
+        s = common.resolve(config.load({**PROD, "TIDINGS_HOST": host, "TIDINGS_PORT": "8123"}))
+        text = serve.banner(s, embedded=False)
+        assert f"listening on {local} " in text and f"{host}:8123" not in text
+        assert f"API description: {local}/api/v1/openapi.json" in text
+        assert serve.local_url(s) == local
+
+
+def test_public_url_wins():
+    s = config.load({**PROD, "TIDINGS_HOST": "0.0.0.0",
+                     "TIDINGS_PUBLIC_URL": "https://tidings.example.com/"})
+    assert "listening on https://tidings.example.com (" in serve.banner(s, embedded=False)
+
+
+def test_token_hints_only_in_dev_mode(tmp_path):
+    prod = common.resolve(config.load(PROD))
+    assert "tidings token" not in serve.banner(prod, embedded=False)
+    dev = common.resolve(config.load({"TIDINGS_DATA_DIR": str(tmp_path / "d")}))
+    assert dev.dev_mode and "tidings token alice" in serve.banner(dev, embedded=True)
+    assert "tidings token" not in serve.banner(replace(dev, dev=False), embedded=True)
