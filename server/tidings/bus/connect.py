@@ -2,10 +2,12 @@
 
 redis-py's asyncio client times out a socket after 5 s by default and then
 retries, which turns an ``XREAD BLOCK`` longer than that into a silent minute
-of waiting. So every BLOCK we issue stays well under :data:`BLOCKING_TIMEOUT`,
-the blocking client's socket timeout: a connection that went silent without a
-reset (a peer or a middlebox that lost it) is given up after that long and the
-read is made again on a new connection, instead of waiting forever.
+of waiting. :func:`blocking_client` has no socket timeout and checks the
+connection's health instead; every BLOCK we issue stays short anyway, and its
+reader bounds each read itself (a connection gone silent without a reset must
+not hold it forever: see :mod:`.node_inbox`). A socket timeout is no way to do
+that: with one set, redis-py can swallow a task's cancellation that arrives
+while it connects, and the node's shutdown waits forever.
 """
 
 from __future__ import annotations
@@ -24,10 +26,6 @@ def client(url: str) -> aioredis.Redis:
     return aioredis.Redis(connection_pool=pool)
 
 
-#: Seconds a blocking read may go without an answer; BLOCKs stay well under it.
-BLOCKING_TIMEOUT = 5.0
-
-
 def blocking_client(url: str) -> aioredis.Redis:
-    return aioredis.Redis.from_url(url, socket_timeout=BLOCKING_TIMEOUT,
-                                   socket_connect_timeout=3, health_check_interval=15)
+    return aioredis.Redis.from_url(url, socket_timeout=None, socket_connect_timeout=3,
+                                   health_check_interval=15)

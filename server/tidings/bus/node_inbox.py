@@ -4,12 +4,16 @@ Contract: :meth:`NodeInbox.read` returns the event payloads after the last
 entry it returned, in stream order, each once; the last id moves past an
 entry as it is returned, so a dropped connection resumes where reading
 stopped. A Redis failure raises :class:`~tidings.core.errors.BusUnavailable`
-and moves nothing; entries may have been lost meanwhile (Redis restarted
-without its data), which the caller must treat as "resync".
+and moves nothing, and so does a read with no answer within its BLOCK plus
+``SILENT_AFTER`` seconds (a connection gone silent without a reset: the
+read is abandoned with its connection, and the next one opens a new one).
+Entries may have been lost meanwhile (Redis restarted without its data),
+which the caller must treat as "resync".
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import redis.asyncio as aioredis
@@ -21,12 +25,13 @@ log = logging.getLogger(__name__)
 
 #: Most entries taken by one read.
 READ_COUNT = 512
+#: Seconds past its BLOCK after which a read with no answer is given up.
+SILENT_AFTER = 4.0
 
 
 class NodeInbox:
     def __init__(self, blocking: aioredis.Redis, node_id: str, count: int = READ_COUNT):
-        """``blocking``: the blocking client (:mod:`.connect`); ``block_ms`` stays well under
-        its socket timeout."""
+        """``blocking``: a client without socket timeout (see :mod:`.connect`)."""
         self._r = blocking
         self._key = keys.node_inbox(node_id)
         self._field = keys.INBOX_EVENT.encode()
@@ -36,8 +41,9 @@ class NodeInbox:
     @bus_edge
     async def read(self, block_ms: int) -> list[bytes]:
         """The next entries' payloads, waiting up to ``block_ms`` for one; [] if none came."""
-        answer = await self._r.xread({self._key: self.last_id}, count=self._count,
-                                     block=block_ms)
+        async with asyncio.timeout(block_ms / 1000 + SILENT_AFTER):
+            answer = await self._r.xread({self._key: self.last_id}, count=self._count,
+                                         block=block_ms)
         out: list[bytes] = []
         for _stream, entries in answer or ():
             for entry_id, fields in entries:

@@ -31,7 +31,7 @@ from ..store.errors import translated as store_errors
 
 log = logging.getLogger(__name__)
 
-READ_BLOCK_MS = 1000  # well under the blocking client's socket timeout (bus.connect)
+READ_BLOCK_MS = 1000
 HEARTBEAT = presence.HEARTBEAT  # seconds between calls of Realtime.beat
 REAP_EVERY = 5  # heartbeats between looks for silent nodes
 
