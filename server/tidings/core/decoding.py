@@ -7,7 +7,8 @@ typed values of :mod:`.schemas`, within the limits of :mod:`.jsonvalues`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 
 import msgspec
@@ -23,6 +24,24 @@ def _message(exc: msgspec.ValidationError | msgspec.DecodeError) -> str:
     return str(exc).replace("`", "'")
 
 
+@contextmanager
+def _decoding(body: bytes) -> Iterator[None]:
+    """Refuse an oversized or empty body; within the block, decoding errors become 400s."""
+    if len(body) > MAX_BODY_BYTES:
+        raise TooLarge(f"request body is over {MAX_BODY_BYTES} bytes")
+    if not body.strip():
+        raise ValidationError("request body is empty; a JSON object is required",
+                              code="invalid_json")
+    try:
+        yield
+    except msgspec.ValidationError as exc:
+        raise ValidationError(_message(exc)) from None
+    except msgspec.DecodeError as exc:
+        raise ValidationError(f"malformed JSON: {_message(exc)}", code="invalid_json") from None
+    except RecursionError:
+        raise too_deep() from None
+
+
 def decode_body(body: bytes, kind: type[T]) -> T:
     """Decode and validate a JSON body, or raise ValidationError / TooLarge.
 
@@ -30,12 +49,7 @@ def decode_body(body: bytes, kind: type[T]) -> T:
     breaks the schema), ``too_deep``, ``number_out_of_range`` and
     ``nul_character`` (see :mod:`.jsonvalues`); never another exception.
     """
-    if len(body) > MAX_BODY_BYTES:
-        raise TooLarge(f"request body is over {MAX_BODY_BYTES} bytes")
-    if not body.strip():
-        raise ValidationError("request body is empty; a JSON object is required",
-                              code="invalid_json")
-    try:
+    with _decoding(body):
         try:
             value = msgspec.json.decode(body, type=kind)
         except msgspec.ValidationError as exc:
@@ -44,12 +58,6 @@ def decode_body(body: bytes, kind: type[T]) -> T:
             # JSON has one number type: 2.0 is the integer 2, as JSON Schema reads it.
             value = msgspec.convert(whole_numbers(msgspec.json.decode(body)), type=kind)
         plain = msgspec.to_builtins(value)
-    except msgspec.ValidationError as exc:
-        raise ValidationError(_message(exc)) from None
-    except msgspec.DecodeError as exc:
-        raise ValidationError(f"malformed JSON: {_message(exc)}", code="invalid_json") from None
-    except RecursionError:
-        raise too_deep() from None
     check_value(plain)
     return value
 
@@ -61,19 +69,8 @@ def decode_batch(body: bytes) -> list[bytes]:
     :data:`MAX_BATCH` of them); each member is for :func:`decode_body` to judge.
     Raises what :func:`decode_body` raises for a bad envelope.
     """
-    if len(body) > MAX_BODY_BYTES:
-        raise TooLarge(f"request body is over {MAX_BODY_BYTES} bytes")
-    if not body.strip():
-        raise ValidationError("request body is empty; a JSON object is required",
-                              code="invalid_json")
-    try:
+    with _decoding(body):
         batch = msgspec.json.decode(body, type=BatchRequest)
-    except msgspec.ValidationError as exc:
-        raise ValidationError(_message(exc)) from None
-    except msgspec.DecodeError as exc:
-        raise ValidationError(f"malformed JSON: {_message(exc)}", code="invalid_json") from None
-    except RecursionError:
-        raise too_deep() from None
     members = [bytes(raw) for raw in batch.notifications]
     for i, member in enumerate(members):
         if not member.startswith(b"{"):
