@@ -13,6 +13,7 @@ from aiohttp import web
 from tidings import config
 from tidings.app import create_app
 from tidings.auth import mint
+from tidings.services.context import SERVICES
 
 JWT_SECRET = "test-secret-" + "x" * 40
 API_KEY = "test-producer-key"
@@ -60,6 +61,13 @@ async def db_state(conn: asyncpg.Connection | asyncpg.Pool) -> dict[str, object]
         rows = await conn.fetch(f"SELECT * FROM {table} ORDER BY 1")
         state[table] = [tuple(r.values()) for r in rows]
     return state
+
+
+async def settled_state(node: Node, pool: asyncpg.Pool) -> dict[str, object]:
+    """:func:`db_state` once ``node``'s publishes are done, their outbox retires included
+    (those run in the background after the answer, earlier tests' too)."""
+    await node.app[SERVICES].publishing.retired()
+    return await db_state(pool)
 
 
 class Node:

@@ -4,7 +4,9 @@ It listens on a loopback port and forwards each accepted connection to the
 target (a TCP address or a Unix socket), byte for byte. Faults:
 
 - :meth:`refuse` stops listening (new connections are refused) until :meth:`accept`;
-- :meth:`cut_all` closes every open connection at once, both sides;
+- :meth:`cut_all` closes every open connection at once, both sides, including one
+  still being set up (accepted, its server side not yet connected): a server that
+  goes away ends those too;
 - :meth:`freeze` turns every open connection into a black hole: bytes are
   dropped both ways and nothing is closed (a peer gone without a reset, a
   middlebox that lost the connection's state); new connections work;
@@ -40,6 +42,7 @@ class TcpProxy:
         self._connect = connect
         self._server: asyncio.Server | None = None
         self._pairs: set[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = set()
+        self._opening: set[asyncio.StreamWriter] = set()  # accepted, server side connecting
         self._frozen: set[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = set()
         self._cut_marker: bytes | None = None
         self._refuse_on_cut = False
@@ -64,6 +67,8 @@ class TcpProxy:
         await self.start()
 
     def cut_all(self) -> None:
+        for client in list(self._opening):
+            client.transport.abort()
         for client, server in list(self._pairs):
             client.transport.abort()
             server.transport.abort()
@@ -82,6 +87,8 @@ class TcpProxy:
         if self._server is not None:
             self._server.close()
             self._server = None
+        for client in list(self._opening):
+            client.transport.abort()
         for pair in list(self._pairs):
             if pair is not spared:
                 for w in pair:
@@ -92,10 +99,19 @@ class TcpProxy:
         self.cut_all()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self._server is None:  # accepted just before refuse(): the server is down now
+            writer.transport.abort()
+            return
+        self._opening.add(writer)
         try:
             up_reader, up_writer = await self._connect()
         except OSError:
             writer.transport.abort()
+            return
+        finally:
+            self._opening.discard(writer)
+        if writer.transport.is_closing():  # cut while its server side was connecting
+            up_writer.transport.abort()
             return
         pair = (writer, up_writer)
         self._pairs.add(pair)

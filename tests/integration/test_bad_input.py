@@ -14,8 +14,6 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tidings.services.context import SERVICES
-
 from helpers import (
     API_KEY,
     JWT_SECRET,
@@ -23,6 +21,7 @@ from helpers import (
     db_state,
     new_user,
     serve_node,
+    settled_state,
     token,
     user_headers,
 )
@@ -45,13 +44,6 @@ async def http_module():
 
     async with ClientSession() as s:
         yield s
-
-
-async def settled_state(node, pool):
-    """The database once the node's publishes are done, their outbox retires included
-    (those run after the answer)."""
-    await node.app[SERVICES].publishing.retired()
-    return await db_state(pool)
 
 
 def _b(s: str) -> bytes:
