@@ -100,6 +100,23 @@ async def one_run(url: str, key: str, pid: int, db: str, redis_url: str, recipie
             "peak_rss_mib": (peak - rss0) / mib}
 
 
+async def ready(url: str, proc: asyncio.subprocess.Process, within: float = 60.0) -> None:
+    """Return once the node answers ``/readyz`` 200; raise if it exits or takes too long."""
+    deadline = time.monotonic() + within
+    async with aiohttp.ClientSession() as http:
+        while time.monotonic() < deadline:
+            if proc.returncode is not None:
+                raise SystemExit(f"tidings serve exited with {proc.returncode}")
+            try:
+                async with http.get(f"{url}/readyz") as resp:
+                    if resp.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+    raise SystemExit(f"tidings serve was not ready within {within} s")
+
+
 async def fresh_node_run(a: argparse.Namespace, run: int) -> dict[str, float]:
     """One measured publish on a node started for it (so its peak RSS is this publish's)."""
     port, key = free_port(), secrets.token_hex(16)
@@ -113,15 +130,7 @@ async def fresh_node_run(a: argparse.Namespace, run: int) -> dict[str, float]:
                                                 env=env, stdout=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
-        async with aiohttp.ClientSession() as http:
-            for _ in range(600):
-                try:
-                    async with http.get(f"{url}/readyz") as resp:
-                        if resp.status == 200:
-                            break
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.1)
+        await ready(url, proc)
         await one_run(url, key, proc.pid, a.database_url, a.redis_url, 100, -run - 1, 10)
         return await one_run(url, key, proc.pid, a.database_url, a.redis_url, a.recipients, run,
                              a.data_bytes)
