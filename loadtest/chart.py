@@ -1,4 +1,4 @@
-"""Draw docs/benchmarks.png from bench.py results (needs matplotlib).
+"""Draw docs/benchmarks.png from ``python -m loadtest.bench`` results (needs matplotlib).
 
     python loadtest/chart.py loadtest/results/node1.json loadtest/results/node1-single.json \\
         [--peer PEER_RESULT.json ...] [--out docs/benchmarks.png]

@@ -3,8 +3,9 @@
 What may live here: starting and stopping one nginx + nchan (Debian's ``nginx`` and
 ``libnginx-mod-nchan``), and its publisher. It is a lower bound, not an equal: no
 auth, no database, in-memory channels. One worker process, loopback only, its own
-temporary prefix and config; :meth:`Nchan.stop` ends it (by its pid) and removes
-the prefix. Each user has a channel: subscribers open ``/sub/<user>`` over
+temporary prefix and config, its worker allowed as many open files as this
+process may have (sockets past 1,024 need it); :meth:`Nchan.stop` ends it (by its
+pid) and removes the prefix. Each user has a channel: subscribers open ``/sub/<user>`` over
 WebSocket, the publisher POSTs to ``/pub/<user>[,<user>...]`` (up to
 :data:`CHANNELS_PER_PUBLISH` channels per request). Messages are what a Tidings
 socket would get (``{"type": "notification", "notification": {...}}``) with seqs
@@ -14,8 +15,11 @@ the same way for both.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import resource
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
@@ -35,6 +39,7 @@ CONFIG = """
 daemon off;
 master_process on;
 worker_processes 1;
+worker_rlimit_nofile {nofile};
 pid {prefix}/nginx.pid;
 error_log {prefix}/error.log warn;
 load_module {module};
@@ -84,7 +89,11 @@ class Nchan:
     def start(self, wait: float = 10.0) -> None:
         """Start nginx in the foreground of a child process; returns once it listens."""
         conf = self.prefix / "nginx.conf"
-        conf.write_text(CONFIG.format(prefix=self.prefix, module=MODULE, port=self.port))
+        nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        if nofile == resource.RLIM_INFINITY:
+            nofile = 1_048_576
+        conf.write_text(CONFIG.format(prefix=self.prefix, module=MODULE, port=self.port,
+                                      nofile=nofile))
         log = open(self.prefix / "stderr.log", "wb")
         self.proc = subprocess.Popen([NGINX, "-p", str(self.prefix), "-c", str(conf)],
                                      stdout=log, stderr=subprocess.STDOUT)
@@ -92,7 +101,7 @@ class Nchan:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"nginx exited: {self.log_tail()}")
-            with contextlib.suppress(OSError), __import__("socket").create_connection(
+            with contextlib.suppress(OSError), socket.create_connection(
                     ("127.0.0.1", self.port), timeout=0.2):
                 return
             time.sleep(0.05)
@@ -126,33 +135,54 @@ class Nchan:
 
 
 class NchanPublisher:
-    """Publishes notifications to users' channels; numbers each user's seqs."""
+    """Publishes notifications to users' channels; numbers each user's seqs.
+
+    A user's publishes reach nginx in seq order: a publish waits for the earlier ones
+    that name any of its users (nchan stores a channel's messages in arrival order).
+    The requests of one publish (up to :data:`CHANNELS_PER_PUBLISH` channels each) go
+    out together."""
 
     def __init__(self, url: str, inflight: int):
         self.url = url
         self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=inflight))
         self.seqs: dict[str, int] = {}
+        self.last: dict[str, asyncio.Future[None]] = {}
 
     async def publish(self, users: list[str], message: str, data: dict[str, Any]) -> list[
             tuple[str, int]]:
         """One notification to ``users``: (user, seq) of each, once every channel took it.
         Users whose next seq is the same share requests. Raises on a refused publish."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        before = {id(f): f for u in users if (f := self.last.get(u)) is not None and not f.done()}
         by_seq: dict[int, list[str]] = {}
         for user in users:
             seq = self.seqs.get(user, 0) + 1
             self.seqs[user] = seq
+            self.last[user] = done
             by_seq.setdefault(seq, []).append(user)
-        for seq, group in by_seq.items():
-            frame = orjson.dumps({"type": "notification", "notification": {
-                "seq": seq, "uid": None, "notification": {"message": message}, "data": data}})
-            for i in range(0, len(group), CHANNELS_PER_PUBLISH):
-                chunk = ",".join(group[i:i + CHANNELS_PER_PUBLISH])
-                async with self.session.post(f"{self.url}/pub/{chunk}", data=frame) as r:
-                    await r.read()
-                    if r.status not in (201, 202):
-                        raise aiohttp.ClientResponseError(
-                            r.request_info, (), status=r.status, message="nchan refused")
+        try:
+            if before:
+                await asyncio.wait(before.values())
+            await asyncio.gather(*(
+                self._post(group[i:i + CHANNELS_PER_PUBLISH], seq, message, data)
+                for seq, group in by_seq.items()
+                for i in range(0, len(group), CHANNELS_PER_PUBLISH)))
+        finally:
+            done.set_result(None)
+            for user in users:
+                if self.last.get(user) is done:
+                    del self.last[user]
         return [(u, self.seqs[u]) for u in users]
+
+    async def _post(self, users: list[str], seq: int, message: str,
+                    data: dict[str, Any]) -> None:
+        frame = orjson.dumps({"type": "notification", "notification": {
+            "seq": seq, "uid": None, "notification": {"message": message}, "data": data}})
+        async with self.session.post(f"{self.url}/pub/{','.join(users)}", data=frame) as r:
+            await r.read()
+            if r.status not in (201, 202):
+                raise aiohttp.ClientResponseError(
+                    r.request_info, (), status=r.status, message="nchan refused")
 
     async def close(self) -> None:
         await self.session.close()
