@@ -1,7 +1,7 @@
 """The declared shape of a user's profile (``PUT /api/v1/users/{user_id}``).
 
-An e-mail address is checked for its form only (one ``@``, no spaces or
-control characters, at most 254 characters); a locale is a BCP 47 tag; a
+An e-mail address is checked for its form only (one ``@``, no space, no-break
+space or control character, at most 254 characters); a locale is a BCP 47 tag; a
 timezone an IANA name (whether it exists is checked where the time-zone
 database can be read, :mod:`tidings.services.profiles`).
 """
@@ -12,7 +12,9 @@ from typing import Annotated
 
 from msgspec import Meta, Struct
 
-EMAIL_PATTERN = "^[^@\\s\\u0000-\\u001f\\u007f]{1,64}@[^@\\s\\u0000-\\u001f\\u007f]{1,189}$"
+#: Written with explicit ranges (no ``\\s``): Python's and ECMAScript's differ (U+0085).
+EMAIL_PATTERN = ("^[^@\\u0000-\\u0020\\u007f-\\u00a0]{1,64}"
+                 "@[^@\\u0000-\\u0020\\u007f-\\u00a0]{1,189}$")
 LOCALE_PATTERN = "^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$"
 
 

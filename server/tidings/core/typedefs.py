@@ -31,7 +31,6 @@ Channel = Literal["push", "email", "web_push"]
 TYPE_NAME_PATTERN = "^[A-Za-z0-9_.:-]{1,64}$"
 TYPE_NAME_RULE = "type names are 1 to 64 characters of A-Z a-z 0-9 _ . : -"
 _TYPE_NAME_RE = re.compile(TYPE_NAME_PATTERN)
-MAX_TYPES = 1000
 Template = Annotated[str, Meta(max_length=templates.MAX_TEMPLATE_CHARS)]
 
 
@@ -78,12 +77,6 @@ class TypeDefinition(Struct, forbid_unknown_fields=True):
     push: PushOptions | None = None
     digest: Digest | None = None
     templates: Templates = msgspec.field(default_factory=Templates)
-
-
-class TypeFile(Struct, forbid_unknown_fields=True):
-    """``TIDINGS_TYPES=@types.json`` and ``tidings types load``: types by name."""
-
-    types: Annotated[dict[str, TypeDefinition], Meta(max_length=MAX_TYPES)]
 
 
 def check_name(name: str) -> str:

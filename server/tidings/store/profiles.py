@@ -2,7 +2,7 @@
 
 A profile is the producer's record of a user: e-mail address, name, locale and
 IANA timezone, plus the state of the address (``ok`` or ``bouncing``, with
-the answer and time that marked it), which the e-mail channel sets. Replacing
+the answer and time that marked it; the e-mail channel is what marks it). Replacing
 a profile with a new address clears the bounce state. Every function raises
 only :class:`~tidings.core.errors.StoreUnavailable` or
 :class:`~tidings.core.errors.StoreError`.
@@ -50,16 +50,6 @@ async def get(pool: Pool, user_id: str) -> Row | None:
 @store_edge
 async def delete(pool: Pool, user_id: str) -> bool:
     status = await pool.execute("DELETE FROM tidings_profiles WHERE user_id = $1", user_id)
-    return status.endswith(" 1")
-
-
-@store_edge
-async def mark_bouncing(pool: Pool, user_id: str, email: str, detail: str) -> bool:
-    """Mark ``user_id``'s address bouncing, if it is still ``email``; True if marked."""
-    status = await pool.execute(
-        "UPDATE tidings_profiles SET email_status = 'bouncing', email_bounce = $3,"
-        " email_bounced_at = now(), updated_at = now() WHERE user_id = $1 AND email = $2",
-        user_id, email, detail)
     return status.endswith(" 1")
 
 

@@ -79,6 +79,7 @@ class Sender:
         except BaseException:
             for c in batch:
                 self._logs.pop(c.id, None)
+                self._not_now.discard(c.id)
             raise
 
     async def _start(self, batch: Sequence[Claimed]) -> list[tuple[Claimed, list[Device]]]:
