@@ -31,11 +31,11 @@ import msgspec
 from msgspec import Meta, Struct
 
 from .errors import NotFound, ValidationError
-from .typedefs import CHANNELS, Channel, TypeDefinition
+from .typedefs import CHANNELS, TYPE_NAME_PATTERN, Channel, TypeDefinition
 
 HHMM_PATTERN = "^([01][0-9]|2[0-3]):[0-5][0-9]$"
 HHMM = Annotated[str, Meta(pattern=HHMM_PATTERN)]
-MINUTES_PER_DAY = 24 * 60
+TypeName = Annotated[str, Meta(pattern=TYPE_NAME_PATTERN)]
 
 
 class QuietHours(Struct, forbid_unknown_fields=True):
@@ -69,7 +69,7 @@ class PreferencesPatch(Struct, forbid_unknown_fields=True):
     turns quiet hours off."""
 
     channels: dict[Channel, bool] | msgspec.UnsetType = msgspec.UNSET
-    types: dict[str, TypeChoice] | msgspec.UnsetType = msgspec.UNSET
+    types: dict[TypeName, TypeChoice] | msgspec.UnsetType = msgspec.UNSET
     quiet_hours: QuietHours | msgspec.UnsetType | None = msgspec.UNSET
 
 
