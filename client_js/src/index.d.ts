@@ -83,8 +83,30 @@ export interface TidingsClientOptions {
   connectTimeout?: number;
 }
 
+/** The effective channel preferences (`GET /api/v1/me/preferences`). */
+export interface Preferences {
+  channels: { push: boolean; email: boolean; web_push: boolean };
+  types: Record<string, {
+    title: string;
+    required: boolean;
+    channels: Partial<Record<'push' | 'email' | 'web_push', boolean>>;
+    digest: { window: number } | null;
+  }>;
+  quiet_hours: { start: string; end: string } | null;
+  version: number;
+}
+
+/** A change to the preferences: any part of the document. */
+export interface PreferencesChange {
+  channels?: Partial<Record<'push' | 'email' | 'web_push', boolean>>;
+  types?: Record<string, { channels: Partial<Record<'push' | 'email' | 'web_push', boolean>> }>;
+  quiet_hours?: { start: string; end: string } | null;
+}
+
 export interface TidingsEvents {
   notification: Notification;
+  /** The preferences changed (on this device or another). */
+  preferences: Preferences;
   counts: Counts;
   state: State;
   /** Too many notifications were missed while away: the first page, to replace the list with. */
@@ -119,5 +141,7 @@ export class TidingsClient {
   markAllRead(): Promise<ActionResult>;
   remove(uids: string[]): Promise<ActionResult>;
   removeAll(): Promise<ActionResult>;
+  preferences(): Promise<Preferences>;
+  updatePreferences(changes: PreferencesChange): Promise<Preferences>;
   close(): void;
 }

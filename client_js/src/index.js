@@ -7,6 +7,7 @@
 
 const WS_PATH = '/ws/me/notifications';
 const INBOX_PATH = '/api/v1/me/notifications';
+const PREFERENCES_PATH = '/api/v1/me/preferences';
 /** Uids remembered to drop a notification delivered twice. */
 const SEEN_LIMIT = 1000;
 /** setTimeout's largest delay (about 24.8 days). */
@@ -47,6 +48,7 @@ export class TidingsError extends Error {
  * - `counts` ({total_notifications, read_notifications, unread_notifications});
  * - `state` ('connecting' | 'open' | 'reconnecting' | 'closed');
  * - `reset` (the first inbox page): too many were missed while away; replace your list with it;
+ * - `preferences` (the effective preferences document): they changed, on this device or another;
  * - `error` (Error): a failure the client cannot retry (bad token, origin refused) or
  *   a failed background fetch.
  */
@@ -185,7 +187,26 @@ export class TidingsClient {
     if (isRead != null) params.set('is_read', String(isRead));
     if (before != null) params.set('before', String(before));
     const query = params.toString();
-    return this.#request('GET', query && `?${query}`);
+    return this.#request('GET', INBOX_PATH + (query && `?${query}`));
+  }
+
+  /**
+   * The user's effective channel preferences: `{channels, types, quiet_hours, version}`.
+   * @returns {Promise<object>}
+   */
+  preferences() {
+    return this.#request('GET', PREFERENCES_PATH);
+  }
+
+  /**
+   * Change any part of the preferences, e.g. `{types: {comment: {channels: {email: false}}}}`
+   * or `{quiet_hours: {start: '22:00', end: '07:00'}}` (`null` turns them off). Resolves
+   * with the whole effective document; the user's other sockets get a `preferences` event.
+   * @param {object} changes
+   * @returns {Promise<object>}
+   */
+  updatePreferences(changes) {
+    return this.#request('PATCH', PREFERENCES_PATH, changes);
   }
 
   /** Mark notifications read. @param {string[]} uids */
@@ -221,13 +242,13 @@ export class TidingsClient {
   }
 
   #act(action, uids = []) {
-    return this.#request('PATCH', '', { action_choice: action, notification_uids: uids });
+    return this.#request('PATCH', INBOX_PATH, { action_choice: action, notification_uids: uids });
   }
 
-  async #request(method, query, body) {
+  async #request(method, path, body) {
     for (let retried = false; ; retried = true) {
       const token = await this.#currentToken();
-      const res = await this.#fetch(`${this.#httpBase}${INBOX_PATH}${query}`, {
+      const res = await this.#fetch(`${this.#httpBase}${path}`, {
         method,
         headers: {
           Authorization: `Bearer ${token}`,
@@ -317,6 +338,11 @@ export class TidingsClient {
       case 'refreshed':
         this.#scheduleRefresh(msg.expires_at);
         break;
+      case 'preferences': {
+        const { type, ...doc } = msg;
+        this.#emit('preferences', doc);
+        break;
+      }
       default: // newer servers may send more: ignore
     }
   }

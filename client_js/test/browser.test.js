@@ -132,3 +132,27 @@ test('demo inbox: the token\'s user, a pasted token, live-only rows, a narrow sc
     assert.deepEqual(errors, []);
     await context.close();
   });
+
+test('demo inbox: the preferences panel changes a type and quiet hours, and a second tab follows',
+  { skip: !existsSync(CHROMIUM) && `no Chromium at ${CHROMIUM}` }, async () => {
+    const user = newUser('prefs');
+    const kind = `demo-${Date.now()}`;
+    await server.declareType(kind, { title: 'Comments', channels: { push: true, email: false } });
+    await server.declareType(`${kind}-alert`, { title: 'Security', required: true, channels: { push: true } });
+    const context = await browser.newContext();
+    const errors = [];
+    const one = await openInbox(context, user, errors);
+    const two = await openInbox(context, user, errors);
+    const box = (page, name, channel) => page.locator('#prefs-rows tr', { hasText: name })
+      .first().locator(`input[data-channel="${channel}"]`);
+    await box(one, `${kind}-alert`, 'push').waitFor();
+    assert.equal(await box(one, `${kind}-alert`, 'push').isDisabled(), true); // required
+    assert.equal(await box(one, kind, 'email').isChecked(), false);
+    await box(one, kind, 'email').check();
+    await waitFor(async () => box(two, kind, 'email').isChecked(), { what: 'the other tab' });
+    await one.locator('#quiet-on').check();
+    await waitFor(async () => two.locator('#quiet-on').isChecked(), { what: 'quiet hours' });
+    assert.equal(await two.locator('#quiet-start').inputValue(), '22:00');
+    assert.deepEqual(errors, []);
+    await context.close();
+  });

@@ -177,3 +177,36 @@ test('a reset from the server refetches the first page and resumes from there', 
   await waitFor(() => seen.notification.length === 1, { what: 'the next notification' });
   assert.equal(seen.notification[0].uid, later.uid);
 });
+
+test('preferences: read, change, refused, and the other device gets the change', async () => {
+  const user = newUser('prefs');
+  const kind = `comment-${Date.now()}`;
+  await server.declareType(kind, { title: 'Comments', channels: { push: true, email: false } });
+  await server.declareType(`${kind}-alert`, { title: 'Security', required: true, channels: { push: true } });
+  const phone = connect({ token: server.token(user) });
+  const laptop = connect({ token: server.token(user) });
+  const onLaptop = record(laptop);
+  await waitFor(() => phone.state === 'open' && laptop.state === 'open', { what: 'both open' });
+
+  const doc = await phone.preferences();
+  assert.deepEqual(doc.channels, { push: true, email: true, web_push: true });
+  assert.deepEqual(doc.types[kind], {
+    title: 'Comments', required: false, channels: { push: true, email: false }, digest: null,
+  });
+  assert.equal(doc.quiet_hours, null);
+
+  const changed = await phone.updatePreferences({
+    types: { [kind]: { channels: { push: false } } },
+    quiet_hours: { start: '22:00', end: '07:00' },
+  });
+  assert.equal(changed.types[kind].channels.push, false);
+  assert.deepEqual(changed.quiet_hours, { start: '22:00', end: '07:00' });
+  await waitFor(() => onLaptop.preferences.length === 1, { what: 'the preferences event' });
+  assert.deepEqual(onLaptop.preferences[0], changed);
+
+  await assert.rejects(
+    phone.updatePreferences({ types: { [`${kind}-alert`]: { channels: { push: false } } } }),
+    (err) => err.status === 400 && err.code === 'required_type',
+  );
+  assert.deepEqual(await laptop.preferences(), changed);
+});

@@ -43,7 +43,7 @@ export async function waitFor(probe, { timeout = 10_000, interval = 25, what = '
 
 /** Everything a client emits, in arrays. */
 export function record(client) {
-  const seen = { notification: [], counts: [], state: [], reset: [], error: [] };
+  const seen = { notification: [], counts: [], state: [], reset: [], error: [], preferences: [] };
   for (const type of Object.keys(seen)) client.on(type, (value) => seen[type].push(value));
   return seen;
 }
@@ -200,6 +200,20 @@ export class TidingsServer {
 
   token(user, ttlSeconds) {
     return mintToken(this.jwtSecret, user, ttlSeconds);
+  }
+
+  /** Declare a notification type through the producer API; returns the response body. */
+  async declareType(name, definition) {
+    const res = await fetch(`${this.url}/api/v1/types/${name}`, {
+      method: 'PUT',
+      headers: { Authorization: `Bearer ${this.apiKey}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify(definition),
+    });
+    const data = await res.json();
+    if (res.status !== 200 && res.status !== 201) {
+      throw new Error(`declaring a type answered ${res.status}: ${JSON.stringify(data)}`);
+    }
+    return data;
   }
 
   /** Publish through the producer API; returns the response body. */

@@ -18,7 +18,18 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from .api import demo, devices, health, inbox, openapi, producer, protocol
+from .api import (
+    demo,
+    devices,
+    health,
+    inbox,
+    openapi,
+    preferences,
+    producer,
+    profiles,
+    protocol,
+    types,
+)
 from .api.http import edge
 from .auth import TokenVerifier
 from .bus import connect
@@ -34,8 +45,11 @@ from .services.context import SERVICES, Services
 from .services.devices import Devices
 from .services.health import Health
 from .services.inbox import Inbox
+from .services.preferences import Preferences
+from .services.profiles import Profiles
 from .services.publishing import Publishing
 from .services.realtime import Realtime
+from .services.types import Types
 from .store import db, migrate
 from .workers.push import PushWorker, WorkerConfig
 from .workers.relay import Relay
@@ -49,7 +63,8 @@ def create_app(settings: Settings) -> web.Application:
     protocol.install()
     app = web.Application(client_max_size=MAX_BODY_BYTES,
                           middlewares=[edge(settings.allowed_origins)])
-    for module in (inbox, devices, producer, health, openapi, demo, ws):
+    for module in (inbox, devices, preferences, producer, types, profiles, health, openapi,
+                   demo, ws):
         app.add_routes(module.routes)
     app.cleanup_ctx.append(_node(settings))
     app.on_shutdown.append(_close_sockets)
@@ -99,12 +114,19 @@ def _node(settings: Settings):
                 async with pool.acquire() as conn:
                     for name in await migrate.apply(conn):
                         log.info("applied migration %s", name)
+            kinds = Types(pool)
+            await kinds.load()
+            if settings.types:
+                log.info("loaded %d notification types from TIDINGS_TYPES",
+                         await kinds.load_setting(settings.types))
             publishing = Publishing(pool, publisher, health,
-                                    here=(node_id, hub.deliver_here))
+                                    here=(node_id, hub.deliver_here), plan_push=kinds.plan_push)
             services = Services(
                 settings=settings, node_id=node_id, pool=pool, redis=redis,
                 verifier=TokenVerifier(settings), publisher=publisher, publishing=publishing,
                 inbox=Inbox(pool, publisher, health), devices=Devices(pool), health=health,
+                types=kinds, profiles=Profiles(pool),
+                preferences=Preferences(pool, kinds, publisher, health),
                 user_limiter=(RateLimiter(settings.rate_limit_user, 5 * settings.rate_limit_user)
                               if settings.rate_limit_user else None),
                 producer_limiter=(RateLimiter(settings.rate_limit_producer,
@@ -115,6 +137,7 @@ def _node(settings: Settings):
             app[ws.HUB] = hub
             await hub.start()
             tasks.append(asyncio.create_task(Relay(pool, publishing).run(), name="relay"))
+            tasks.append(asyncio.create_task(kinds.run(), name="types-reload"))
             if settings.push_workers:
                 worker, registry = push_worker(settings, redis, pool, node_id)
                 push_task = asyncio.create_task(worker.run(), name="push-worker")

@@ -1,4 +1,5 @@
-"""A Python subscriber for Tidings sockets, on the ``websockets`` library.
+"""A Python client for Tidings: a socket subscriber, and the user's preferences.
+
 
 :class:`Subscriber` connects, authenticates (header, subprotocol or first
 message), and yields server messages as dicts. After a disconnect it
@@ -7,7 +8,12 @@ seq it saw, and drops a notification whose uid it already yielded, so a
 consumer sees each stored notification once, in order. It gives up on 4003
 (origin) and 4008 (too many sockets); on 4001 it asks ``get_token`` for a new
 token once, then gives up. Given several node URLs, it moves to the next one
-after each failed or lost connection.
+after each failed or lost connection. A change of the user's preferences (on
+any device) arrives as a ``{"type": "preferences", ...}`` message.
+
+:func:`preferences` and :func:`update_preferences` read and change the user's
+channel preferences over HTTP (``/api/v1/me/preferences``); both return the
+effective document and raise :class:`HTTPError` for an error answer.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
+import aiohttp
 import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
@@ -42,6 +49,44 @@ def socket_url(url: str) -> str:
     scheme = {"http": "ws", "https": "wss"}.get(parts.scheme, parts.scheme)
     path = parts.path if parts.path.endswith(PATH) else parts.path.rstrip("/") + PATH
     return urlunsplit((scheme, parts.netloc, path, "", ""))
+
+
+class HTTPError(Exception):
+    """An error answer of the HTTP API: its status, code and message."""
+
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(f"{status} {code}: {message}")
+        self.status, self.code, self.message = status, code, message
+
+
+def http_url(url: str) -> str:
+    """A node URL (http(s) or ws(s), any path) to its ``http(s)://host[:port]`` root."""
+    parts = urlsplit(url)
+    scheme = {"ws": "http", "wss": "https"}.get(parts.scheme, parts.scheme)
+    return urlunsplit((scheme, parts.netloc, "", "", ""))
+
+
+async def _call(method: str, url: str, token: str, body: Any = None) -> dict[str, Any]:
+    headers = {"Authorization": f"Bearer {token}"}
+    async with aiohttp.ClientSession() as http, http.request(
+            method, http_url(url) + "/api/v1/me/preferences", headers=headers,
+            json=body) as r:
+        answer = await r.json(loads=orjson.loads, content_type=None)
+        if r.status >= 400:
+            error = answer.get("error", {}) if isinstance(answer, dict) else {}
+            raise HTTPError(r.status, error.get("code", ""), error.get("message", ""))
+        return answer
+
+
+async def preferences(url: str, token: str) -> dict[str, Any]:
+    """The user's effective preferences: channels, types, quiet hours, version."""
+    return await _call("GET", url, token)
+
+
+async def update_preferences(url: str, token: str, changes: dict[str, Any]) -> dict[str, Any]:
+    """Change any part of the user's preferences (e.g. ``{"quiet_hours": None}``); returns
+    the whole effective document."""
+    return await _call("PATCH", url, token, changes)
 
 
 class Subscriber:

@@ -118,6 +118,9 @@ class Settings:
     push_config: str | None = _opt(
         "TIDINGS_PUSH_CONFIG", None, Kind(str, "JSON|@PATH"),
         help="JSON (or @path) listing push apps: APNs / FCM credentials")
+    types: str | None = _opt(
+        "TIDINGS_TYPES", None, Kind(str, "JSON|@PATH"),
+        help="JSON (or @path) of notification types by name, created or replaced at start")
     push_workers: bool = _opt(
         "TIDINGS_PUSH_WORKERS", True, BOOL, help="run push workers inside `tidings serve`")
     push_max_attempts: int = _opt(

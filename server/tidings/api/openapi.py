@@ -18,6 +18,10 @@ from .. import __version__
 from ..core import ids
 from ..core import schemas as s
 from ..core.jsonvalues import MAX_INT
+from ..core.preferences import PreferencesPatch
+from ..core.profiles import ProfileRequest
+from ..core.typedefs import TYPE_NAME_PATTERN, TypeDefinition
+from ..services.profiles import known_timezones
 from .http import reply
 from .openapi_schemas import ERRORS, LIMITS, RESPONSES, RETRY_AFTER, tighten
 
@@ -31,6 +35,15 @@ _UID = {"name": "uid", "in": "path", "required": True,
 _TOKEN = {"name": "token", "in": "path", "required": True,
           "description": "an APNs or FCM token; a path that is neither is a 404",
           "schema": {"type": "string", "pattern": ids.FCM_TOKEN_PATTERN}}
+
+_TYPE_NAME = {"name": "name", "in": "path", "required": True,
+              "description": "a type name; a path that cannot be one is a 404 (400 on PUT)",
+              "schema": {"type": "string", "pattern": TYPE_NAME_PATTERN}}
+#: A user id that can stand in a path: no "/", and not "." or ".." (a URL resolves those).
+USER_IN_PATH = "^(?!\\.\\.?$)[^/\\u0000-\\u001f\\u007f-\\u009f]{1,255}$"
+_USER_ID = {"name": "user_id", "in": "path", "required": True,
+            "description": "a user id (one holding \"/\" has no profile path)",
+            "schema": {"type": "string", "pattern": USER_IN_PATH}}
 
 
 def _q(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
@@ -85,6 +98,31 @@ _ENDPOINTS: list[_Endpoint] = [
     ("post", "/api/v1/tokens",
      "Mint a user token with the server's HS256 secret (404 when it verifies public keys)",
      _PRODUCER, s.TokenRequest, {201: "Token"}, (*_JSON_IN, 401, 404, 429), []),
+    ("get", "/api/v1/me/preferences",
+     "The caller's effective channel preferences: types' defaults with their choices",
+     _USER, None, {200: "Preferences"}, (401, 429, 503), []),
+    ("patch", "/api/v1/me/preferences",
+     "Change any part of the caller's preferences; answers the whole effective document"
+     " (404 unknown_type for an undeclared type)",
+     _USER, PreferencesPatch, {200: "Preferences"}, (*_JSON_IN, 401, 404, 429, 503), []),
+    ("get", "/api/v1/types", "List the declared notification types", _PRODUCER, None,
+     {200: "TypeList"}, (401, 429, 503), []),
+    ("put", "/api/v1/types/{name}",
+     "Declare a notification type: 201 new, 200 replaced (400 invalid_template)",
+     _PRODUCER, TypeDefinition, {200: "Type", 201: "Type"}, (*_JSON_IN, 401, 429, 503),
+     [_TYPE_NAME]),
+    ("get", "/api/v1/types/{name}", "One notification type", _PRODUCER, None, {200: "Type"},
+     (401, 404, 429, 503), [_TYPE_NAME]),
+    ("delete", "/api/v1/types/{name}", "Remove a notification type", _PRODUCER, None,
+     {204: None}, (401, 404, 429, 503), [_TYPE_NAME]),
+    ("put", "/api/v1/users/{user_id}",
+     "Create (201) or replace (200) a user's profile: e-mail, name, locale, timezone",
+     _PRODUCER, ProfileRequest, {200: "Profile", 201: "Profile"},
+     (*_JSON_IN, 401, 429, 503), [_USER_ID]),
+    ("get", "/api/v1/users/{user_id}", "A user's profile, with the state of its address",
+     _PRODUCER, None, {200: "Profile"}, (401, 404, 429, 503), [_USER_ID]),
+    ("delete", "/api/v1/users/{user_id}", "Remove a user's profile", _PRODUCER, None,
+     {204: None}, (401, 404, 429, 503), [_USER_ID]),
     ("get", "/api/v1/openapi.json", "This document", [], None, {200: "Document"}, (), []),
     ("get", "/api/v1/dev/token",
      "A user token for the demo page: dev mode only (else 404); on a loopback bind only for"
@@ -119,12 +157,26 @@ _LINKS: dict[tuple[str, str, int], dict[str, Any]] = {
         "getDeliveries": {"operationId": "get_deliveries",
                           "parameters": {"uid": "$response.body#/notifications/0/uid"}}},
 }
+_TYPE_LINKS = {f"{verb}Type": {"operationId": f"{verb}_type",
+                              "parameters": {"name": "$response.body#/name"}}
+               for verb in ("get", "delete")}
+_PROFILE_LINKS = {f"{verb}Profile": {"operationId": f"{verb}_profile",
+                                     "parameters": {"user_id": "$response.body#/user_id"}}
+                  for verb in ("get", "delete")}
+_LINKS |= {("put", "/api/v1/types/{name}", 200): _TYPE_LINKS,
+           ("put", "/api/v1/types/{name}", 201): _TYPE_LINKS,
+           ("put", "/api/v1/users/{user_id}", 200): _PROFILE_LINKS,
+           ("put", "/api/v1/users/{user_id}", 201): _PROFILE_LINKS}
 _IDS = {("get", "/api/v1/me/devices/{token}"): "get_device",
         ("put", "/api/v1/me/devices/{token}"): "put_device",
         ("delete", "/api/v1/me/devices/{token}"): "delete_device",
         ("get", "/api/v1/me/notifications/{uid}"): "get_notification",
         ("patch", "/api/v1/me/notifications/{uid}"): "patch_notification",
-        ("get", "/api/v1/notifications/{uid}/deliveries"): "get_deliveries"}
+        ("get", "/api/v1/notifications/{uid}/deliveries"): "get_deliveries",
+        ("get", "/api/v1/types/{name}"): "get_type",
+        ("delete", "/api/v1/types/{name}"): "delete_type",
+        ("get", "/api/v1/users/{user_id}"): "get_profile",
+        ("delete", "/api/v1/users/{user_id}"): "delete_profile"}
 
 
 def _operation(summary: str, security: Any, kind: Any, answers: dict[int, str | None],
@@ -168,7 +220,7 @@ def document() -> dict[str, Any]:
             if (method, path, status) in _LINKS:
                 op["responses"][str(status)]["links"] = _LINKS[method, path, status]
         paths.setdefault(path, {})[method] = op
-    schemas = {**tighten(components), **RESPONSES,
+    schemas = {**tighten(components, known_timezones()), **RESPONSES,
                "NotificationOrRemoved": {"anyOf": [{"$ref": "#/components/schemas/Notification"},
                                                    {"$ref": "#/components/schemas/Removed"}]},
                "PublishedLater": {"anyOf": [{"$ref": "#/components/schemas/Published"},

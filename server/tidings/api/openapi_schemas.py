@@ -10,11 +10,14 @@ rules between fields.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from ..core import ids
 from ..core import schemas as s
 from ..core.jsonvalues import MAX_DEPTH, MAX_INT, MIN_INT
+from ..core.preferences import HHMM_PATTERN
+from ..core.typedefs import CHANNELS
 
 NO_NUL = "^[^\\u0000]*$"
 _STR = {"type": "string"}
@@ -114,6 +117,33 @@ RESPONSES: dict[str, dict[str, Any]] = {
         _slot({"enum": [201, 202]}, _PUBLISHED), _slot({"const": 202}, _SCHEDULED),
         _obj({"status": {"type": "integer", "minimum": 400, "maximum": 599},
               "error": _ERROR})]}}}),
+    "Type": _obj({
+        "name": _STR, "title": _STR,
+        "channels": {"type": "object", "propertyNames": {"enum": list(CHANNELS)},
+                     "additionalProperties": {"type": "boolean"}},
+        "required": {"type": "boolean"},
+        "push": {"anyOf": [{"type": "null"}, {"$ref": "#/components/schemas/PushOptions"}]},
+        "digest": {"anyOf": [{"type": "null"}, {"$ref": "#/components/schemas/Digest"}]},
+        "templates": {"$ref": "#/components/schemas/Templates"}}),
+    "TypeList": _obj({"types": {"type": "array", "items": {"$ref": "#/components/schemas/Type"}}}),
+    "Profile": _obj({
+        "user_id": _STR, "email": _NULLABLE_STR, "name": _NULLABLE_STR,
+        "locale": _NULLABLE_STR, "timezone": _NULLABLE_STR,
+        "email_status": {"enum": ["ok", "bouncing"]},
+        "email_bounce": {"anyOf": [{"type": "null"}, _obj(
+            {"detail": _NULLABLE_STR, "at": {"type": ["string", "null"], "format": "date-time"}})]},
+        "created_at": _TIME, "updated_at": _TIME}),
+    "Preferences": _obj({
+        "channels": _obj({c: {"type": "boolean"} for c in CHANNELS}),
+        "types": {"type": "object", "additionalProperties": _obj({
+            "title": _STR, "required": {"type": "boolean"},
+            "channels": {"type": "object", "propertyNames": {"enum": list(CHANNELS)},
+                         "additionalProperties": {"type": "boolean"}},
+            "digest": {"anyOf": [{"type": "null"}, _obj({"window": {"type": "number"}})]}})},
+        "quiet_hours": {"anyOf": [{"type": "null"}, _obj({
+            "start": {"type": "string", "pattern": HHMM_PATTERN},
+            "end": {"type": "string", "pattern": HHMM_PATTERN}})]},
+        "version": {"type": "integer", "minimum": 0}}),
     "JsonValue": JSON_VALUE,
     "JsonObject": JSON_OBJECT,
 }
@@ -123,13 +153,15 @@ RESPONSES: dict[str, dict[str, Any]] = {
 ERRORS = {
     400: ("BadRequest", "the body or query is invalid: invalid_request, invalid_json, too_deep,"
           " number_out_of_range, nul_character, invalid_user_id, uids_required,"
-          " reserved_extra_key,"
+          " reserved_extra_key, invalid_type_name, invalid_template, invalid_timezone,"
+          " invalid_preferences, required_type,"
           " bad_http_request (a malformed request line or header)"),
     401: ("Unauthorized", "missing or bad credentials: unauthorized, invalid_token,"
           " token_expired, invalid_api_key, jwks_unavailable"),
     403: ("Forbidden", "host_not_allowed: a dev token asked for under a Host that names neither"
           " a loopback address nor the public URL's host (DNS rebinding)"),
-    404: ("NotFound", "not the caller's, or does not exist: not_found, invalid_page"),
+    404: ("NotFound", "not the caller's, or does not exist: not_found, invalid_page,"
+          " unknown_type"),
     409: ("Conflict", "idempotency_key_reused: the same key came with another body"),
     413: ("TooLarge", f"payload_too_large (body over {s.MAX_BODY_BYTES} bytes), data_too_large"
           f" (data, changed_data, custom_info and push.extra over {s.MAX_PAYLOAD_BYTES} bytes)"),
@@ -161,7 +193,7 @@ LIMITS = f"""Limits the server enforces (each refusal is a 4xx with a code):
 
 
 
-def tighten(components: dict[str, Any]) -> dict[str, Any]:
+def tighten(components: dict[str, Any], timezones: Iterable[str]) -> dict[str, Any]:
     """The request schemas with what the decoder adds to their msgspec types (see module)."""
     out = {name: _walk(schema) for name, schema in components.items()}
     out["BatchRequest"]["properties"]["notifications"]["items"] = {
@@ -180,6 +212,10 @@ def tighten(components: dict[str, Any]) -> dict[str, Any]:
             "idempotency_key": {"type": "null"},
             "push": {"anyOf": [{"type": "null"}, {"not": {"required": ["when"], "properties": {
                 "when": {"const": "unread_after"}}}}]}}}}
+    out["ProfileRequest"]["properties"]["timezone"] = {"anyOf": [
+        {"type": "null"}, {"enum": sorted(timezones),
+                           "description": "an IANA time zone name this server knows"}],
+        "default": None}
     return out
 
 

@@ -1,6 +1,6 @@
 """The command line: its parser, and how each failure ends.
 
-Exit statuses: 0 done; 1 the server answered with an error (``push``); 2 a
+Exit statuses: 0 done; 1 the server answered with an error (``push``, ``types``); 2 a
 bad setting or argument, or something needed that cannot be used (one line
 each: see :class:`~.common.Unusable`); 130 Ctrl-C. An unknown flag is
 reported with the usage of the command it was given to.
@@ -14,7 +14,7 @@ import sys
 from .. import __version__, config_help
 from ..config import ConfigErrors
 from ..core.errors import ConfigError
-from . import listen, remote, serve, worker
+from . import listen, remote, serve, types, worker
 from .common import Unusable
 
 _WORKER_URLS = {
@@ -91,6 +91,20 @@ def parser() -> argparse.ArgumentParser:
     push.add_argument("--no-persist", action="store_true", help="live only: store nothing")
     push.add_argument("--api-key", help="producer API key (default TIDINGS_API_KEY, dev key)")
     _remote_flags(push, ["data_dir", "host", "port", "api_keys"])
+
+    kinds = sub.add_parser("types", help="list or load notification types")
+    kinds_sub = kinds.add_subparsers(dest="action", required=True, metavar="ACTION")
+    for name, func, text in (
+            ("list", types.cmd_types_list, "print the types a running server declares"),
+            ("load", types.cmd_types_load,
+             "create or replace the types of a JSON file ({name: definition}) on a running"
+             " server")):
+        cmd = _command(kinds_sub, name, func, text)
+        if name == "load":
+            cmd.add_argument("file", metavar="FILE", help="the types file (e.g. types.json)")
+        cmd.add_argument("--api-key",
+                         help="producer API key (default TIDINGS_API_KEY, dev key)")
+        _remote_flags(cmd, ["data_dir", "host", "port", "api_keys"])
 
     lst = _command(sub, "listen", listen.cmd_listen, "print a user's live notifications")
     lst.add_argument("--user", required=True, help="user id")

@@ -77,7 +77,7 @@ def cmd_token(args: argparse.Namespace) -> int:
     return 0
 
 
-def _api_target(args: argparse.Namespace) -> tuple[str, str]:
+def api_target(args: argparse.Namespace) -> tuple[str, str]:
     settings = common.resolve(common.settings(args, require_auth=False), create=False)
     url, _source = server_url(args, settings)
     key = args.api_key or os.environ.get("TIDINGS_API_KEY") or (
@@ -87,10 +87,12 @@ def _api_target(args: argparse.Namespace) -> tuple[str, str]:
     return url, key
 
 
-def _call(url: str, path: str, bearer: str, body: dict[str, Any], command: str) -> str | None:
-    """POST ``body``; prints and returns the answer, or tells why there is none (None)."""
+def call(url: str, path: str, bearer: str, body: dict[str, Any] | None, command: str,
+          method: str = "POST") -> str | None:
+    """Send ``body`` (POST by default); prints and returns the answer, or tells why there is
+    none (None)."""
     request = urllib.request.Request(
-        f"{url}{path}", data=json.dumps(body).encode(), method="POST",
+        f"{url}{path}", data=None if body is None else json.dumps(body).encode(), method=method,
         headers={"Authorization": f"Bearer {bearer}", "Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(request, timeout=30) as resp:
@@ -139,9 +141,9 @@ def cmd_push(args: argparse.Namespace) -> int:
     """Publish one notification (or a batch) through a running server's producer API.
 
     Exit status 0 only if every publish was accepted (each member of a batch included)."""
-    url, key = _api_target(args)
+    url, key = api_target(args)
     path, body = _push_body(args)
-    answer = _call(url, path, key, body, "push")
+    answer = call(url, path, key, body, "push")
     if answer is None:
         return 1
     results = json.loads(answer).get("results", [])
@@ -156,4 +158,4 @@ def cmd_devices_add(args: argparse.Namespace) -> int:
     device = args.device or (secrets.token_hex(32) if args.platform == "apns"
                              else "dev-" + secrets.token_urlsafe(32))
     body = {"platform": args.platform, "token": device, "name": args.name}
-    return 0 if _call(url, "/api/v1/me/devices", token, body, "devices add") is not None else 1
+    return 0 if call(url, "/api/v1/me/devices", token, body, "devices add") is not None else 1

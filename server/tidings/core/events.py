@@ -8,6 +8,9 @@ Two kinds of event, both one JSON object:
   (``id``/``seq`` are null for a live-only notification).
 - counts: ``{"k": "c", "u": user_id, "c": [total, unread, version]}``: a user's
   counts changed (mark read, remove).
+- preferences: ``{"k": "p", "u": user_id, "p": {document}}``: a user's preferences
+  changed; each of their sockets gets ``{"type": "preferences", ...the document}``
+  (no seq, no counts: sent as it comes, like a live-only notification).
 
 Publishers split a notification event per node with :func:`for_users`, so a
 node only receives rows for users it holds. Everything here is pure.
@@ -25,6 +28,7 @@ from .shapes import CONTENT_FIELDS, Counts, notification_dict
 
 NOTIFICATION = "n"
 COUNTS = "c"
+PREFERENCES = "p"
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +63,10 @@ def notification_event(
 
 def counts_event(user_id: str, counts: Counts) -> dict[str, Any]:
     return {"k": COUNTS, "u": user_id, "c": [counts.total, counts.unread, counts.version]}
+
+
+def preferences_event(user_id: str, document: dict[str, Any]) -> dict[str, Any]:
+    return {"k": PREFERENCES, "u": user_id, "p": document}
 
 
 def users_of(event: dict[str, Any]) -> list[str]:
@@ -109,7 +117,7 @@ def encode_parts(event: dict[str, Any]) -> Parts:
 
 def decode(data: bytes | str) -> dict[str, Any]:
     event = orjson.loads(data)
-    if not isinstance(event, dict) or event.get("k") not in (NOTIFICATION, COUNTS):
+    if not isinstance(event, dict) or event.get("k") not in (NOTIFICATION, COUNTS, PREFERENCES):
         raise ValueError("not a Tidings bus event")
     return event
 
@@ -119,7 +127,7 @@ class Delivery:
     """One user's share of an event: its socket frame (encoded once) and what orders it."""
 
     user_id: str
-    kind: str  # NOTIFICATION or COUNTS
+    kind: str  # NOTIFICATION, COUNTS or PREFERENCES
     seq: int | None  # None: live-only notification, or a counts update
     uid: str | None  # the notification's uid (None for counts)
     counts: Counts | None  # None for a live-only notification
@@ -150,6 +158,10 @@ def deliveries(event: dict[str, Any]) -> Iterator[Delivery]:
         counts = Counts(total, unread, version)
         frame = orjson.dumps({"type": "counts", **counts.as_dict()})
         yield Delivery(event["u"], COUNTS, None, None, counts, frame)
+        return
+    if event["k"] == PREFERENCES:
+        frame = orjson.dumps({"type": "preferences", **event["p"]})
+        yield Delivery(event["u"], PREFERENCES, None, None, None, frame)
         return
     row = dict.fromkeys(CONTENT_FIELDS)
     row.update(event["n"])

@@ -182,7 +182,8 @@ class Session:
         return self._close(CLOSE_RESTART, "resume needed")
 
     def live(self, delivery: Delivery) -> list[Action]:
-        """A live event from the bus: stored or live-only notification, or counts."""
+        """A live event from the bus: stored or live-only notification, counts, or
+        preferences (sent as they come, like a live-only notification)."""
         if self._state == _CLOSED:
             return []
         if self._state != _LIVE:

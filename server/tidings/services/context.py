@@ -15,7 +15,10 @@ from ..store.db import Pool
 from .devices import Devices
 from .health import Health
 from .inbox import Inbox
+from .preferences import Preferences
+from .profiles import Profiles
 from .publishing import Publishing
+from .types import Types
 
 
 @dataclass
@@ -30,6 +33,9 @@ class Services:
     inbox: Inbox
     devices: Devices
     health: Health
+    types: Types
+    profiles: Profiles
+    preferences: Preferences
     user_limiter: RateLimiter | None = None
     producer_limiter: RateLimiter | None = None
 

@@ -23,9 +23,12 @@ class Answer:
     body: dict[str, Any]
 
 
-def draft(req: PublishRequest, users: list[str]) -> store.Draft:
-    """The draft of ``req`` for ``users``, each recipient's uid chosen now."""
-    return store.Draft(users, [uuid.uuid4() for _ in users], content(req), push(req))
+def draft(req: PublishRequest, users: list[str],
+          owed: dict[str, Any] | None = None) -> store.Draft:
+    """The draft of ``req`` for ``users``, each recipient's uid chosen now; ``owed``: its
+    push options when they are not the request's own (a declared type's)."""
+    return store.Draft(users, [uuid.uuid4() for _ in users], content(req),
+                       push(req) if owed is None else owed)
 
 
 def content(req: PublishRequest) -> dict[str, Any]:

@@ -68,6 +68,8 @@ _UNKNOWN = "unknown"  # the group's outcome is unknown: settle this draft by its
 
 #: Delivers events to the node's own sockets; returns the users it holds sockets of.
 Here = Callable[[Sequence[dict[str, Any]]], Collection[str]]
+#: The push options a publish owes.
+PlanPush = Callable[[PublishRequest], dict[str, Any]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,9 +80,12 @@ class _Committed:
 
 class Publishing:
     def __init__(self, pool: db.Pool, publisher: Publisher, health: Health | None = None, *,
-                 settle_within: float = 30.0, here: tuple[str, Here] | None = None):
-        """``here``: this node's id and its local delivery (see the module)."""
+                 settle_within: float = 30.0, here: tuple[str, Here] | None = None,
+                 plan_push: PlanPush = drafting.push):
+        """``here``: this node's id and its local delivery (see the module); ``plan_push``:
+        the push options a publish owes (a declared type's defaults under its own)."""
         self._pool = pool
+        self._plan_push = plan_push
         self._publisher = publisher
         self._here = here
         self._health = health
@@ -101,7 +106,7 @@ class Publishing:
                 return await self._schedule(req)
             if not req.persist:
                 return await self._live_only(req, users)
-            draft = drafting.draft(req, users)
+            draft = drafting.draft(req, users, self._plan_push(req))
             if req.idempotency_key is None:
                 done = await self._commits.submit(draft)
                 if isinstance(done, str):

@@ -1,4 +1,4 @@
-"""Push jobs in PostgreSQL: the pushes owed for committed notifications (schemas 3, 4).
+"""Push jobs in PostgreSQL: the pushes owed for committed notifications (schemas 3, 4, 5).
 
 What may live here: the SQL of ``tidings_push_jobs`` and ``tidings_push_options``,
 and the listening connection that wakes workers.
@@ -12,6 +12,9 @@ Contracts:
   finds due jobs by polling.
 - A job row exists until its outcome is logged (or it is a dead letter): the
   pushes owed for an acknowledged notification never live only in Redis.
+- Every job belongs to one ``channel`` ('push' for the jobs written here); a
+  worker claims only its channel's jobs. A job with ``digest_ids`` is a digest
+  (:mod:`tidings.store.digests`).
 - :func:`claim` leases due jobs that no live worker holds (``FOR UPDATE SKIP
   LOCKED``: concurrent workers never claim one job together); a lease runs out
   unless :func:`renew` extends it, and a job whose lease ran out is claimed
@@ -100,16 +103,18 @@ NOW = "coalesce(to_timestamp($1::float8), now())"
 _CLAIM = f"""
 WITH c AS (
     SELECT id, leased_by FROM tidings_push_jobs
-    WHERE NOT dead AND due_at <= {NOW} AND (lease_until IS NULL OR lease_until < {NOW})
+    WHERE NOT dead AND channel = $5 AND due_at <= {NOW}
+      AND (lease_until IS NULL OR lease_until < {NOW})
     ORDER BY due_at LIMIT $2 FOR UPDATE SKIP LOCKED
 ), u AS (
     UPDATE tidings_push_jobs j
     SET lease_until = {NOW} + make_interval(secs => $3::float8), leased_by = $4
     FROM c WHERE j.id = c.id
     RETURNING j.id, j.notification_id, j.options_id, j.attempt, j.devices, j.check_unread,
-              c.leased_by IS NOT NULL AS taken_over
+              j.digest_ids, c.leased_by IS NOT NULL AS taken_over
 )
 SELECT u.id, u.options_id, u.attempt, u.devices, u.check_unread, u.taken_over,
+       u.notification_id, u.digest_ids,
        n.status = 'ACTIVE' AND n.read_at IS NULL AS unread, o.options,
        n.uid::text, n.user_id, n.seq, n.message, n.title, n.type, n.data
 FROM u JOIN tidings_notifications n ON n.id = u.notification_id
@@ -130,6 +135,8 @@ class Claimed:
     unread: bool  # the notification is ACTIVE and unread now
     job: PushJob | None
     invalid: str | None = None
+    notification_id: int = 0
+    digest_ids: list[int] | None = None  # a digest: the notifications it covers
 
 
 def _claimed(r: asyncpg.Record, parsed: dict[int, PushOptions | str]) -> Claimed:
@@ -149,14 +156,15 @@ def _claimed(r: asyncpg.Record, parsed: dict[int, PushOptions | str]) -> Claimed
         uid=r["uid"], user_id=r["user_id"], message=r["message"], seq=r["seq"], title=r["title"],
         type=r["type"], data=r["data"], push=push)
     return Claimed(r["id"], r["attempt"], r["devices"], r["check_unread"], r["taken_over"],
-                   r["unread"], job, invalid)
+                   r["unread"], job, invalid, r["notification_id"], r["digest_ids"])
 
 
 @store_edge
 async def claim(pool: Pool, worker: str, limit: int, lease: float,
-                now: float | None = None) -> list[Claimed]:
-    """Lease up to ``limit`` due jobs to ``worker`` for ``lease`` seconds, oldest due first."""
-    rows = await pool.fetch(_CLAIM, now, limit, lease, worker)
+                now: float | None = None, channel: str = "push") -> list[Claimed]:
+    """Lease up to ``limit`` due jobs of ``channel`` to ``worker`` for ``lease`` seconds,
+    oldest due first."""
+    rows = await pool.fetch(_CLAIM, now, limit, lease, worker, channel)
     parsed: dict[int, PushOptions | str] = {}
     return [_claimed(r, parsed) for r in rows]
 

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import digests
 from . import push as log
 from .errors import store_edge
 from .push_jobs import NOW, Pool
@@ -34,17 +35,21 @@ class Settlement:
     done: list[int] = field(default_factory=list)  # jobs to delete
     retries: list[tuple[int, Sequence[int], float]] = field(default_factory=list)  # id, devices, s
     dead: list[tuple[int, Sequence[int], str]] = field(default_factory=list)  # id, devices, reason
+    deferred: list[tuple[int, float]] = field(default_factory=list)  # id, due (unix seconds)
+    holds: list[digests.Hold] = field(default_factory=list)  # jobs held for digests
 
     def __bool__(self) -> bool:
-        return bool(self.records or self.invalid or self.done or self.retries or self.dead)
+        return bool(self.records or self.invalid or self.done or self.retries or self.dead
+                    or self.deferred or self.holds)
 
 
 @store_edge
 async def settle(pool: Pool, worker: str, s: Settlement, now: float | None = None) -> None:
     """Write ``s`` in one transaction: log rows (deactivating rejected devices), delete the
-    done jobs, reschedule retries (``attempt + 1``, lease cleared, due after the delay) and
-    mark dead letters. Jobs no longer leased to ``worker`` are left alone (options rows left
-    unused are for :func:`sweep_options`)."""
+    done jobs, reschedule retries (``attempt + 1``, lease cleared, due after the delay),
+    move deferred jobs to their time (quiet hours), hold jobs for digests
+    (:func:`tidings.store.digests.hold`) and mark dead letters. Jobs no longer leased to
+    ``worker`` are left alone (options rows left unused are for :func:`sweep_options`)."""
     async with pool.acquire() as c, c.transaction():
         await log.record(c, [*s.records, *await log.deactivate(c, s.invalid)])
         if s.done:
@@ -60,6 +65,15 @@ async def settle(pool: Pool, worker: str, s: Settlement, now: float | None = Non
                 " WHERE j.id = r.id AND j.leased_by = $5",
                 now, [r[0] for r in s.retries], [_ids(r[1]) for r in s.retries],
                 [r[2] for r in s.retries], worker)
+        if s.deferred:
+            await c.execute(
+                "UPDATE tidings_push_jobs j SET due_at = to_timestamp(r.due),"
+                " lease_until = NULL, leased_by = NULL"
+                " FROM unnest($1::bigint[], $2::float8[]) AS r(id, due)"
+                " WHERE j.id = r.id AND j.leased_by = $3",
+                [d[0] for d in s.deferred], [d[1] for d in s.deferred], worker)
+        if s.holds:
+            await digests.hold(c, worker, s.holds, now)
         if s.dead:
             await c.execute(
                 "UPDATE tidings_push_jobs j SET dead = true, dead_reason = r.reason,"

@@ -4,14 +4,15 @@ What may live here: what happens to a batch of leased jobs between the claim
 and the settlement (the loop that claims is :mod:`tidings.workers.push`).
 
 Contract, per batch (:meth:`Sender.start`): the jobs that need no send (an
-``unread_after`` check of a notification read or removed, no active device,
-every device throttled or already finished before a takeover) are settled at
-once; the others' sends run concurrently, each once it holds a slot of its app,
-and each only after its 'sending' row is committed (the rows of sends starting
-together share a transaction). When a job's sends are over, their outcomes are
-written in the transaction that deletes the job, reschedules it for the devices
-that asked to retry (``attempt + 1``, backoff with jitter, at least
-Retry-After) or makes it a dead letter after ``max_attempts``.
+``unread_after`` check of a notification read or removed, a send-time decision
+of :mod:`.push_policy` not to send now, no active device, every device
+throttled or already finished before a takeover) are settled at once; the
+others' sends run concurrently, each once it holds a slot of its app, and each
+only after its 'sending' row is committed (the rows of sends starting together
+share a transaction). When a job's sends are over, their outcomes are written
+in the transaction that deletes the job, reschedules it for the devices that
+asked to retry (``attempt + 1``, backoff with jitter, at least Retry-After) or
+makes it a dead letter after ``max_attempts``.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from ..push.registry import Registry
 from ..store import push as deliveries
 from ..store.push import Invalid, Record
 from ..store.push_jobs import Claimed, Pool
+from .push_policy import Decisions
 from .push_settle import JobLog, Settler
 
 log = logging.getLogger(__name__)
@@ -59,6 +61,8 @@ class Sender:
         self._wall_clock, self._rand = wall_clock, rand
         self._throttle_down = False
         self._logs: dict[int, JobLog] = {}  # job id -> its rows not yet written
+        self._decisions = Decisions(pool)
+        self._not_now: set[int] = set()  # jobs decided not to be sent now
         self.settling: set[int] = set()  # jobs whose change is being written
 
     def channel(self, device: Device) -> str:
@@ -75,16 +79,20 @@ class Sender:
         except BaseException:
             for c in batch:
                 self._logs.pop(c.id, None)
+                self._not_now.discard(c.id)
             raise
 
     async def _start(self, batch: Sequence[Claimed]) -> list[tuple[Claimed, list[Device]]]:
         todo: list[tuple[Claimed, list[Device]]] = []
+        batch = await self._decided(batch)
         devices = await deliveries.active_devices(
             self._pool, [c.job.user_id for c in batch if c.job is not None])
         for c in batch:
             devs: list[Device] = []
             if c.job is None:
                 log.error("push job %d is not valid: %s", c.id, c.invalid)
+            elif c.id in self._not_now:
+                self._not_now.discard(c.id)
             elif c.check_unread and not c.unread:
                 self._skip(c, "read or removed before the push was due")
             else:
@@ -100,6 +108,28 @@ class Sender:
             todo = [(c, [d for d in devs if c.job and (c.job.uid, d.id) not in done])
                     for c, devs in todo]
         return await self._throttled(todo)
+
+    async def _decided(self, batch: Sequence[Claimed]) -> list[Claimed]:
+        """``batch`` after the send-time decisions (:mod:`.push_policy`): each job with its
+        content to send; those not sent now are in ``_not_now``, their fate in their log."""
+        valid = [c for c in batch if c.job is not None and not (c.check_unread and not c.unread)]
+        if not valid:
+            return list(batch)
+        decided = {d.job.id: d for d in await self._decisions.decide(valid, self._wall_clock())}
+        out = []
+        for c in batch:
+            d = decided.get(c.id)
+            if d is None:
+                out.append(c)
+                continue
+            job_log = self._logs[c.id]
+            if d.record is not None:
+                job_log.records.append(d.record)
+            if not d.send:
+                job_log.deferred, job_log.held = d.deferred, d.held
+                self._not_now.add(c.id)
+            out.append(d.job)
+        return out
 
     def _skip(self, c: Claimed, detail: str) -> None:
         assert c.job is not None

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 from ..core.errors import StoreError, StoreUnavailable
 from ..store import push_results
+from ..store.digests import Hold
 from ..store.push import Invalid, Record
 from ..store.push_jobs import Pool
 from ..store.push_results import Settlement
@@ -32,10 +33,14 @@ RETRY_SECONDS = 0.5
 
 @dataclass(slots=True)
 class JobLog:
-    """The log rows of one job, written with its change."""
+    """The log rows of one job, written with its change; a job with nothing to send now
+    may be ``deferred`` (due again then, unix seconds) or ``held`` for a digest instead
+    of done."""
 
     records: list[Record] = field(default_factory=list)
     invalid: list[Invalid] = field(default_factory=list)  # rejected tokens: deactivate
+    deferred: float | None = None
+    held: Hold | None = None
 
 
 class Settler:
@@ -54,8 +59,14 @@ class Settler:
         await self._committed()
 
     async def done(self, job_id: int, job_log: JobLog) -> None:
+        """The job is over: deleted, or deferred or held as its log says."""
         self._add(job_log)
-        self._batch.done.append(job_id)
+        if job_log.deferred is not None:
+            self._batch.deferred.append((job_id, job_log.deferred))
+        elif job_log.held is not None:
+            self._batch.holds.append(job_log.held)
+        else:
+            self._batch.done.append(job_id)
         await self._committed()
 
     async def retry(self, job_id: int, devices: Sequence[int], delay: float,
@@ -124,7 +135,7 @@ class Settler:
 
     def _merge_back(self, batch: Settlement, waiters: list[asyncio.Future[None]]) -> None:
         newer = self._batch
-        for name in ("records", "invalid", "done", "retries", "dead"):
+        for name in ("records", "invalid", "done", "retries", "dead", "deferred", "holds"):
             getattr(batch, name).extend(getattr(newer, name))
         self._batch = batch
         self._waiters = waiters + self._waiters

@@ -1,0 +1,187 @@
+"""Send-time channel decisions of a push worker: preferences, quiet hours, digests, templates.
+
+What may live here: what happens to claimed jobs of declared types between the
+claim and the sends. The rule itself is :func:`tidings.core.channel_policy.decide`;
+this module reads what it needs (the types, the users' choices and timezones,
+the notifications a digest covers) and carries its answer out.
+
+Contracts, per job whose notification has a declared type (others are sent as
+before types existed, with no query):
+
+- The type, the user's choices and timezone are read when the job is sent, not
+  when it was published: a preference changed in between is honoured.
+- Skipped (the user turned the channel off): a 'skipped' row whose detail starts
+  with ``preference``; the job is done.
+- Inside quiet hours: a 'skipped' row whose detail starts with ``quiet hours``
+  and the job due again when they end (in the user's timezone; UTC without one).
+- Held for a digest: a 'digested' row; the job joins its user's open digest of
+  the type, or opens one due after the window (:mod:`tidings.store.digests`).
+- A digest that comes due sends once: nothing if all its notifications were read
+  or removed meanwhile (a 'skipped' row), the notification itself if one is left,
+  else one push counting them (the type's ``digest_title``/``digest_body``
+  templates, by default its title and "N new <title>").
+- A type's push templates give the title and body; a template that fails on a
+  notification falls back to the notification's own text (never a failed send).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta, tzinfo
+from typing import Any
+
+from ..core import templates
+from ..core.channel_policy import Defer, Digest, Send, Skip, decide
+from ..core.preferences import parse_choices
+from ..core.push import PushJob
+from ..core.typedefs import TypeDefinition
+from ..services.profiles import zone
+from ..services.types import parse_stored
+from ..store import digests, preferences, profiles
+from ..store import types as stored_types
+from ..store.digests import Hold
+from ..store.push import Record
+from ..store.push_jobs import Claimed, Pool
+
+CHANNEL = "push"
+
+
+@dataclass(frozen=True, slots=True)
+class Decided:
+    """One job's fate: send ``job`` (its content as rendered), or not, with a log row; a
+    job not sent may be ``deferred`` (unix seconds) or ``held`` for a digest."""
+
+    job: Claimed
+    send: bool = True
+    record: Record | None = None
+    deferred: float | None = None
+    held: Hold | None = None
+
+
+def resume_at(now: float, tz: tzinfo, minute: int) -> float:
+    """The first instant after ``now`` when the wall clock of ``tz`` reads ``minute``
+    (of the day); on a day that skips it (a DST jump), the same minute after the jump."""
+    local = datetime.fromtimestamp(now, tz)
+    at = local.replace(hour=minute // 60, minute=minute % 60, second=0, microsecond=0)
+    if at <= local:
+        at = (at.replace(tzinfo=None) + timedelta(days=1)).replace(tzinfo=tz)
+    return max(at.timestamp(), now)
+
+
+def local_minute(now: float, tz: tzinfo) -> int:
+    local = datetime.fromtimestamp(now, tz)
+    return local.hour * 60 + local.minute
+
+
+class Decisions:
+    def __init__(self, pool: Pool):
+        self._pool = pool
+
+    async def decide(self, batch: Sequence[Claimed], now: float) -> list[Decided]:
+        """The fate of each job of ``batch`` (valid jobs, in order)."""
+        names = {c.job.type for c in batch if c.job is not None and c.job.type}
+        known = parse_stored(await stored_types.some(self._pool, sorted(names))) if names else {}
+        typed = [c for c in batch if c.job is not None and c.job.type in known]
+        if not typed:
+            return [Decided(c) for c in batch]
+        users = sorted({c.job.user_id for c in typed if c.job is not None})
+        choices = await preferences.of_users(self._pool, users)
+        zones = await profiles.timezones(self._pool, users)
+        out: dict[int, Decided] = {}
+        rendering: list[Claimed] = []
+        for c in typed:
+            assert c.job is not None
+            tz = zone(zones.get(c.job.user_id))
+            d = decide(CHANNEL, c.job.type, known, parse_choices(choices.get(c.job.user_id)),
+                       local_minute(now, tz), digest_due=c.digest_ids is not None)
+            if isinstance(d, Send):
+                rendering.append(c)
+            else:
+                out[c.id] = self._not_now(c, d, now, tz)
+        out |= await self._rendered(rendering, known)
+        return [out.get(c.id, Decided(c)) for c in batch]
+
+    def _not_now(self, c: Claimed, d: Skip | Defer | Digest, now: float,
+                 tz: tzinfo) -> Decided:
+        assert c.job is not None
+        job, kind = c.job, c.job.type or ""
+        if isinstance(d, Skip):
+            detail = (f"preference: the user turned {CHANNEL} off for {kind}"
+                      if d.reason == "preference" else f"type: {kind} does not use {CHANNEL}")
+            return Decided(c, False, _row(c, "skipped", detail))
+        if isinstance(d, Defer):
+            until = resume_at(now, tz, d.resume_minute)
+            at = datetime.fromtimestamp(until, UTC).isoformat().replace("+00:00", "Z")
+            return Decided(c, False, _row(c, "skipped", f"quiet hours: deferred until {at}"),
+                           deferred=until)
+        hold = Hold(c.id, c.notification_id, job.user_id, kind, CHANNEL, d.window)
+        return Decided(c, False, _row(c, "digested", f"held for the {kind} digest"
+                                                     f" ({d.window:g} s window)"), held=hold)
+
+    async def _rendered(self, batch: Sequence[Claimed],
+                        known: Mapping[str, TypeDefinition]) -> dict[int, Decided]:
+        """Each job of ``batch`` with its content from the type's templates (a digest: its
+        notifications still unread)."""
+        wanted = [i for c in batch if c.digest_ids is not None for i in c.digest_ids]
+        wanted += [c.notification_id for c in batch if c.digest_ids is None and _templated(
+            known[c.job.type] if c.job and c.job.type else None)]
+        rows = await digests.contents(self._pool, wanted) if wanted else {}
+        out: dict[int, Decided] = {}
+        for c in batch:
+            assert c.job is not None and c.job.type is not None
+            t = known[c.job.type]
+            if c.digest_ids is None:
+                row = rows.get(c.notification_id)
+                out[c.id] = Decided(replace(c, job=_render(c.job, t, row)) if row else c)
+                continue
+            unread = sorted((rows[i] for i in set(c.digest_ids) if i in rows and rows[i]["unread"]),
+                            key=lambda r: r["seq"])
+            if not unread:
+                out[c.id] = Decided(c, False, _row(
+                    c, "skipped", "digest: all its notifications were read before it was due"))
+            elif len(unread) == 1:
+                one = unread[0]
+                job = PushJob(uid=one["uid"], user_id=one["user_id"], message=one["message"],
+                              seq=one["seq"], title=one["title"], type=one["type"],
+                              data=one["data"], push=c.job.push)
+                out[c.id] = Decided(replace(c, job=_render(job, t, one)))
+            else:
+                out[c.id] = Decided(replace(c, job=_digest(c.job, t, unread)))
+        return out
+
+
+def _row(c: Claimed, outcome: str, detail: str) -> Record:
+    assert c.job is not None
+    return Record(c.job.uid, c.job.user_id, CHANNEL, outcome, None, detail, c.attempt)
+
+
+def _templated(t: TypeDefinition | None) -> bool:
+    p = t.templates.push if t is not None else None
+    return p is not None and (p.title is not None or p.body is not None)
+
+
+def _render(job: PushJob, t: TypeDefinition, row: Mapping[str, Any]) -> PushJob:
+    p = t.templates.push
+    if p is None:
+        return job
+    ctx = templates.notification_context(row, t.title)
+    title = templates.render(p.title, ctx)
+    body = templates.render(p.body, ctx)
+    return PushJob(uid=job.uid, user_id=job.user_id, seq=job.seq, type=job.type, data=job.data,
+                   push=job.push, title=job.title if title is None else title,
+                   message=job.message if not body else body)
+
+
+def _digest(job: PushJob, t: TypeDefinition, unread: Sequence[Mapping[str, Any]]) -> PushJob:
+    p = t.templates.push
+    ctx = {"count": len(unread), "type": job.type, "type_title": t.title,
+           "recipient": job.user_id,
+           "notifications": [templates.notification_context(r, t.title) for r in unread]}
+    title = templates.render(p.digest_title if p else None, ctx)
+    body = templates.render(p.digest_body if p else None, ctx)
+    return PushJob(
+        uid=job.uid, user_id=job.user_id, type=job.type, push=job.push,
+        title=t.title if title is None else title,
+        message=body or f"{len(unread)} new {t.title.lower()}",
+        data={"digest": {"count": len(unread), "uids": [r["uid"] for r in unread]}})
