@@ -143,7 +143,7 @@ class HostPolicy:
         names: list[str] = []
         networks: list[IPNetwork] = []
         for raw in entries:
-            entry = raw.strip().lower().rstrip(".")
+            entry = raw.strip().lower()
             try:
                 networks.append(ipaddress.ip_network(entry.strip("[]"), strict=False))
                 continue
@@ -163,13 +163,16 @@ class HostPolicy:
                 return True
         return False
 
+    def listed(self, ip: IPAddress) -> bool:
+        """Whether the setting lists ``ip`` (or the IPv4 address an IPv6 one maps)."""
+        forms = [ip]
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            forms.append(ip.ipv4_mapped)
+        return any(form in net for form in forms for net in self.networks)
+
     def address_allowed(self, ip: IPAddress) -> bool:
         """Whether the server may connect to ``ip``: a public address, or one listed."""
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-            ip = ip.ipv4_mapped
-        if any(ip in net for net in self.networks):
-            return True
-        return is_public(ip)
+        return self.listed(ip) or is_public(ip)
 
 
 def _is_host_name(host: str) -> bool:
@@ -195,14 +198,13 @@ def check_endpoint(url: str, policy: HostPolicy) -> Endpoint:
                       " from 1 to 65535 if any, a path and query of URL characters, no user"
                       " name and no fragment")
     parts = urlsplit(url)
-    host, port = (parts.hostname or "").rstrip("."), parts.port
+    host, port = parts.hostname or "", parts.port
     try:
         address: IPAddress | None = ipaddress.ip_address(host)
     except ValueError:
         address = None
     if address is not None:
-        listed = any(address in net for net in policy.networks)
-        if not listed and not ("*" in policy.names and is_public(address)):
+        if not (policy.listed(address) or ("*" in policy.names and is_public(address))):
             raise _refuse(f"host {host} is an address that TIDINGS_WEBPUSH_ALLOWED_HOSTS does"
                           " not list")
     elif not _is_host_name(host):
