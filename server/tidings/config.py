@@ -118,7 +118,7 @@ class Settings:
         help="most notifications replayed on reconnect; more gets a reset")
     push_config: str | None = _opt(
         "TIDINGS_PUSH_CONFIG", None, Kind(str, "JSON|@PATH"),
-        help="JSON (or @path) listing push apps: APNs / FCM credentials")
+        help="JSON (or @path) listing push apps: APNs / FCM credentials, Web Push")
     push_workers: bool = _opt(
         "TIDINGS_PUSH_WORKERS", True, BOOL, help="run push workers inside `tidings serve`")
     push_max_attempts: int = _opt(
@@ -145,8 +145,8 @@ class Settings:
              " or an https URL")
     webpush_allowed_hosts: tuple[str, ...] = _opt(
         "TIDINGS_WEBPUSH_ALLOWED_HOSTS", KNOWN_HOSTS, LIST,
-        help="the only hosts Web Push endpoints may name (name, *.domain, *); private or"
-             " loopback addresses only when listed (127.0.0.1, ::1, 10.0.0.0/8)")
+        help="the only hosts Web Push endpoints may name (a name, `*.domain` or `*`); private"
+             " or loopback addresses only when listed (`127.0.0.1`, `::1`, `10.0.0.0/8`)")
     log_level: str = _opt("TIDINGS_LOG_LEVEL", "INFO", Kind(read_level, "LEVEL", LOG_LEVELS),
                           help="log level")
 
