@@ -10,11 +10,12 @@ import uuid
 import pytest
 from push_helpers import jobs_of, outcomes, publish
 
+from tidings.core.errors import ConfigError
 from tidings.core.ids import webpush_token
 from tidings.core.push import Device, Outcome, PushJob
 from tidings.core.schemas import PushOptions
 from tidings.core.webpush import WEBPUSH_MAX_BYTES, HostPolicy, webpush_payload
-from tidings.push.registry import Registry, WebPushSetup
+from tidings.push.registry import Registry, WebPushSetup, parse_config
 from tidings.push.vapid import Vapid, generate, load_key
 from tidings.push.webpush import WebPushProvider
 from tidings.workers.push import PushWorker, WorkerConfig
@@ -223,3 +224,16 @@ async def test_gone_subscriptions_are_deactivated_and_429_is_retried_after_retry
     assert job["due_at"].timestamp() >= before + 40  # Retry-After beats the 0.5-1 s backoff
     [ok] = webpush.for_sub(subs["ok"][0])
     assert (ok.payload["uid"], ok.payload["body"], ok.payload["badge"]) == (uid, "hi there", 1)
+
+
+async def test_without_a_vapid_key_development_prints_web_pushes(capsys, webpush):
+    registry = Registry.from_config(parse_config(None), webpush=WebPushSetup(None, HostPolicy()))
+    _, browser = webpush.subscribe()
+    app = registry.for_device(device(browser))
+    assert app is not None and app.provider.name == "console"
+    assert (await app.provider.send(device(browser), JOB)).outcome is Outcome.DELIVERED
+    line = capsys.readouterr().out.strip()
+    assert '"platform":"webpush"' in line and '"tag":"thread-9"' in line
+    with pytest.raises(ConfigError, match="TIDINGS_VAPID_PRIVATE_KEY"):
+        Registry.from_config([{"platform": "webpush", "kind": "webpush"}],
+                             webpush=WebPushSetup(None, HostPolicy()))
