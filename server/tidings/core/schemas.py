@@ -127,7 +127,8 @@ class WebPushSubscription(Struct, forbid_unknown_fields=True):
 
     endpoint: Annotated[str, Meta(min_length=1, max_length=MAX_ENDPOINT_CHARS)]
     keys: WebPushKeys
-    expirationTime: Annotated[float, Meta(ge=0, le=MAX_INT)] | None = None
+    # milliseconds since the epoch; at most JavaScript's largest exact integer
+    expirationTime: Annotated[float, Meta(ge=0, le=2**53 - 1)] | None = None
 
 
 class WebPushDevice(_Device, tag="webpush"):
