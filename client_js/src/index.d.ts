@@ -53,6 +53,20 @@ export interface ListQuery {
   before?: number;
 }
 
+/** A push device as the server stores it (`POST /api/v1/me/devices`). */
+export interface Device {
+  token: string;
+  platform: 'apns' | 'fcm' | 'webpush';
+  app_id: string | null;
+  name: string | null;
+  active: boolean;
+  deactivated_reason: string | null;
+  created_at: string;
+  updated_at: string;
+  /** A Web Push subscription's endpoint; null for APNs and FCM. */
+  endpoint: string | null;
+}
+
 export interface WebSocketLike {
   onopen: ((event: unknown) => void) | null;
   onmessage: ((event: { data: unknown }) => void) | null;
@@ -115,6 +129,9 @@ export interface TidingsEvents {
 }
 
 /** Milliseconds before reconnect attempt `attempt` (0 first): random in [0, min(cap, base * 2^attempt)). */
+/** A Web Push device's token: `webpush-` and the endpoint's SHA-256 in base64url. */
+export function webPushToken(endpoint: string): Promise<string>;
+
 export function backoffDelay(attempt: number, backoff: { base: number; cap: number }, random?: () => number): number;
 
 /** An HTTP or connection failure. */
@@ -144,4 +161,13 @@ export class TidingsClient {
   preferences(): Promise<Preferences>;
   updatePreferences(changes: PreferencesChange): Promise<Preferences>;
   close(): void;
+  /** Web Push for this browser: permission, service worker, subscription, device. */
+  subscribePush(options?: {
+    serviceWorker?: string;
+    name?: string;
+    navigator?: unknown;
+    Notification?: unknown;
+  }): Promise<Device>;
+  /** Unsubscribe this browser and forget its device; false when it had no subscription. */
+  unsubscribePush(options?: { serviceWorker?: string; navigator?: unknown }): Promise<boolean>;
 }

@@ -8,6 +8,9 @@
 const WS_PATH = '/ws/me/notifications';
 const INBOX_PATH = '/api/v1/me/notifications';
 const PREFERENCES_PATH = '/api/v1/me/preferences';
+const DEVICES_PATH = '/api/v1/me/devices';
+const WEBPUSH_KEY_PATH = '/api/v1/webpush/key';
+const SERVICE_WORKER_PATH = '/tidings-sw.js';
 /** Uids remembered to drop a notification delivered twice. */
 const SEEN_LIMIT = 1000;
 /** setTimeout's largest delay (about 24.8 days). */
@@ -227,6 +230,75 @@ export class TidingsClient {
   /** Remove every notification. */
   removeAll() {
     return this.#act('REMOVED_ALL');
+  }
+
+  /**
+   * Web Push for this browser: notifications reach it while no tab has a socket open (the
+   * tab is closed). Asks the user's permission, registers the service worker, subscribes with
+   * the server's public VAPID key (`GET /api/v1/webpush/key`) and registers the subscription
+   * as a `webpush` device of the user. Subscribing again reuses the browser's subscription.
+   *
+   * @param {object} [options]
+   * @param {string} [options.serviceWorker] the worker script's URL, on the page's origin
+   *   (default: the server's `/tidings-sw.js` when the page has the server's origin, else
+   *   `/tidings-sw.js` of the page's origin: serve a copy there)
+   * @param {string} [options.name] the device's name
+   * @param {any} [options.navigator] the browser's `navigator` (default the global one)
+   * @param {any} [options.Notification] the `Notification` class (default the global one)
+   * @returns {Promise<object>} the device as the server stored it (`token`, `endpoint`, ...)
+   * @throws {TidingsError} `push_unsupported`, `push_denied` (permission not granted),
+   *   `webpush_not_configured` (404: the server has no VAPID key), or the server's refusal
+   */
+  async subscribePush({ serviceWorker, name, navigator: nav = globalThis.navigator,
+    Notification: Notes = globalThis.Notification } = {}) {
+    if (!nav?.serviceWorker || !Notes) {
+      throw new TidingsError(0, 'push_unsupported', 'this browser has no service workers or notifications');
+    }
+    const permission = await Notes.requestPermission();
+    if (permission !== 'granted') {
+      throw new TidingsError(0, 'push_denied', `notifications are not allowed (${permission})`);
+    }
+    const { public_key: key } = await this.#request('GET', WEBPUSH_KEY_PATH);
+    const registration = await activated(
+      await nav.serviceWorker.register(serviceWorker ?? this.#serviceWorkerUrl()));
+    const appKey = fromBase64Url(key);
+    let subscription = await registration.pushManager.getSubscription();
+    if (subscription && !sameBytes(subscription.options?.applicationServerKey, appKey)) {
+      await subscription.unsubscribe(); // made for another server key: it cannot work
+      subscription = null;
+    }
+    subscription ??= await registration.pushManager.subscribe({
+      userVisibleOnly: true, applicationServerKey: appKey,
+    });
+    return this.#request('POST', DEVICES_PATH, {
+      platform: 'webpush', subscription: subscription.toJSON(), ...(name && { name }),
+    });
+  }
+
+  /**
+   * Stop Web Push for this browser: unsubscribe and forget the device on the server.
+   * @param {{serviceWorker?: string, navigator?: any}} [options] as for subscribePush
+   * @returns {Promise<boolean>} whether there was a subscription
+   */
+  async unsubscribePush({ serviceWorker, navigator: nav = globalThis.navigator } = {}) {
+    const registration = await nav?.serviceWorker?.getRegistration(
+      serviceWorker ?? this.#serviceWorkerUrl());
+    const subscription = await registration?.pushManager.getSubscription();
+    if (!subscription) return false;
+    const token = await webPushToken(subscription.endpoint);
+    await subscription.unsubscribe();
+    try {
+      await this.#request('DELETE', `${DEVICES_PATH}/${token}`);
+    } catch (err) {
+      if (err.status !== 404) throw err;
+    }
+    return true;
+  }
+
+  #serviceWorkerUrl() {
+    const page = globalThis.location?.origin;
+    return !page || new URL(this.#httpBase).origin === page
+      ? `${this.#httpBase}${SERVICE_WORKER_PATH}` : SERVICE_WORKER_PATH;
   }
 
   /** Close the socket for good: no reconnect after this. */
@@ -465,4 +537,50 @@ function expiry(token) {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * A Web Push device's token on the server: `webpush-` and the SHA-256 of the endpoint in
+ * base64url (the server derives it the same way).
+ * @param {string} endpoint
+ * @returns {Promise<string>}
+ */
+export async function webPushToken(endpoint) {
+  const digest = await globalThis.crypto.subtle.digest('SHA-256', new TextEncoder().encode(endpoint));
+  return `webpush-${toBase64Url(new Uint8Array(digest))}`;
+}
+
+function toBase64Url(bytes) {
+  let text = '';
+  for (const byte of bytes) text += String.fromCharCode(byte);
+  return btoa(text).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
+
+function fromBase64Url(text) {
+  const binary = atob(text.replace(/-/g, '+').replace(/_/g, '/'));
+  return Uint8Array.from(binary, (c) => c.charCodeAt(0));
+}
+
+function sameBytes(buffer, bytes) {
+  if (!buffer) return false;
+  const other = new Uint8Array(buffer);
+  return other.length === bytes.length && other.every((b, i) => b === bytes[i]);
+}
+
+/** The registration once its service worker is active (push subscriptions need one). */
+async function activated(registration) {
+  if (registration.active) return registration;
+  const worker = registration.installing ?? registration.waiting;
+  if (!worker) throw new TidingsError(0, 'push_unsupported', 'the service worker did not install');
+  await new Promise((resolve, reject) => {
+    const changed = () => {
+      if (worker.state === 'activated') resolve();
+      if (worker.state === 'redundant') {
+        reject(new TidingsError(0, 'push_unsupported', 'the service worker failed to install'));
+      }
+    };
+    worker.addEventListener('statechange', changed);
+    changed();
+  });
+  return registration;
 }

@@ -15,6 +15,7 @@ import os
 import socket
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from aiohttp import web
 
@@ -29,6 +30,7 @@ from .api import (
     profiles,
     protocol,
     types,
+    webpush,
 )
 from .api.http import edge
 from .auth import TokenVerifier
@@ -36,11 +38,14 @@ from .bus import connect
 from .bus.publisher import Publisher
 from .bus.throttle import Throttle
 from .config import Settings
+from .core.errors import ConfigError
 from .core.ratelimit import RateLimiter
 from .core.schemas import MAX_BODY_BYTES
+from .core.webpush import HostPolicy
 from .gateway import ws
 from .gateway.hub import Hub
-from .push.registry import Registry, parse_config
+from .push.registry import Registry, WebPushSetup, parse_config
+from .push.vapid import Vapid, load_key
 from .services.context import SERVICES, Services
 from .services.devices import Devices
 from .services.health import Health
@@ -64,9 +69,9 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY_BYTES,
                           middlewares=[edge(settings.allowed_origins)])
     for module in (inbox, devices, preferences, producer, types, profiles, health, openapi,
-                   demo, ws):
+                   demo, webpush, ws):
         app.add_routes(module.routes)
-    app.cleanup_ctx.append(_node(settings))
+    app.cleanup_ctx.append(_node(settings, webpush_setup(settings)))
     app.on_shutdown.append(_close_sockets)
     return app
 
@@ -76,14 +81,32 @@ async def _close_sockets(app: web.Application) -> None:
     await app[ws.HUB].shutdown()
 
 
+def webpush_setup(settings: Settings) -> WebPushSetup:
+    """The VAPID signer (None without a key) and where Web Push may post; a key that cannot
+    be read is a ConfigError."""
+    vapid = None
+    if settings.vapid_private_key:
+        text = settings.vapid_private_key
+        try:
+            if text.startswith("@"):
+                text = Path(text[1:]).read_text()
+            vapid = Vapid(load_key(text), settings.vapid_subject or "")
+        except (OSError, ValueError) as exc:
+            raise ConfigError("TIDINGS_VAPID_PRIVATE_KEY", str(exc)) from None
+    return WebPushSetup(vapid, HostPolicy.parse(settings.webpush_allowed_hosts))
+
+
 def push_worker(settings: Settings, redis: connect.Redis | None, pool: db.Pool,
-                name: str | None = None) -> tuple[PushWorker, Registry]:
+                name: str | None = None,
+                webpush: WebPushSetup | None = None) -> tuple[PushWorker, Registry]:
     """A push worker with the settings' providers; close the registry after it stops.
 
     ``name`` makes the worker's lease name unique when one process runs several nodes;
     without ``redis`` there is no per-device throttle.
     """
-    registry = Registry.from_config(parse_config(settings.push_config))
+    webpush = webpush or webpush_setup(settings)
+    registry = Registry.from_config(
+        parse_config(settings.push_config, vapid=webpush.vapid is not None), webpush=webpush)
     extra = {"name": f"{socket.gethostname()}-{os.getpid()}-{name}"} if name else {}
     config = WorkerConfig(
         **extra,
@@ -95,7 +118,7 @@ def push_worker(settings: Settings, redis: connect.Redis | None, pool: db.Pool,
     return PushWorker(pool, registry, config, throttle=throttle), registry
 
 
-def _node(settings: Settings):
+def _node(settings: Settings, webpush: WebPushSetup):
     async def node(app: web.Application) -> AsyncIterator[None]:
         node_id = settings.node_id or uuid.uuid4().hex[:12]
         pool = await db.create_pool(settings.database_url)
@@ -124,9 +147,10 @@ def _node(settings: Settings):
             services = Services(
                 settings=settings, node_id=node_id, pool=pool, redis=redis,
                 verifier=TokenVerifier(settings), publisher=publisher, publishing=publishing,
-                inbox=Inbox(pool, publisher, health), devices=Devices(pool), health=health,
-                types=kinds, profiles=Profiles(pool),
+                inbox=Inbox(pool, publisher, health), devices=Devices(pool, webpush.policy),
+                health=health, types=kinds, profiles=Profiles(pool),
                 preferences=Preferences(pool, kinds, publisher, health),
+                vapid_public_key=webpush.vapid.public_key if webpush.vapid else None,
                 user_limiter=(RateLimiter(settings.rate_limit_user, 5 * settings.rate_limit_user)
                               if settings.rate_limit_user else None),
                 producer_limiter=(RateLimiter(settings.rate_limit_producer,
@@ -139,7 +163,7 @@ def _node(settings: Settings):
             tasks.append(asyncio.create_task(Relay(pool, publishing).run(), name="relay"))
             tasks.append(asyncio.create_task(kinds.run(), name="types-reload"))
             if settings.push_workers:
-                worker, registry = push_worker(settings, redis, pool, node_id)
+                worker, registry = push_worker(settings, redis, pool, node_id, webpush)
                 push_task = asyncio.create_task(worker.run(), name="push-worker")
             yield
         finally:

@@ -34,6 +34,7 @@ from .config_values import (
     read_rate,
 )
 from .core.errors import ConfigError
+from .core.webpush import KNOWN_HOSTS
 
 
 def _opt(env: str, default: Any, kind: Kind = TEXT, help: str = "", **kw: Any):
@@ -117,7 +118,7 @@ class Settings:
         help="most notifications replayed on reconnect; more gets a reset")
     push_config: str | None = _opt(
         "TIDINGS_PUSH_CONFIG", None, Kind(str, "JSON|@PATH"),
-        help="JSON (or @path) listing push apps: APNs / FCM credentials")
+        help="JSON (or @path) listing push apps: APNs / FCM credentials, Web Push")
     types: str | None = _opt(
         "TIDINGS_TYPES", None, Kind(str, "JSON|@PATH"),
         help="JSON (or @path) of notification types by name, created or replaced at start")
@@ -137,6 +138,18 @@ class Settings:
         "TIDINGS_PUSH_BACKOFF_BASE", 5.0, SECONDS, help="first retry delay of a push (seconds)")
     push_backoff_cap: float = _opt(
         "TIDINGS_PUSH_BACKOFF_CAP", 3600.0, SECONDS, help="longest retry delay (seconds)")
+    vapid_private_key: str | None = _opt(
+        "TIDINGS_VAPID_PRIVATE_KEY", None, Kind(str, "KEY|@PATH"),
+        help="Web Push (VAPID) private key as `tidings vapid` prints it, or PEM, or @path to"
+             " either", secret=True)
+    vapid_subject: str | None = _opt(
+        "TIDINGS_VAPID_SUBJECT", None, Kind(str, "mailto:|https:"),
+        help="who push services may contact about this server's Web Push: mailto:you@example.com"
+             " or an https URL")
+    webpush_allowed_hosts: tuple[str, ...] = _opt(
+        "TIDINGS_WEBPUSH_ALLOWED_HOSTS", KNOWN_HOSTS, LIST,
+        help="the only hosts Web Push endpoints may name (a name, `*.domain` or `*`); private"
+             " or loopback addresses only when listed (`127.0.0.1`, `::1`, `10.0.0.0/8`)")
     log_level: str = _opt("TIDINGS_LOG_LEVEL", "INFO", Kind(read_level, "LEVEL", LOG_LEVELS),
                           help="log level")
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .core.errors import ConfigError
+from .core.webpush import HostPolicy
 
 if TYPE_CHECKING:
     from .config import Settings
@@ -42,6 +43,7 @@ def check(s: Settings, *, require_auth: bool) -> list[ConfigError]:
         bad("TIDINGS_JWT_JWKS_URL", "must be an http(s) URL")
     if s.public_url and not s.public_url.startswith(("https://", "http://")):
         bad("TIDINGS_PUBLIC_URL", "must be an http(s) URL")
+    _webpush(s, bad)
     for origin in s.allowed_origins:
         if origin != "*" and not origin.startswith(("http://", "https://")):
             bad("TIDINGS_ALLOWED_ORIGINS", f"{origin!r} is not an http(s) origin")
@@ -64,6 +66,22 @@ def _auth(s: Settings, require_auth: bool, bad) -> None:
         path = Path(s.jwt_public_key[1:])
         if not path.is_file():
             bad("TIDINGS_JWT_PUBLIC_KEY", f"no file {path}")
+
+
+def _webpush(s: Settings, bad) -> None:
+    if s.vapid_private_key and not s.vapid_subject:
+        bad("TIDINGS_VAPID_SUBJECT", "Web Push needs a subject with the VAPID key:"
+            " mailto:you@example.com or an https URL")
+    if s.vapid_subject and not s.vapid_subject.startswith(("mailto:", "https://")):
+        bad("TIDINGS_VAPID_SUBJECT", "must be a mailto: or https: URL")
+    if s.vapid_private_key and s.vapid_private_key.startswith("@"):
+        path = Path(s.vapid_private_key[1:])
+        if not path.is_file():
+            bad("TIDINGS_VAPID_PRIVATE_KEY", f"no file {path}")
+    try:
+        HostPolicy.parse(s.webpush_allowed_hosts)
+    except ValueError as exc:
+        bad("TIDINGS_WEBPUSH_ALLOWED_HOSTS", str(exc))
 
 
 def _algorithms(s: Settings, bad) -> None:

@@ -1,4 +1,5 @@
-"""Fixtures of the push tests: Redis db 5, fake APNs and FCM, the push apps pointing at them.
+"""Fixtures of the push tests: Redis db 5, fake APNs, FCM and Web Push, the push apps
+pointing at them.
 
 PostgreSQL comes from the shared ``pool`` / ``migrated`` fixtures (tests/conftest.py);
 tests use fresh user ids instead of emptying tables. Redis is the shared server's
@@ -16,6 +17,7 @@ from push_helpers import CERT_TOPIC, KEY_ID, PROJECT, TEAM_ID, TOPIC
 
 from fakes.fake_apns import FakeAPNs, make_p8, make_tls
 from fakes.fake_fcm import FakeFCM, make_service_account
+from fakes.fake_webpush import FakeWebPush
 from helpers import new_user
 
 REDIS_DB = 5
@@ -95,3 +97,26 @@ def apps(apns, fcm, tls, p8):
         {"platform": "fcm", "kind": "fcm", "token_url": fcm.token_url, "api_url": fcm.url,
          "service_account": fcm.account},
     ]
+
+
+@pytest.fixture(scope="session")
+def vapid_keys():
+    """(private key as TIDINGS_VAPID_PRIVATE_KEY takes it, public key), base64url."""
+    from tidings.push import vapid
+
+    return vapid.generate()
+
+
+@pytest.fixture(scope="session")
+async def webpush_server(tls, vapid_keys):
+    fake = FakeWebPush(str(tls.server_cert), str(tls.server_key),
+                       application_server_key=vapid_keys[1])
+    await fake.start()
+    yield fake
+    await fake.stop()
+
+
+@pytest.fixture
+def webpush(webpush_server):
+    webpush_server.reset()
+    return webpush_server

@@ -1,7 +1,10 @@
 """The caller's push devices: ``/api/v1/me/devices`` and ``/api/v1/me/devices/{token}``.
 
 Another user's device answers 404, exactly like a token nobody registered, and
-so does a path that no platform's token format allows (a NUL, a space).
+so does a path that no platform's token format allows (a NUL, a space). A Web
+Push subscription is registered with ``{"platform": "webpush", "subscription":
+{"endpoint", "keys": {"p256dh", "auth"}}}``; its ``token`` (the device path's
+id) is derived from the endpoint.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from aiohttp import web
 
 from ..core.errors import NotFound
 from ..core.ids import check_device_token, is_device_token
-from ..core.schemas import DeviceRequest, DeviceUpdate
+from ..core.schemas import DeviceRequest, DeviceUpdate, WebPushDevice
 from .http import body, reply, services, user
 
 routes = web.RouteTableDef()
@@ -22,8 +25,9 @@ async def register(request: web.Request) -> web.Response:
     me = await user(request)
     req = await body(request, DeviceRequest)
     check_device_token(req.platform, req.token)
+    subscription = req.subscription if isinstance(req, WebPushDevice) else None
     row, created = await services(request).devices.register(
-        me.user_id, req.platform, req.token, req.app_id, req.name, req.active)
+        me.user_id, req.platform, req.token, req.app_id, req.name, req.active, subscription)
     return reply(dict(row), 201 if created else 200)
 
 

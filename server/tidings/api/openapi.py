@@ -33,7 +33,8 @@ _JSON_IN = (400, 413, 415)  # what any JSON body can add
 _UID = {"name": "uid", "in": "path", "required": True,
         "schema": {"type": "string", "format": "uuid"}}
 _TOKEN = {"name": "token", "in": "path", "required": True,
-          "description": "an APNs or FCM token; a path that is neither is a 404",
+          "description": "an APNs or FCM token, or a Web Push device's token (webpush-...);"
+                         " a path that is none of these is a 404",
           "schema": {"type": "string", "pattern": ids.FCM_TOKEN_PATTERN}}
 
 _TYPE_NAME = {"name": "name", "in": "path", "required": True,
@@ -132,6 +133,13 @@ _ENDPOINTS: list[_Endpoint] = [
     ("get", "/", "The demo inbox page", [], None, {200: "text/html"}, (), []),
     ("get", "/static/tidings.js", "The JavaScript client (ES module)", [], None,
      {200: "text/javascript"}, (), []),
+    ("get", "/api/v1/webpush/key",
+     "The server's VAPID public key, the applicationServerKey of Web Push subscriptions"
+     " (404 webpush_not_configured without TIDINGS_VAPID_PRIVATE_KEY)", [], None,
+     {200: "WebPushKey"}, (404,), []),
+    ("get", "/tidings-sw.js",
+     "The Web Push service worker: shows each push, focuses or opens the inbox on click",
+     [], None, {200: "text/javascript"}, (), []),
     ("get", "/healthz", "Liveness", [], None, {200: "Health"}, (), []),
     ("get", "/readyz", "Readiness: PostgreSQL and Redis answer", [], None,
      {200: "Readiness", 503: "Readiness"}, (), []),

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from ..core import ids
+from ..core import ids, webpush
 from ..core import schemas as s
 from ..core.jsonvalues import MAX_DEPTH, MAX_INT, MIN_INT
 from ..core.preferences import HHMM_PATTERN
@@ -90,9 +90,11 @@ RESPONSES: dict[str, dict[str, Any]] = {
     "Removed": _obj({"uid": {"type": "string", "format": "uuid"},
                      "status": {"const": "REMOVED"}}),
     "Device": _obj({
-        "token": _STR, "platform": {"enum": ["apns", "fcm"]}, "app_id": _NULLABLE_STR,
-        "name": _NULLABLE_STR, "active": {"type": "boolean"},
-        "deactivated_reason": _NULLABLE_STR, "created_at": _TIME, "updated_at": _TIME}),
+        "token": _STR, "platform": {"enum": ["apns", "fcm", "webpush"]},
+        "app_id": _NULLABLE_STR, "name": _NULLABLE_STR, "active": {"type": "boolean"},
+        "deactivated_reason": _NULLABLE_STR, "created_at": _TIME, "updated_at": _TIME,
+        "endpoint": {**_NULLABLE_STR, "description": "a Web Push subscription's endpoint;"
+                                                     " null for APNs and FCM"}}),
     "DeviceList": _obj({"devices": {"type": "array",
                                     "items": {"$ref": "#/components/schemas/Device"}}}),
     "Published": _PUBLISHED,
@@ -107,6 +109,10 @@ RESPONSES: dict[str, dict[str, Any]] = {
             "detail": _NULLABLE_STR, "attempt": {"type": ["integer", "null"]},
             "at": _TIME})}}),
     "Token": _obj({"token": _STR, "expires_in": {"type": "integer", "minimum": 1}}),
+    "WebPushKey": _obj({"public_key": {
+        "type": "string", "pattern": webpush.P256DH_PATTERN,
+        "description": "the uncompressed P-256 point, base64url: pass it to"
+                       " pushManager.subscribe as applicationServerKey"}}),
     "Health": _obj({"status": {"const": "ok"}, "node": _STR}),
     "Readiness": _obj({"status": {"enum": ["ok", "unavailable"]},
                        "checks": {"type": "object",
@@ -186,6 +192,10 @@ LIMITS = f"""Limits the server enforces (each refusal is a 4xx with a code):
 - User ids (token `sub`, recipients, minted tokens): {ids.USER_ID_RULE} (integers 0 to 2^63-1
   are read as their decimal text).
 - Device tokens: APNs {ids.APNS_TOKEN_PATTERN} (hex, 32 to 100 bytes); FCM {ids.FCM_TOKEN_PATTERN}.
+- Web Push subscriptions: an https endpoint of at most {ids.MAX_ENDPOINT_CHARS} characters on a
+  host TIDINGS_WEBPUSH_ALLOWED_HOSTS allows (by default {", ".join(webpush.KNOWN_HOSTS)}; never a
+  private or loopback address unless listed: 400 endpoint_not_allowed); keys.p256dh a P-256
+  public key and keys.auth 16 bytes, base64url (400 invalid_subscription_keys).
 - Inbox pages: page 1 to {s.MAX_PAGE}, page_size 1 to {s.MAX_PAGE_SIZE}; up to {s.MAX_UIDS}
   notification_uids per action.
 - Tokens: the `exp` claim is required and, like `nbf` and `iat`, a number.
@@ -203,6 +213,13 @@ def tighten(components: dict[str, Any], timezones: Iterable[str]) -> dict[str, A
         "if": {"properties": {"action_choice": {"enum": ["MARK_AS_READ", "MARK_AS_REMOVED"]}}},
         "then": {"required": ["notification_uids"],
                  "properties": {"notification_uids": {"minItems": 1}}}}
+    endpoint = out["WebPushSubscription"]["properties"]["endpoint"]
+    endpoint["pattern"] = webpush.endpoint_pattern(webpush.KNOWN_HOSTS)
+    endpoint["description"] = ("an https URL on a known push service's host (the pattern"
+                               " states the default TIDINGS_WEBPUSH_ALLOWED_HOSTS)")
+    keys = out["WebPushKeys"]["properties"]
+    keys["p256dh"]["pattern"] = webpush.P256DH_PATTERN
+    keys["auth"]["pattern"] = webpush.AUTH_PATTERN
     out["PushOptions"] |= {
         "if": {"required": ["when"], "properties": {"when": {"const": "unread_after"}}},
         "then": {"required": ["after"], "properties": {"after": {"type": "number"}}}}

@@ -14,7 +14,7 @@ import sys
 from .. import __version__, config_help
 from ..config import ConfigErrors
 from ..core.errors import ConfigError
-from . import listen, remote, serve, types, worker
+from . import listen, remote, serve, types, vapid, worker
 from .common import Unusable
 
 _WORKER_URLS = {
@@ -105,6 +105,11 @@ def parser() -> argparse.ArgumentParser:
         cmd.add_argument("--api-key",
                          help="producer API key (default TIDINGS_API_KEY, dev key)")
         _remote_flags(cmd, ["data_dir", "host", "port", "api_keys"])
+
+    keys = _command(sub, "vapid", vapid.cmd_vapid,
+                    "print a new Web Push (VAPID) key pair as settings lines")
+    keys.add_argument("--subject", default="mailto:you@example.com",
+                      help="TIDINGS_VAPID_SUBJECT to print: a mailto: or https: URL")
 
     lst = _command(sub, "listen", listen.cmd_listen, "print a user's live notifications")
     lst.add_argument("--user", required=True, help="user id")

@@ -9,6 +9,8 @@ matches here: ``$`` alone would let a trailing newline through.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
 
 from .errors import ValidationError
@@ -19,6 +21,9 @@ USER_ID_RULE = "user ids are 1 to 255 characters with no control characters"
 #: APNs: hex, 32 to 100 bytes. FCM: registration tokens of URL-safe text.
 APNS_TOKEN_PATTERN = "^(?:[0-9a-fA-F]{2}){32,100}$"
 FCM_TOKEN_PATTERN = "^[A-Za-z0-9_:\\-]{20,4096}$"
+#: Web Push: a browser subscription's endpoint URL; its device token is derived from it.
+MAX_ENDPOINT_CHARS = 2048
+WEBPUSH_TOKEN_PREFIX = "webpush-"
 
 _USER_ID_RE = re.compile("[^\\x00-\\x1f\\x7f-\\x9f]{1,255}")
 _APNS_TOKEN_RE = re.compile(APNS_TOKEN_PATTERN)
@@ -46,6 +51,13 @@ def check_device_token(platform: str, token: str) -> None:
     if platform == "fcm" and not _FCM_TOKEN_RE.fullmatch(token):
         raise ValidationError("an FCM registration token is 20 to 4096 characters of"
                               " A-Z a-z 0-9 _ : -")
+
+
+def webpush_token(endpoint: str) -> str:
+    """A Web Push device's token: ``webpush-`` and the endpoint's SHA-256 in base64url (an
+    endpoint is a URL, not a path segment). The same endpoint always gives the same token."""
+    digest = base64.urlsafe_b64encode(hashlib.sha256(endpoint.encode()).digest())
+    return WEBPUSH_TOKEN_PREFIX + digest.rstrip(b"=").decode()
 
 
 def is_device_token(text: str) -> bool:

@@ -88,9 +88,12 @@ def decide(push: PushOptions, online: bool) -> Decision:
 class Device:
     id: int
     user_id: str
-    platform: str  # "apns" | "fcm"
-    token: str
+    platform: str  # "apns" | "fcm" | "webpush"
+    token: str  # webpush: an id derived from the endpoint (core.webpush.device_token)
     app_id: str | None = None
+    endpoint: str | None = None  # webpush: the subscription's endpoint and keys
+    p256dh: str | None = None
+    auth: str | None = None
 
 
 class Outcome(StrEnum):
@@ -203,7 +206,7 @@ def _shorten(fits: Callable[[str], bool], text: str) -> str | None:
     return text[:lo] + ELLIPSIS if lo else ""
 
 
-def _fit(build: Callable[[str, str | None, bool], dict[str, Any]], body: str,
+def fit(build: Callable[[str, str | None, bool], dict[str, Any]], body: str,
          title: str | None, limit: int, size: Callable[[dict[str, Any]], int]) -> dict[str, Any]:
     """``build(body, title, with_data)`` within ``limit``: shorten the body; if that is not
     enough, drop the custom data; then shorten the title."""
@@ -247,7 +250,7 @@ def apns_payload(job: PushJob, limit: int = APNS_MAX_BYTES) -> dict[str, Any]:
         out["aps"] = aps
         return out
 
-    return _fit(build, job.message, job.title, limit, apns_size)
+    return fit(build, job.message, job.title, limit, apns_size)
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,7 +295,7 @@ def fcm_message(job: PushJob, token: str, now: float,
         notification = {"body": body} | ({"title": title} if title else {})
         return {"notification": notification, "data": data}
 
-    message = _fit(build, job.message, job.title, limit,
+    message = fit(build, job.message, job.title, limit,
                    lambda p: len(msgspec.json.encode(p)))  # compact, as sent
     android: dict[str, Any] = {"priority": "high"}
     android_note: dict[str, Any] = {}
@@ -323,10 +326,13 @@ def fcm_message(job: PushJob, token: str, now: float,
     return {"message": message}
 
 
-def console_text(job: PushJob, device: Device, now: float) -> str:
-    """What the console provider prints: one JSON line with the device's platform payload."""
-    payload = (apns_payload(job) if device.platform == "apns"
-               else fcm_message(job, device.token, now))
+def console_text(job: PushJob, device: Device, now: float,
+                 payload: dict[str, Any] | None = None) -> str:
+    """What the console provider prints: one JSON line with the device's platform payload
+    (``payload`` when given: the Web Push JSON)."""
+    if payload is None:
+        payload = (apns_payload(job) if device.platform == "apns"
+                   else fcm_message(job, device.token, now))
     return json.dumps({"platform": device.platform, "app_id": device.app_id,
                        "device_id": device.id, "payload": payload},
                       ensure_ascii=False, separators=(",", ":"))

@@ -14,7 +14,14 @@ import msgspec
 from msgspec import Meta, Struct
 
 from .errors import TooLarge, ValidationError
-from .ids import APNS_TOKEN_PATTERN, FCM_TOKEN_PATTERN, USER_ID_PATTERN, user_id
+from .ids import (
+    APNS_TOKEN_PATTERN,
+    FCM_TOKEN_PATTERN,
+    MAX_ENDPOINT_CHARS,
+    USER_ID_PATTERN,
+    user_id,
+    webpush_token,
+)
 from .jsonvalues import MAX_INT
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -110,8 +117,34 @@ class FcmDevice(_Device, tag="fcm"):
     token: Annotated[str, Meta(pattern=FCM_TOKEN_PATTERN)]
 
 
-#: ``POST /api/v1/me/devices``: register a push token for the caller.
-DeviceRequest = ApnsDevice | FcmDevice
+class WebPushKeys(Struct, forbid_unknown_fields=True):
+    p256dh: Annotated[str, Meta(min_length=1, max_length=200)]
+    auth: Annotated[str, Meta(min_length=1, max_length=200)]
+
+
+class WebPushSubscription(Struct, forbid_unknown_fields=True):
+    """A browser's ``PushSubscription.toJSON()``; ``expirationTime`` is accepted and ignored."""
+
+    endpoint: Annotated[str, Meta(min_length=1, max_length=MAX_ENDPOINT_CHARS)]
+    keys: WebPushKeys
+    # milliseconds since the epoch; at most JavaScript's largest exact integer
+    expirationTime: Annotated[float, Meta(ge=0, le=2**53 - 1)] | None = None
+
+
+class WebPushDevice(_Device, tag="webpush"):
+    """``POST /api/v1/me/devices`` with ``platform: "webpush"``: a browser's push subscription."""
+
+    platform: ClassVar[str] = "webpush"
+    subscription: WebPushSubscription
+
+    @property
+    def token(self) -> str:
+        """The device's id in the devices API, derived from the endpoint."""
+        return webpush_token(self.subscription.endpoint)
+
+
+#: ``POST /api/v1/me/devices``: register a push token (or a browser subscription) for the caller.
+DeviceRequest = ApnsDevice | FcmDevice | WebPushDevice
 
 
 class DeviceUpdate(Struct, forbid_unknown_fields=True):

@@ -7,6 +7,7 @@ import time
 from typing import TextIO
 
 from ..core.push import DELIVERED, Device, PushJob, SendResult, console_text
+from ..core.webpush import webpush_payload
 
 
 class ConsoleProvider:
@@ -16,7 +17,9 @@ class ConsoleProvider:
         self._out = out
 
     async def send(self, device: Device, job: PushJob) -> SendResult:
-        print(console_text(job, device, time.time()), file=self._out or sys.stdout, flush=True)
+        payload = webpush_payload(job) if device.platform == "webpush" else None
+        print(console_text(job, device, time.time(), payload), file=self._out or sys.stdout,
+              flush=True)
         return DELIVERED
 
     async def close(self) -> None:

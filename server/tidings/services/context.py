@@ -38,6 +38,7 @@ class Services:
     preferences: Preferences
     user_limiter: RateLimiter | None = None
     producer_limiter: RateLimiter | None = None
+    vapid_public_key: str | None = None  # Web Push applicationServerKey; None: no VAPID key
 
 
 SERVICES: web.AppKey[Services] = web.AppKey("services", Services)

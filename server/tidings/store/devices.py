@@ -16,28 +16,33 @@ import asyncpg
 
 from .errors import store_edge
 
-_COLUMNS = "token, platform, app_id, name, active, deactivated_reason, created_at, updated_at"
+_COLUMNS = ("token, platform, app_id, name, active, deactivated_reason, created_at, updated_at,"
+            " endpoint")
 
 
 @store_edge
 async def register(pool: asyncpg.Pool, user_id: str, platform: str, token: str,
-                   app_id: str | None, name: str | None,
-                   active: bool = True) -> tuple[asyncpg.Record, bool]:
+                   app_id: str | None, name: str | None, active: bool = True,
+                   webpush: tuple[str, str, str] | None = None) -> tuple[asyncpg.Record, bool]:
     """Create, reactivate or take over the caller's device in one transaction.
 
     Returns (the device as stored, whether it is new for this user). ``active``
-    false registers it switched off (``deactivated_reason`` ``user``).
+    false registers it switched off (``deactivated_reason`` ``user``). ``webpush``
+    is a subscription's (endpoint, p256dh, auth); registering it again stores its keys.
     """
+    endpoint, p256dh, auth = webpush or (None, None, None)
     async with pool.acquire() as conn, conn.transaction():
         prev = await conn.fetchval(
             "SELECT user_id FROM tidings_devices WHERE platform = $1 AND token = $2 FOR UPDATE",
             platform, token,
         )
         row = await conn.fetchrow(
-            f"""INSERT INTO tidings_devices AS d (user_id, platform, token, app_id, name)
-            VALUES ($1, $2, $3, $4, $5)
+            f"""INSERT INTO tidings_devices AS d
+                (user_id, platform, token, app_id, name, endpoint, p256dh, auth)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
             ON CONFLICT (platform, token) DO UPDATE SET
-                user_id = EXCLUDED.user_id,
+                user_id = EXCLUDED.user_id, endpoint = EXCLUDED.endpoint,
+                p256dh = EXCLUDED.p256dh, auth = EXCLUDED.auth,
                 app_id = CASE WHEN d.user_id = EXCLUDED.user_id
                               THEN coalesce(EXCLUDED.app_id, d.app_id) ELSE EXCLUDED.app_id END,
                 name = CASE WHEN d.user_id = EXCLUDED.user_id
@@ -46,7 +51,7 @@ async def register(pool: asyncpg.Pool, user_id: str, platform: str, token: str,
                                   THEN d.created_at ELSE now() END,
                 active = true, deactivated_reason = NULL, updated_at = now()
             RETURNING {_COLUMNS}""",
-            user_id, platform, token, app_id, name,
+            user_id, platform, token, app_id, name, endpoint, p256dh, auth,
         )
         if not active:
             row = await update(conn, user_id, token, {"active": False})

@@ -53,7 +53,7 @@ class Invalid:
 async def active_devices(conn: Conn, user_ids: Sequence[str]) -> dict[str, list[Device]]:
     """The active devices of each user (oldest first); users with none are absent."""
     rows = await conn.fetch(
-        "SELECT id, user_id, platform, token, app_id FROM tidings_devices"
+        "SELECT id, user_id, platform, token, app_id, endpoint, p256dh, auth FROM tidings_devices"
         " WHERE user_id = ANY($1::text[]) AND active ORDER BY id",
         list(set(user_ids)),
     )
