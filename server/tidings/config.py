@@ -134,6 +134,22 @@ class Settings:
         "TIDINGS_PUSH_BACKOFF_BASE", 5.0, SECONDS, help="first retry delay of a push (seconds)")
     push_backoff_cap: float = _opt(
         "TIDINGS_PUSH_BACKOFF_CAP", 3600.0, SECONDS, help="longest retry delay (seconds)")
+    smtp_url: str | None = _opt(
+        "TIDINGS_SMTP_URL", None, URL,
+        help="SMTP server for e-mail: smtp://user:password@host:587 (STARTTLS),"
+             " smtps://user:password@host (TLS), smtp://host:25 (a local relay; STARTTLS when"
+             " offered); ?starttls=require or ?starttls=never; unset: e-mail is printed to the"
+             " console",
+        secret=True)
+    email_from: str | None = _opt(
+        "TIDINGS_EMAIL_FROM", None, Kind(str, "ADDRESS"),
+        help="sender of e-mail, `Name <address>` or `address`; needed with TIDINGS_SMTP_URL")
+    smtp_timeout: float = _opt(
+        "TIDINGS_SMTP_TIMEOUT", 30.0, SECONDS,
+        help="seconds the SMTP server gets to connect and to answer each command")
+    smtp_connections: int = _opt(
+        "TIDINGS_SMTP_CONNECTIONS", 4, COUNT,
+        help="SMTP connections kept per process: e-mails sent at once")
     log_level: str = _opt("TIDINGS_LOG_LEVEL", "INFO", Kind(read_level, "LEVEL", LOG_LEVELS),
                           help="log level")
 

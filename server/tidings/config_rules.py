@@ -11,7 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .core.email_message import parse_sender
 from .core.errors import ConfigError
+from .core.smtp_url import parse_smtp_url
 
 if TYPE_CHECKING:
     from .config import Settings
@@ -42,6 +44,7 @@ def check(s: Settings, *, require_auth: bool) -> list[ConfigError]:
         bad("TIDINGS_JWT_JWKS_URL", "must be an http(s) URL")
     if s.public_url and not s.public_url.startswith(("https://", "http://")):
         bad("TIDINGS_PUBLIC_URL", "must be an http(s) URL")
+    _email(s, bad)
     for origin in s.allowed_origins:
         if origin != "*" and not origin.startswith(("http://", "https://")):
             bad("TIDINGS_ALLOWED_ORIGINS", f"{origin!r} is not an http(s) origin")
@@ -64,6 +67,22 @@ def _auth(s: Settings, require_auth: bool, bad) -> None:
         path = Path(s.jwt_public_key[1:])
         if not path.is_file():
             bad("TIDINGS_JWT_PUBLIC_KEY", f"no file {path}")
+
+
+def _email(s: Settings, bad) -> None:
+    # The URL may hold a password: problems name it, never quote it.
+    if s.smtp_url:
+        try:
+            parse_smtp_url(s.smtp_url)
+        except ValueError as exc:
+            bad("TIDINGS_SMTP_URL", f"the URL {exc}")
+        if not s.email_from:
+            bad("TIDINGS_EMAIL_FROM", "e-mail through TIDINGS_SMTP_URL needs a sender address")
+    if s.email_from:
+        try:
+            parse_sender(s.email_from)
+        except ValueError as exc:
+            bad("TIDINGS_EMAIL_FROM", f"{s.email_from!r} {exc}")
 
 
 def _algorithms(s: Settings, bad) -> None:

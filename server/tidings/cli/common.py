@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 from dataclasses import replace
+from urllib.parse import unquote, urlsplit
 
 from .. import config, devauth, logsafe
 from ..config import Settings
@@ -38,7 +39,9 @@ def setup_logging(settings: Settings) -> None:
 
 
 def protect(settings: Settings) -> None:
-    logsafe.protect([settings.jwt_secret, *settings.api_keys])
+    smtp_password = urlsplit(settings.smtp_url).password if settings.smtp_url else None
+    logsafe.protect([settings.jwt_secret, *settings.api_keys, smtp_password,
+                     unquote(smtp_password or "")])
 
 
 def settings(args: argparse.Namespace, *, require_auth: bool = True) -> Settings:
