@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from . import logcontext
 from .api import demo, devices, health, inbox, openapi, producer, protocol
 from .api.http import edge
 from .auth import TokenVerifier
@@ -83,6 +84,7 @@ def push_worker(settings: Settings, redis: connect.Redis | None, pool: db.Pool,
 def _node(settings: Settings):
     async def node(app: web.Application) -> AsyncIterator[None]:
         node_id = settings.node_id or uuid.uuid4().hex[:12]
+        logcontext.bind(node_id=node_id)  # the node's tasks, started below, carry it
         pool = await db.create_pool(settings.database_url)
         redis = connect.client(settings.redis_url)
         blocking = connect.blocking_client(settings.redis_url)

@@ -22,6 +22,7 @@ from .config_values import (
     BOOL,
     COUNT,
     LIST,
+    LOG_FORMATS,
     LOG_LEVELS,
     SECONDS,
     TEXT,
@@ -30,6 +31,7 @@ from .config_values import (
     read_leeway,
     read_level,
     read_list,
+    read_log_format,
     read_port,
     read_rate,
 )
@@ -152,6 +154,9 @@ class Settings:
         help="SMTP connections kept per process: e-mails sent at once")
     log_level: str = _opt("TIDINGS_LOG_LEVEL", "INFO", Kind(read_level, "LEVEL", LOG_LEVELS),
                           help="log level")
+    log_format: str = _opt("TIDINGS_LOG_FORMAT", "text",
+                           Kind(read_log_format, "FORMAT", LOG_FORMATS),
+                           help="log lines as text, or one JSON object per line")
 
     @property
     def embedded_postgres(self) -> bool:

@@ -95,11 +95,14 @@ def test_help_shows_defaults_and_choices():
 
 def test_email_settings_are_checked_without_showing_the_password():
     s = config.load({**PROD, "TIDINGS_SMTP_URL": "smtp://u:s3cret@mail.example.com:587",
-                     "TIDINGS_EMAIL_FROM": "Example <noreply@example.com>"})
-    assert s.smtp_url and "s3cret" not in repr(s)
+                     "TIDINGS_EMAIL_FROM": "Example <noreply@example.com>",
+                     "TIDINGS_LOG_FORMAT": "JSON"})
+    assert s.smtp_url and s.log_format == "json" and "s3cret" not in repr(s)
     with pytest.raises(config.ConfigErrors) as exc:
-        config.load({**PROD, "TIDINGS_SMTP_URL": "smtp://u:s3cret@mail.example.com:99999"})
+        config.load({**PROD, "TIDINGS_SMTP_URL": "smtp://u:s3cret@mail.example.com:99999",
+                     "TIDINGS_LOG_FORMAT": "xml"})
     assert str(exc.value).splitlines() == [
+        "TIDINGS_LOG_FORMAT: 'xml': must be text or json",
         "TIDINGS_SMTP_URL: the URL has a port that is not a number from 1 to 65535",
         "TIDINGS_EMAIL_FROM: e-mail through TIDINGS_SMTP_URL needs a sender address",
     ]

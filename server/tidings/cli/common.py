@@ -33,7 +33,7 @@ class _QuietSubprotocols(logging.Filter):
 
 def setup_logging(settings: Settings) -> None:
     """Every log line escaped and free of credentials (see :mod:`tidings.logsafe`)."""
-    logsafe.configure(settings.log_level)
+    logsafe.configure(settings.log_level, settings.log_format)
     logging.getLogger("aiohttp.websocket").addFilter(_QuietSubprotocols())
     protect(settings)
 
