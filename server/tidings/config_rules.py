@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 
 from .core.email_message import parse_sender
 from .core.errors import ConfigError
-from .core.webpush import HostPolicy
 from .core.smtp_url import parse_smtp_url
+from .core.webpush import HostPolicy
 
 if TYPE_CHECKING:
     from .config import Settings
