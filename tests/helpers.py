@@ -18,6 +18,8 @@ from tidings.services.context import SERVICES
 JWT_SECRET = "test-secret-" + "x" * 40
 API_KEY = "test-producer-key"
 PRODUCER = {"Authorization": f"Bearer {API_KEY}"}
+ADMIN_KEY = "test-admin-key-" + "a" * 24
+ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
 
 
 def with_database(url: str, name: str) -> str:

@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from .api import demo, devices, health, inbox, openapi, producer, protocol
+from .api import admin, demo, devices, health, inbox, openapi, producer, protocol
 from .api.http import edge
 from .auth import TokenVerifier
 from .bus import connect
@@ -27,13 +27,15 @@ from .bus.throttle import Throttle
 from .config import Settings
 from .core.ratelimit import RateLimiter
 from .core.schemas import MAX_BODY_BYTES
-from .gateway import ws
+from .gateway import node_sample, ws
 from .gateway.hub import Hub
 from .push.registry import Registry, parse_config
+from .services.admin import ADMIN, Admin
 from .services.context import SERVICES, Services
 from .services.devices import Devices
 from .services.health import Health
 from .services.inbox import Inbox
+from .services.node_stats import NodeStats
 from .services.publishing import Publishing
 from .services.realtime import Realtime
 from .store import db, migrate
@@ -49,7 +51,7 @@ def create_app(settings: Settings) -> web.Application:
     protocol.install()
     app = web.Application(client_max_size=MAX_BODY_BYTES,
                           middlewares=[edge(settings.allowed_origins)])
-    for module in (inbox, devices, producer, health, openapi, demo, ws):
+    for module in (inbox, devices, producer, health, openapi, demo, admin, ws):
         app.add_routes(module.routes)
     app.cleanup_ctx.append(_node(settings))
     app.on_shutdown.append(_close_sockets)
@@ -94,6 +96,7 @@ def _node(settings: Settings):
         worker: PushWorker | None = None
         push_task: asyncio.Task[None] | None = None
         publishing: Publishing | None = None
+        stats: NodeStats | None = None
         try:
             if settings.migrate:
                 async with pool.acquire() as conn:
@@ -113,7 +116,10 @@ def _node(settings: Settings):
             )
             app[SERVICES] = services
             app[ws.HUB] = hub
+            app[ADMIN] = Admin(settings, pool, redis, publishing)
             await hub.start()
+            stats = NodeStats(redis, node_id, lambda: node_sample.sample(hub), health.report)
+            tasks.append(asyncio.create_task(stats.run(), name="node-stats"))
             tasks.append(asyncio.create_task(Relay(pool, publishing).run(), name="relay"))
             if settings.push_workers:
                 worker, registry = push_worker(settings, redis, pool, node_id)
@@ -129,6 +135,8 @@ def _node(settings: Settings):
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            if stats is not None:
+                await stats.stop()
             if publishing is not None:
                 await publishing.retired()  # before the pool closes
             await health.close()
