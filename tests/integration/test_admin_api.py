@@ -14,11 +14,10 @@ from dataclasses import replace
 import pytest
 
 from tidings.api import admin_auth
-from tidings.client import Subscriber
 from tidings.core.errors import AuthError, NotFound, TidingsError
 from tidings.services.context import SERVICES
 
-from helpers import ADMIN, ADMIN_KEY, API_KEY, PRODUCER, new_user, serve_node, token
+from helpers import ADMIN, ADMIN_KEY, API_KEY, PRODUCER, Socket, new_user, serve_node, token
 
 ADMIN_ROUTES = [
     ("post", "/api/v1/admin/notifications", {"recipients": ["x"], "message": "m"}),
@@ -41,29 +40,6 @@ async def audit_rows(pool) -> list:
 async def call(http, node, method, path, body=None, headers=None):
     async with http.request(method, node.url + path, json=body, headers=headers) as r:
         return r.status, await r.json()
-
-
-class Socket:
-    """A user's socket in the background, keeping what it receives."""
-
-    def __init__(self, url: str, user: str):
-        self.sub = Subscriber(url, token(user))
-        self.messages: list[dict] = []
-        self.task = asyncio.create_task(self._run())
-
-    async def _run(self) -> None:
-        async for message in self.sub:
-            self.messages.append(message)
-
-    async def until(self, check, within: float = 30.0) -> None:
-        async with asyncio.timeout(within):
-            while not check(self.messages):
-                assert not self.task.done(), self.task
-                await asyncio.sleep(0.02)
-
-    async def close(self) -> None:
-        await self.sub.close()
-        self.task.cancel()
 
 
 async def eventually(check, within: float = 30.0) -> None:

@@ -8,7 +8,9 @@ whole session and are reset before each test.
 
 from __future__ import annotations
 
+import json
 import urllib.parse
+from dataclasses import replace
 
 import pytest
 import redis.asyncio as aioredis
@@ -16,7 +18,7 @@ from push_helpers import CERT_TOPIC, KEY_ID, PROJECT, TEAM_ID, TOPIC
 
 from fakes.fake_apns import FakeAPNs, make_p8, make_tls
 from fakes.fake_fcm import FakeFCM, make_service_account
-from helpers import new_user
+from helpers import new_user, serve_node
 
 REDIS_DB = 5
 
@@ -95,3 +97,13 @@ def apps(apns, fcm, tls, p8):
         {"platform": "fcm", "kind": "fcm", "token_url": fcm.token_url, "api_url": fcm.url,
          "service_account": fcm.account},
     ]
+
+
+@pytest.fixture
+async def console(settings, push_redis_url, apps, redis, pool):
+    """A node with the fakes' push apps and one attempt per push; the test runs the worker."""
+    await pool.execute("DELETE FROM tidings_push_jobs")
+    s = replace(settings, redis_url=push_redis_url, push_config=json.dumps(apps),
+                push_workers=False, push_max_attempts=1)
+    async with serve_node(s) as node:
+        yield node

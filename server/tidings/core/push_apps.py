@@ -27,9 +27,10 @@ SECRET_FIELDS = frozenset({"key", "private_key", "private_key_id", "cert", "pass
                            "secret", "client_secret", "token", "auth", "vapid_private_key"})
 #: The parts of a service account that identify it without giving it away.
 ACCOUNT_PUBLIC = ("project_id", "client_email", "client_id", "token_uri", "type")
-#: Outcomes that count as sent, and those that count as errors.
+#: Outcomes that count as sent, and sends that count as errors ('dead' is the record of
+#: giving up after a 'retry', not a send of its own).
 SENT = frozenset({"pushed"})
-ERRORS = frozenset({"failed", "deactivated", "retry", "dead"})
+ERRORS = frozenset({"failed", "deactivated", "retry"})
 
 
 def _secret_name(name: str) -> bool:
