@@ -119,7 +119,7 @@ def _node(settings: Settings):
             app[ADMIN] = Admin(settings, pool, redis, publishing)
             await hub.start()
             stats = NodeStats(redis, node_id, lambda: node_sample.sample(hub), health.report)
-            tasks.append(asyncio.create_task(stats.run(), name="node-stats"))
+            stats.start()
             tasks.append(asyncio.create_task(Relay(pool, publishing).run(), name="relay"))
             if settings.push_workers:
                 worker, registry = push_worker(settings, redis, pool, node_id)
