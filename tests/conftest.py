@@ -20,7 +20,7 @@ from tidings import config
 from tidings.embedded import Embedded, start_redis, stop_process
 from tidings.store import db, migrate
 
-from helpers import API_KEY, JWT_SECRET, Node, scratch_database, serve_node
+from helpers import ADMIN_KEY, API_KEY, JWT_SECRET, Node, scratch_database, serve_node
 
 
 @pytest.fixture(scope="session")
@@ -84,6 +84,7 @@ def settings(migrated: str, redis_url: str) -> config.Settings:
         "TIDINGS_REDIS_URL": redis_url,
         "TIDINGS_JWT_SECRET": JWT_SECRET,
         "TIDINGS_API_KEYS": f"other-key,{API_KEY}",
+        "TIDINGS_ADMIN_KEYS": f"{ADMIN_KEY},other-admin-key-{'b' * 16}",
         "TIDINGS_MIGRATE": "false",
         "TIDINGS_ALLOWED_ORIGINS": "http://allowed.example",
         # Push jobs are rows of the shared database: the push tests run their own workers.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import secrets
 import uuid
@@ -13,11 +14,14 @@ from aiohttp import web
 from tidings import config
 from tidings.app import create_app
 from tidings.auth import mint
+from tidings.client import Subscriber
 from tidings.services.context import SERVICES
 
 JWT_SECRET = "test-secret-" + "x" * 40
 API_KEY = "test-producer-key"
 PRODUCER = {"Authorization": f"Bearer {API_KEY}"}
+ADMIN_KEY = "test-admin-key-" + "a" * 24
+ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
 
 
 def with_database(url: str, name: str) -> str:
@@ -96,3 +100,26 @@ class serve_node:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.runner.cleanup()
+
+
+class Socket:
+    """A user's socket in the background, keeping what it receives."""
+
+    def __init__(self, url: str, user: str):
+        self.sub = Subscriber(url, token(user))
+        self.messages: list[dict] = []
+        self.task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        async for message in self.sub:
+            self.messages.append(message)
+
+    async def until(self, check, within: float = 30.0) -> None:
+        async with asyncio.timeout(within):
+            while not check(self.messages):
+                assert not self.task.done(), self.task
+                await asyncio.sleep(0.02)
+
+    async def close(self) -> None:
+        await self.sub.close()
+        self.task.cancel()

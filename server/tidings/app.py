@@ -21,6 +21,7 @@ from aiohttp import web
 
 from . import logcontext
 from .api import (
+    admin,
     demo,
     devices,
     health,
@@ -43,14 +44,16 @@ from .core.errors import ConfigError
 from .core.ratelimit import RateLimiter
 from .core.schemas import MAX_BODY_BYTES
 from .core.webpush import HostPolicy
-from .gateway import ws
+from .gateway import node_sample, ws
 from .gateway.hub import Hub
 from .push.registry import Registry, WebPushSetup, parse_config
 from .push.vapid import Vapid, load_key
+from .services.admin import ADMIN, Admin
 from .services.context import SERVICES, Services
 from .services.devices import Devices
 from .services.health import Health
 from .services.inbox import Inbox
+from .services.node_stats import NodeStats
 from .services.preferences import Preferences
 from .services.profiles import Profiles
 from .services.publishing import Publishing
@@ -70,7 +73,7 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY_BYTES,
                           middlewares=[edge(settings.allowed_origins)])
     for module in (inbox, devices, preferences, producer, types, profiles, health, openapi,
-                   demo, webpush, ws):
+                   demo, webpush, admin, ws):
         app.add_routes(module.routes)
     app.cleanup_ctx.append(_node(settings, webpush_setup(settings)))
     app.on_shutdown.append(_close_sockets)
@@ -134,6 +137,7 @@ def _node(settings: Settings, webpush: WebPushSetup):
         worker: PushWorker | None = None
         push_task: asyncio.Task[None] | None = None
         publishing: Publishing | None = None
+        stats: NodeStats | None = None
         try:
             if settings.migrate:
                 async with pool.acquire() as conn:
@@ -161,7 +165,10 @@ def _node(settings: Settings, webpush: WebPushSetup):
             )
             app[SERVICES] = services
             app[ws.HUB] = hub
+            app[ADMIN] = Admin(settings, pool, redis, publishing)
             await hub.start()
+            stats = NodeStats(redis, node_id, lambda: node_sample.sample(hub), health.report)
+            stats.start()
             tasks.append(asyncio.create_task(Relay(pool, publishing).run(), name="relay"))
             tasks.append(asyncio.create_task(kinds.run(), name="types-reload"))
             if settings.push_workers:
@@ -178,6 +185,8 @@ def _node(settings: Settings, webpush: WebPushSetup):
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            if stats is not None:
+                await stats.stop()
             if publishing is not None:
                 await publishing.retired()  # before the pool closes
             await health.close()

@@ -85,6 +85,10 @@ class Settings:
     api_keys: tuple[str, ...] = _opt(
         "TIDINGS_API_KEYS", (), Kind(read_list, "KEY,KEY"),
         help="producer API keys, comma-separated", secret=True)
+    admin_keys: tuple[str, ...] = _opt(
+        "TIDINGS_ADMIN_KEYS", (), Kind(read_list, "KEY,KEY"),
+        help="admin keys for the operator's console (/admin, /api/v1/admin/...),"
+             " comma-separated; none: the console is off", secret=True)
     allowed_origins: tuple[str, ...] = _opt(
         "TIDINGS_ALLOWED_ORIGINS", (), LIST,
         help="browser origins allowed to open sockets and call the API (CORS); `*`: any")

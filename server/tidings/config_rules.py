@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from .config import Settings
 
 MIN_HS256_SECRET = 32
+MIN_ADMIN_KEY = 16  # an admin key opens the console: not guessable
 HS_ALGS = {"HS256", "HS384", "HS512"}
 ASYM_ALGS = {"RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256", "PS384", "PS512",
              "EdDSA"}
@@ -63,6 +64,8 @@ def _auth(s: Settings, require_auth: bool, bad) -> None:
             " or TIDINGS_JWT_JWKS_URL")
     if require_auth and not s.api_keys and not s.embedded:
         bad("TIDINGS_API_KEYS", "producers need at least one API key")
+    if any(len(key) < MIN_ADMIN_KEY for key in s.admin_keys):
+        bad("TIDINGS_ADMIN_KEYS", f"each admin key must be at least {MIN_ADMIN_KEY} characters")
     if s.jwt_secret and len(s.jwt_secret) < MIN_HS256_SECRET:
         bad("TIDINGS_JWT_SECRET", f"must be at least {MIN_HS256_SECRET} characters")
     if s.jwt_public_key and s.jwt_public_key.startswith("@"):

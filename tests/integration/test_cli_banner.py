@@ -32,3 +32,22 @@ def test_token_hints_only_in_dev_mode(tmp_path):
     dev = common.resolve(config.load({"TIDINGS_DATA_DIR": str(tmp_path / "d")}))
     assert dev.dev_mode and "tidings token alice" in serve.banner(dev, embedded=True)
     assert "tidings token" not in serve.banner(replace(dev, dev=False), embedded=True)
+
+
+def test_the_console_is_named_only_with_admin_keys():
+    s = config.load({**PROD, "TIDINGS_PUBLIC_URL": "https://tidings.example.com"})
+    assert "/admin" not in serve.banner(s, embedded=False)
+    with_keys = config.load({**PROD, "TIDINGS_PUBLIC_URL": "https://tidings.example.com",
+                             "TIDINGS_ADMIN_KEYS": "adm-" + "x" * 20})
+    assert "admin console:   https://tidings.example.com/admin" in serve.banner(
+        with_keys, embedded=False)
+    assert "x" * 20 not in serve.banner(with_keys, embedded=False)
+
+
+def test_admin_keys_must_not_be_guessable():
+    try:
+        config.load({**PROD, "TIDINGS_ADMIN_KEYS": "short,adm-" + "x" * 20})
+    except config.ConfigError as exc:
+        assert str(exc) == "TIDINGS_ADMIN_KEYS: each admin key must be at least 16 characters"
+    else:
+        raise AssertionError("a short admin key was accepted")

@@ -8,8 +8,8 @@ ignored auth, negative data rejected, positive data accepted, ...); then the
 stateful run follows the document's links (a registered device to its
 get/put/delete, an inbox page to its notifications, a publish to its
 deliveries). User operations carry a user token, producer operations the API
-key. The node runs in its own thread and loop, as Schemathesis calls it
-synchronously. Marked ``schemathesis`` so CI can run it once (``-m``).
+key, admin operations the admin key. The node runs in its own thread and loop,
+as Schemathesis calls it synchronously. Marked ``schemathesis`` so CI can run it once (``-m``).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from schemathesis.config import SchemathesisConfig
 from tidings import config
 from tidings.api.openapi import document
 
-from helpers import API_KEY, PRODUCER, new_user, serve_node, token
+from helpers import ADMIN_KEY, API_KEY, PRODUCER, new_user, serve_node, token
 
 pytestmark = [pytest.mark.schemathesis, pytest.mark.timeout(600)]
 
@@ -39,7 +39,8 @@ USER = new_user("st")
 USER_TOKEN = token(USER, ttl=3600)
 #: Each operation's credential comes from the security scheme it declares.
 CONFIG = SchemathesisConfig.from_dict({"auth": {"openapi": {
-    "userJWT": {"bearer": USER_TOKEN}, "apiKey": {"bearer": API_KEY}}}})
+    "userJWT": {"bearer": USER_TOKEN}, "apiKey": {"bearer": API_KEY},
+    "adminKey": {"bearer": ADMIN_KEY}}}})
 EXAMPLES = 100
 STATEFUL_STEPS = 600  # steps of linked scenarios, over at most MAX_RUNS runs
 MAX_RUNS = 20

@@ -9,7 +9,9 @@ whole session and are reset before each test.
 
 from __future__ import annotations
 
+import json
 import urllib.parse
+from dataclasses import replace
 
 import pytest
 import redis.asyncio as aioredis
@@ -18,7 +20,7 @@ from push_helpers import CERT_TOPIC, KEY_ID, PROJECT, TEAM_ID, TOPIC
 from fakes.fake_apns import FakeAPNs, make_p8, make_tls
 from fakes.fake_fcm import FakeFCM, make_service_account
 from fakes.fake_webpush import FakeWebPush
-from helpers import new_user
+from helpers import new_user, serve_node
 
 REDIS_DB = 5
 
@@ -120,3 +122,13 @@ async def webpush_server(tls, vapid_keys):
 def webpush(webpush_server):
     webpush_server.reset()
     return webpush_server
+
+
+@pytest.fixture
+async def console(settings, push_redis_url, apps, redis, pool):
+    """A node with the fakes' push apps and one attempt per push; the test runs the worker."""
+    await pool.execute("DELETE FROM tidings_push_jobs")
+    s = replace(settings, redis_url=push_redis_url, push_config=json.dumps(apps),
+                push_workers=False, push_max_attempts=1)
+    async with serve_node(s) as node:
+        yield node

@@ -78,3 +78,17 @@ async def jobs_of(pool, uids: list[str]) -> list[dict]:
         " JOIN tidings_notifications n ON n.id = j.notification_id"
         " WHERE n.uid = ANY($1::uuid[]) ORDER BY j.id", uids)
     return [dict(r) for r in rows]
+
+
+async def work(node, redis, pool) -> None:
+    """One burst of a push worker with the node's settings."""
+    from tidings.app import push_worker
+    from tidings.services.context import SERVICES
+
+    services = node.app[SERVICES]
+    await services.publishing.retired()  # the jobs are written after the answer
+    worker, registry = push_worker(services.settings, redis, pool)
+    try:
+        await worker.run(burst=True)
+    finally:
+        await registry.close()

@@ -22,6 +22,7 @@ from ..core.preferences import PreferencesPatch
 from ..core.profiles import ProfileRequest
 from ..core.typedefs import TYPE_NAME_PATTERN, TypeDefinition
 from ..services.profiles import known_timezones
+from . import openapi_admin
 from .http import reply
 from .openapi_schemas import ERRORS, LIMITS, RESPONSES, RETRY_AFTER, tighten
 
@@ -215,12 +216,13 @@ def _error_response(description: str, status: int) -> dict[str, Any]:
 
 
 def document() -> dict[str, Any]:
-    kinds = [e[4] for e in _ENDPOINTS if e[4] is not None]
+    endpoints = [*_ENDPOINTS, *openapi_admin.ENDPOINTS]
+    kinds = list(dict.fromkeys(e[4] for e in endpoints if e[4] is not None))
     bodies, components = msgspec.json.schema_components(
         kinds, ref_template="#/components/schemas/{name}")
     by_kind = dict(zip(kinds, bodies, strict=True))
     paths: dict[str, dict[str, Any]] = {}
-    for method, path, summary, security, kind, answers, errors, params in _ENDPOINTS:
+    for method, path, summary, security, kind, answers, errors, params in endpoints:
         op = _operation(summary, security, kind, answers, errors, params, by_kind.get(kind))
         if (method, path) in _IDS:
             op["operationId"] = _IDS[method, path]
@@ -228,7 +230,7 @@ def document() -> dict[str, Any]:
             if (method, path, status) in _LINKS:
                 op["responses"][str(status)]["links"] = _LINKS[method, path, status]
         paths.setdefault(path, {})[method] = op
-    schemas = {**tighten(components, known_timezones()), **RESPONSES,
+    schemas = {**tighten(components, known_timezones()), **RESPONSES, **openapi_admin.RESPONSES,
                "NotificationOrRemoved": {"anyOf": [{"$ref": "#/components/schemas/Notification"},
                                                    {"$ref": "#/components/schemas/Removed"}]},
                "PublishedLater": {"anyOf": [{"$ref": "#/components/schemas/Published"},
@@ -243,6 +245,7 @@ def document() -> dict[str, Any]:
             "securitySchemes": {
                 "userJWT": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
                 "apiKey": {"type": "http", "scheme": "bearer"},
+                "adminKey": openapi_admin.SECURITY_SCHEME,
             },
             "responses": {name: _error_response(text, status)
                           for status, (name, text) in ERRORS.items()},

@@ -165,9 +165,10 @@ ERRORS = {
     401: ("Unauthorized", "missing or bad credentials: unauthorized, invalid_token,"
           " token_expired, invalid_api_key, jwks_unavailable"),
     403: ("Forbidden", "host_not_allowed: a dev token asked for under a Host that names neither"
-          " a loopback address nor the public URL's host (DNS rebinding)"),
+          " a loopback address nor the public URL's host (DNS rebinding); invalid_admin_key:"
+          " the key is not one of TIDINGS_ADMIN_KEYS"),
     404: ("NotFound", "not the caller's, or does not exist: not_found, invalid_page,"
-          " unknown_type"),
+          " unknown_type; every admin route while no admin key is configured"),
     409: ("Conflict", "idempotency_key_reused: the same key came with another body"),
     413: ("TooLarge", f"payload_too_large (body over {s.MAX_BODY_BYTES} bytes), data_too_large"
           f" (data, changed_data, custom_info and push.extra over {s.MAX_PAYLOAD_BYTES} bytes)"),

@@ -15,6 +15,7 @@ NODES = f"{PREFIX}:nodes"
 NODE_HEAD = f"{PREFIX}:{{node:"
 INBOX_TAIL = "}:inbox"
 USERS_TAIL = "}:users"
+STATS_TAIL = "}:stats"
 
 
 def node_inbox(node_id: str) -> str:
@@ -29,6 +30,12 @@ INBOX_EVENT = "e"
 def node_users(node_id: str) -> str:
     """Set of user ids with at least one open socket on one node."""
     return f"{NODE_HEAD}{node_id}{USERS_TAIL}"
+
+
+def node_stats(node_id: str) -> str:
+    """Hash of one node's figures (sockets, users, deliveries), rewritten with its heartbeat
+    and expiring when the node stops writing it."""
+    return f"{NODE_HEAD}{node_id}{STATS_TAIL}"
 
 
 def push_throttle(minute: int) -> str:

@@ -60,6 +60,8 @@ def banner(s: Settings, embedded: bool) -> str:
         if not config.is_loopback(s.host):
             lines.append(f"  WARNING: dev mode on {s.host}: anyone who reaches this port gets a"
                          " token for any user (/api/v1/dev/token); set TIDINGS_DEV=false")
+    if s.admin_keys:
+        lines.append(f"  admin console:   {url}/admin")
     lines.append(f"  API description: {url}/api/v1/openapi.json")
     return "\n".join(lines)
 

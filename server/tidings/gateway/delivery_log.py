@@ -27,6 +27,7 @@ class DeliveryLog:
         self._realtime = realtime
         self._delivered: list[tuple[str, str]] = []  # (uid, user id)
         self._acked: set[tuple[str, int]] = set()  # (user id, seq)
+        self.total = 0  # deliveries handed to a flush since the node started
 
     def delivered(self, uid: str, user_id: str) -> None:
         self._delivered.append((uid, user_id))
@@ -38,6 +39,7 @@ class DeliveryLog:
     async def flush(self) -> None:
         """Write what was gathered; raises StoreUnavailable / StoreError (the batch is lost)."""
         batch, self._delivered = self._delivered, []
+        self.total += len(batch)
         acks, self._acked = self._acked, set()
         await self._realtime.record(batch, acks)
 

@@ -5,9 +5,10 @@ deactivations of the push worker (the jobs themselves are ``push_jobs``).
 
 The delivery log is append-only. Each push attempt is logged twice: a
 'sending' row before the send, then its outcome. A device's final outcome for a
-notification ('pushed', 'failed', 'deactivated', 'dead', 'throttled') is
-written at most once (a unique index; later copies are dropped): a job taken
-over after a crash skips the devices that have one (:func:`finished`).
+notification ('pushed', 'failed', 'deactivated', 'throttled') is written at
+most once (a unique index; later copies are dropped): a job taken over after a
+crash skips the devices that have one (:func:`finished`). 'dead' is not final:
+a dead letter may be requeued (schema 7), and its next outcome is logged.
 Every function raises only :class:`~tidings.core.errors.StoreUnavailable` or
 :class:`~tidings.core.errors.StoreError`.
 """
@@ -25,7 +26,7 @@ from ..core.push import Device
 from .errors import store_edge
 
 Conn = asyncpg.Connection | asyncpg.Pool
-FINAL = ("pushed", "failed", "deactivated", "dead", "throttled")
+FINAL = ("pushed", "failed", "deactivated", "throttled")
 
 
 @dataclass(frozen=True, slots=True)
