@@ -61,16 +61,14 @@ def _dead_redis() -> str:
     return f"redis://:{PASSWORD}@127.0.0.1:{free_port()}/0"
 
 
-def test_port_in_use_is_found_first_and_fast(tmp_path):
+def test_port_in_use_is_found_first(tmp_path):
+    # Found before anything starts: no embedded server ran, so the folder stays empty.
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        started = time.monotonic()
         result = _tidings(tmp_path, "serve", "--port", str(port))
-        elapsed = time.monotonic() - started
     _one_line(result, "TIDINGS_PORT", str(port), "in use")
-    assert elapsed < 1.0, f"{elapsed:.2f} s to report a port in use"
     assert list(tmp_path.iterdir()) == [], "a failed serve left files behind"
 
 
