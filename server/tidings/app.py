@@ -19,6 +19,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from . import logcontext
 from .api import (
     demo,
     devices,
@@ -121,6 +122,7 @@ def push_worker(settings: Settings, redis: connect.Redis | None, pool: db.Pool,
 def _node(settings: Settings, webpush: WebPushSetup):
     async def node(app: web.Application) -> AsyncIterator[None]:
         node_id = settings.node_id or uuid.uuid4().hex[:12]
+        logcontext.bind(node_id=node_id)  # the node's tasks, started below, carry it
         pool = await db.create_pool(settings.database_url)
         redis = connect.client(settings.redis_url)
         blocking = connect.blocking_client(settings.redis_url)

@@ -22,6 +22,7 @@ from .config_values import (
     BOOL,
     COUNT,
     LIST,
+    LOG_FORMATS,
     LOG_LEVELS,
     SECONDS,
     TEXT,
@@ -30,6 +31,7 @@ from .config_values import (
     read_leeway,
     read_level,
     read_list,
+    read_log_format,
     read_port,
     read_rate,
 )
@@ -150,8 +152,27 @@ class Settings:
         "TIDINGS_WEBPUSH_ALLOWED_HOSTS", KNOWN_HOSTS, LIST,
         help="the only hosts Web Push endpoints may name (a name, `*.domain` or `*`); private"
              " or loopback addresses only when listed (`127.0.0.1`, `::1`, `10.0.0.0/8`)")
+    smtp_url: str | None = _opt(
+        "TIDINGS_SMTP_URL", None, URL,
+        help="SMTP server for e-mail: smtp://user:password@host:587 (STARTTLS),"
+             " smtps://user:password@host (TLS), smtp://host:25 (a local relay; STARTTLS when"
+             " offered); ?starttls=require or ?starttls=never; unset: e-mail is printed to the"
+             " console",
+        secret=True)
+    email_from: str | None = _opt(
+        "TIDINGS_EMAIL_FROM", None, Kind(str, "ADDRESS"),
+        help="sender of e-mail, `Name <address>` or `address`; needed with TIDINGS_SMTP_URL")
+    smtp_timeout: float = _opt(
+        "TIDINGS_SMTP_TIMEOUT", 30.0, SECONDS,
+        help="seconds the SMTP server gets to connect and to answer each command")
+    smtp_connections: int = _opt(
+        "TIDINGS_SMTP_CONNECTIONS", 4, COUNT,
+        help="SMTP connections kept per process: e-mails sent at once")
     log_level: str = _opt("TIDINGS_LOG_LEVEL", "INFO", Kind(read_level, "LEVEL", LOG_LEVELS),
                           help="log level")
+    log_format: str = _opt("TIDINGS_LOG_FORMAT", "text",
+                           Kind(read_log_format, "FORMAT", LOG_FORMATS),
+                           help="log lines as text, or one JSON object per line")
 
     @property
     def embedded_postgres(self) -> bool:

@@ -11,7 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .core.email_message import parse_sender
 from .core.errors import ConfigError
+from .core.smtp_url import parse_smtp_url
 from .core.webpush import HostPolicy
 
 if TYPE_CHECKING:
@@ -44,6 +46,7 @@ def check(s: Settings, *, require_auth: bool) -> list[ConfigError]:
     if s.public_url and not s.public_url.startswith(("https://", "http://")):
         bad("TIDINGS_PUBLIC_URL", "must be an http(s) URL")
     _webpush(s, bad)
+    _email(s, bad)
     for origin in s.allowed_origins:
         if origin != "*" and not origin.startswith(("http://", "https://")):
             bad("TIDINGS_ALLOWED_ORIGINS", f"{origin!r} is not an http(s) origin")
@@ -82,6 +85,22 @@ def _webpush(s: Settings, bad) -> None:
         HostPolicy.parse(s.webpush_allowed_hosts)
     except ValueError as exc:
         bad("TIDINGS_WEBPUSH_ALLOWED_HOSTS", str(exc))
+
+
+def _email(s: Settings, bad) -> None:
+    # The URL may hold a password: problems name it, never quote it.
+    if s.smtp_url:
+        try:
+            parse_smtp_url(s.smtp_url)
+        except ValueError as exc:
+            bad("TIDINGS_SMTP_URL", f"the URL {exc}")
+        if not s.email_from:
+            bad("TIDINGS_EMAIL_FROM", "e-mail through TIDINGS_SMTP_URL needs a sender address")
+    if s.email_from:
+        try:
+            parse_sender(s.email_from)
+        except ValueError as exc:
+            bad("TIDINGS_EMAIL_FROM", f"{s.email_from!r} {exc}")
 
 
 def _algorithms(s: Settings, bad) -> None:

@@ -82,7 +82,15 @@ def read_level(text: str) -> str:
     return level
 
 
+def read_log_format(text: str) -> str:
+    fmt = text.strip().lower()
+    if fmt not in LOG_FORMATS:
+        raise ValueError("must be " + " or ".join(LOG_FORMATS))
+    return fmt
+
+
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+LOG_FORMATS = ("text", "json")
 TEXT = Kind(str, "TEXT")
 URL = Kind(str, "URL")
 BOOL = Kind(_bool, "BOOL", ("true", "false"))

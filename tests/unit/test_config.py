@@ -91,3 +91,22 @@ def test_help_shows_defaults_and_choices():
     assert "VALUE" not in text
     assert "--migrate {true,false}" in text and "--log-level {DEBUG,INFO,WARNING,ERROR}" in text
     assert "--port PORT" in text and "default 8000 [TIDINGS_PORT]" in text
+
+
+def test_email_settings_are_checked_without_showing_the_password():
+    s = config.load({**PROD, "TIDINGS_SMTP_URL": "smtp://u:s3cret@mail.example.com:587",
+                     "TIDINGS_EMAIL_FROM": "Example <noreply@example.com>",
+                     "TIDINGS_LOG_FORMAT": "JSON"})
+    assert s.smtp_url and s.log_format == "json" and "s3cret" not in repr(s)
+    with pytest.raises(config.ConfigErrors) as exc:
+        config.load({**PROD, "TIDINGS_SMTP_URL": "smtp://u:s3cret@mail.example.com:99999",
+                     "TIDINGS_LOG_FORMAT": "xml"})
+    assert str(exc.value).splitlines() == [
+        "TIDINGS_LOG_FORMAT: 'xml': must be text or json",
+        "TIDINGS_SMTP_URL: the URL has a port that is not a number from 1 to 65535",
+        "TIDINGS_EMAIL_FROM: e-mail through TIDINGS_SMTP_URL needs a sender address",
+    ]
+    with pytest.raises(ConfigError) as one:
+        config.load({**PROD, "TIDINGS_EMAIL_FROM": "noreply"})
+    assert str(one.value) == ("TIDINGS_EMAIL_FROM: 'noreply' is not an e-mail address"
+                              " (local@domain)")

@@ -2,7 +2,9 @@
 
 Every error leaves as ``{"error": {"code", "message"}}`` with its status,
 whether it was raised by a handler, by aiohttp (404, 405, 413) or unexpected
-(500, logged without the request's credentials).
+(500, logged without the request's credentials). Every answer carries the
+request's ``X-Request-Id`` (the caller's, or a new one), which its log lines
+carry too (:mod:`tidings.logcontext`); at DEBUG each request logs one line.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any, TypeVar
 import orjson
 from aiohttp import web
 
+from .. import logcontext
 from ..auth import Identity, check_api_key
 from ..core.decoding import decode_body
 from ..core.errors import AuthError, RateLimited, TidingsError, TooLarge
@@ -106,6 +109,8 @@ def edge(allowed_origins: tuple[str, ...]) -> Any:
         return around(request, handler)
 
     async def around(request: web.Request, handler: Any) -> web.StreamResponse:
+        started = time.monotonic()
+        request_id = logcontext.begin(request.headers.get("X-Request-Id"), _node_id(request))
         origin = request.headers.get("Origin")
         cors = origin is not None and ("*" in allowed_origins or origin in allowed_origins)
         if cors and request.method == "OPTIONS" and (
@@ -123,9 +128,25 @@ def edge(allowed_origins: tuple[str, ...]) -> Any:
         if cors and not response.prepared:  # a WebSocket has already sent its headers
             response.headers.update({"Access-Control-Allow-Origin": origin, "Vary": "Origin",
                                      "Access-Control-Expose-Headers": "Retry-After"})
+        if not response.prepared:
+            response.headers["X-Request-Id"] = request_id
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s %s %d %.1f ms", request.method, _route(request), response.status,
+                      (time.monotonic() - started) * 1000)
         return response
 
     return middleware
+
+
+def _node_id(request: web.Request) -> str | None:
+    return request.app[SERVICES].node_id if SERVICES in request.app else None
+
+
+def _route(request: web.Request) -> str:
+    """The route's pattern (``/api/v1/me/devices/{token}``), never the path: a path may
+    hold a device token."""
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "(no route)"
 
 
 def services(request: web.Request) -> Services:
@@ -154,6 +175,7 @@ async def user(request: web.Request) -> Identity:
         raise AuthError("a user token is required (Authorization: Bearer <JWT>)")
     s = services(request)
     identity = await s.verifier.verify(token)
+    logcontext.bind(user_id=identity.user_id)
     _limit(s.user_limiter, identity.user_id)
     return identity
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 from dataclasses import replace
+from urllib.parse import unquote, urlsplit
 
 from .. import config, devauth, logsafe
 from ..config import Settings
@@ -32,13 +33,15 @@ class _QuietSubprotocols(logging.Filter):
 
 def setup_logging(settings: Settings) -> None:
     """Every log line escaped and free of credentials (see :mod:`tidings.logsafe`)."""
-    logsafe.configure(settings.log_level)
+    logsafe.configure(settings.log_level, settings.log_format)
     logging.getLogger("aiohttp.websocket").addFilter(_QuietSubprotocols())
     protect(settings)
 
 
 def protect(settings: Settings) -> None:
-    logsafe.protect([settings.jwt_secret, *settings.api_keys])
+    smtp_password = urlsplit(settings.smtp_url).password if settings.smtp_url else None
+    logsafe.protect([settings.jwt_secret, *settings.api_keys, smtp_password,
+                     unquote(smtp_password or "")])
 
 
 def settings(args: argparse.Namespace, *, require_auth: bool = True) -> Settings:

@@ -14,6 +14,7 @@ import logging
 
 from aiohttp import WSMsgType, web
 
+from .. import logcontext
 from ..core import protocol
 from ..core.errors import StoreError, Unavailable
 from ..services.context import SERVICES
@@ -51,6 +52,7 @@ async def socket(request: web.Request) -> web.StreamResponse:
     if admitted is None:
         return ws
     conn, since = admitted
+    logcontext.begin(request.headers.get("X-Request-Id"), services.node_id, conn.user_id)
     try:
         try:
             await hub.join(conn, since)
@@ -77,4 +79,5 @@ async def socket(request: web.Request) -> web.StreamResponse:
                 break
     finally:
         hub.leave(conn)
+        log.debug("socket closed (%s)", ws.close_code)
     return ws
