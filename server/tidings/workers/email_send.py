@@ -121,7 +121,7 @@ class EmailSender:
             self._skip(c, "no address: the user's profile has no e-mail")
         elif profile["email_status"] == "bouncing":
             self._skip(c, f"bouncing: {profile['email']} bounced ({profile['email_bounce']});"
-                          " saving the profile's address again clears it")
+                          " saving another address clears it")
         else:
             return True
         return False
