@@ -9,9 +9,10 @@ from __future__ import annotations
 import email
 import email.policy
 import time
+from dataclasses import replace
 
 import pytest
-from push_helpers import add_device, jobs_of
+from push_helpers import add_device, eventually, jobs_of
 from typed_helpers import (
     Clock,
     declare,
@@ -31,7 +32,7 @@ from tidings.workers.email import EmailWorker
 from tidings.workers.push import PushWorker, WorkerConfig
 
 from fakes.fake_smtp import FakeSMTP
-from helpers import PRODUCER, user_headers
+from helpers import PRODUCER, serve_node, user_headers
 
 PREFERENCES = "https://app.example.com/#prefs"
 SENDER = "Tidings <noreply@example.com>"
@@ -335,3 +336,28 @@ async def _log(pool, uid):
     from tidings.store import push as deliveries
 
     return [d for d in await deliveries.deliveries(pool, uid) if d["channel"] != "socket"]
+
+
+async def test_tidings_serve_runs_an_email_worker_with_the_smtp_settings(
+        http, settings, pool, smtp, user):
+    await pool.execute("DELETE FROM tidings_push_jobs")
+    served = replace(settings, push_workers=True, smtp_url=smtp.url(), email_from=SENDER,
+                     public_url="https://tidings.example.com/")
+    async with serve_node(served) as node:
+        kind = type_name()
+        await declare(http, node, kind, channels={"email": True})
+        await profile(http, node, user, address_of(user))
+        uid = await publish(http, node, user, kind, "through the node's own worker")
+
+        async def arrived() -> bool:
+            return bool(messages(smtp, address_of(user)))
+
+        await eventually(arrived)
+    [msg] = messages(smtp, address_of(user))
+    assert msg["List-Unsubscribe"] == "<https://tidings.example.com/#prefs>"
+    assert parts(msg)["text/plain"].strip() == "through the node's own worker"
+
+    async def logged() -> bool:
+        return [o for o, _ in await details(pool, uid)] == ["sending", "sent"]
+
+    await eventually(logged)
