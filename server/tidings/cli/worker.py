@@ -43,8 +43,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop)
-        print("push and e-mail workers: sending what is due, then stopping" if args.burst
-              else "push and e-mail workers running; Ctrl-C stops them", flush=True)
+        print("push worker and e-mail worker: sending what is due, then stopping" if args.burst
+              else "push worker running, and the e-mail worker; Ctrl-C stops them", flush=True)
         try:
             await asyncio.gather(worker.run(burst=args.burst), emails.run(burst=args.burst))
         finally:
