@@ -46,6 +46,8 @@ from .core.schemas import MAX_BODY_BYTES
 from .core.webpush import HostPolicy
 from .gateway import node_sample, ws
 from .gateway.hub import Hub
+from .mail.base import Mailer
+from .mail.factory import mailer
 from .push.registry import Registry, WebPushSetup, parse_config
 from .push.vapid import Vapid, load_key
 from .services.admin import ADMIN, Admin
@@ -60,6 +62,7 @@ from .services.publishing import Publishing
 from .services.realtime import Realtime
 from .services.types import Types
 from .store import db, migrate
+from .workers.email import EmailWorker
 from .workers.push import PushWorker, WorkerConfig
 from .workers.relay import Relay
 
@@ -122,6 +125,29 @@ def push_worker(settings: Settings, redis: connect.Redis | None, pool: db.Pool,
     return PushWorker(pool, registry, config, throttle=throttle), registry
 
 
+def preferences_url(settings: Settings) -> str:
+    """Where an e-mail's ``List-Unsubscribe`` sends a user: the demo page's preferences
+    panel under TIDINGS_PUBLIC_URL (else the address this server listens on)."""
+    if settings.public_url:
+        return settings.public_url.rstrip("/") + "/#prefs"
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(settings.host,
+                                                                     settings.host)
+    host = f"[{host.strip('[]')}]" if ":" in host else host
+    return f"http://{host}:{settings.port}/#prefs"
+
+
+def email_worker(settings: Settings, pool: db.Pool,
+                 name: str | None = None) -> tuple[EmailWorker, Mailer]:
+    """An e-mail worker with the settings' mailer (SMTP, else the console); close the
+    mailer after it stops. ``name`` as for :func:`push_worker`."""
+    sender = mailer(settings)
+    extra = {"name": f"{socket.gethostname()}-{os.getpid()}-{name}-email"} if name else {}
+    config = WorkerConfig(
+        **extra, max_attempts=settings.push_max_attempts, lease=settings.push_lease)
+    return EmailWorker(pool, sender, config, preferences_url=preferences_url(settings),
+                       connections=settings.smtp_connections), sender
+
+
 def _node(settings: Settings, webpush: WebPushSetup):
     async def node(app: web.Application) -> AsyncIterator[None]:
         node_id = settings.node_id or uuid.uuid4().hex[:12]
@@ -136,6 +162,9 @@ def _node(settings: Settings, webpush: WebPushSetup):
         registry: Registry | None = None
         worker: PushWorker | None = None
         push_task: asyncio.Task[None] | None = None
+        emails: EmailWorker | None = None
+        email_task: asyncio.Task[None] | None = None
+        sender: Mailer | None = None
         publishing: Publishing | None = None
         stats: NodeStats | None = None
         try:
@@ -149,7 +178,8 @@ def _node(settings: Settings, webpush: WebPushSetup):
                 log.info("loaded %d notification types from TIDINGS_TYPES",
                          await kinds.load_setting(settings.types))
             publishing = Publishing(pool, publisher, health,
-                                    here=(node_id, hub.deliver_here), plan_push=kinds.plan_push)
+                                    here=(node_id, hub.deliver_here), plan_push=kinds.plan_push,
+                                    uses_email=kinds.uses_email)
             services = Services(
                 settings=settings, node_id=node_id, pool=pool, redis=redis,
                 verifier=TokenVerifier(settings), publisher=publisher, publishing=publishing,
@@ -174,12 +204,17 @@ def _node(settings: Settings, webpush: WebPushSetup):
             if settings.push_workers:
                 worker, registry = push_worker(settings, redis, pool, node_id, webpush)
                 push_task = asyncio.create_task(worker.run(), name="push-worker")
+                emails, sender = email_worker(settings, pool, node_id)
+                email_task = asyncio.create_task(emails.run(), name="email-worker")
             yield
         finally:
-            if worker is not None and push_task is not None:
-                worker.stop()  # returns once its sends are settled; cancel if it takes long
-                with contextlib.suppress(TimeoutError, asyncio.CancelledError):
-                    await asyncio.wait_for(push_task, STOP_TIMEOUT)
+            for w, task in ((worker, push_task), (emails, email_task)):
+                if w is not None and task is not None:
+                    w.stop()  # returns once its sends are settled; cancel if it takes long
+                    with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                        await asyncio.wait_for(task, STOP_TIMEOUT)
+            if sender is not None:
+                await sender.close()
             for task in tasks:
                 task.cancel()
             for task in tasks:

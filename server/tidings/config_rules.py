@@ -88,6 +88,8 @@ def _webpush(s: Settings, bad) -> None:
         HostPolicy.parse(s.webpush_allowed_hosts)
     except ValueError as exc:
         bad("TIDINGS_WEBPUSH_ALLOWED_HOSTS", str(exc))
+
+
 def _email(s: Settings, bad) -> None:
     # The URL may hold a password: problems name it, never quote it.
     if s.smtp_url:

@@ -67,24 +67,25 @@ async def test_redis_down_past_the_bound_pushes_as_if_offline_then_delivers_live
     proc, url = start_redis(tmp_path, port, persist=False)
     r = client(url)
     node, here = "bound-node", new_user("online")
-    publishing = Publishing(own_pool, Publisher(r))
+    publishing = Publishing(own_pool, Publisher(r), uses_email=lambda kind: kind == "mailed")
     relay = Relay(own_pool, publishing, grace=0.0, push_bound=0.0)
     try:
         await presence.heartbeat(r, node)
         await presence.add(r, node, here)
         stop_process(proc)
-        req = PublishRequest(recipients=[here], message="owed a push?")
+        req = PublishRequest(recipients=[here], message="owed a push?", type="mailed")
         answer = await publishing.publish(req, check_publish(req))
         assert answer.status == 201
         uid = answer.body["notifications"][0]["uid"]
-        jobs = "SELECT count(*) FROM tidings_push_jobs j JOIN tidings_notifications n" \
-               " ON n.id = j.notification_id WHERE n.uid = $1"
-        assert await own_pool.fetchval(jobs, uuid.UUID(uid)) == 0, "presence unknown yet"
+        jobs = "SELECT array_agg(channel ORDER BY channel) FROM tidings_push_jobs j" \
+               " JOIN tidings_notifications n ON n.id = j.notification_id WHERE n.uid = $1"
+        assert await own_pool.fetchval(jobs, uuid.UUID(uid)) is None, "presence unknown yet"
 
-        assert await relay.run(burst=True) == 1, "past the bound: pushes handed off"
-        assert await own_pool.fetchval(jobs, uuid.UUID(uid)) == 1, "as if offline"
+        assert await relay.run(burst=True) == 1, "past the bound: jobs handed off"
+        assert await own_pool.fetchval(jobs, uuid.UUID(uid)) == ["email", "push"], "as if offline"
         row = await own_pool.fetchrow("SELECT push FROM tidings_outbox")
-        assert row["push"] == {"when": "never"}, "kept for live delivery, owing no push"
+        assert row["push"] == {"when": "never", "handed_off": True}, \
+            "kept for live delivery, owing no job"
         assert await relay.run(burst=True) == 0, "handed off once"
 
         proc, _ = start_redis(tmp_path, port, persist=False)
@@ -95,7 +96,7 @@ async def test_redis_down_past_the_bound_pushes_as_if_offline_then_delivers_live
         assert [d.seq for _, f in entries for d in events.deliveries(events.decode(f[b"e"]))
                 ] == [1], "delivered live once Redis is back"
         assert await own_pool.fetchval("SELECT count(*) FROM tidings_outbox") == 0
-        assert await own_pool.fetchval(jobs, uuid.UUID(uid)) == 1, "no second job"
+        assert await own_pool.fetchval(jobs, uuid.UUID(uid)) == ["email", "push"], "no second"
     finally:
         await r.aclose()
         stop_process(proc)

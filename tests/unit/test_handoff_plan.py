@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from tidings.core.push import Decision, decide
 from tidings.core.schemas import PushOptions
-from tidings.services.handoff import owed
+from tidings.services.handoff import emails, owed
 
 WHENS = st.sampled_from([None, "offline", "always", "never", "unread_after"])
 
@@ -34,3 +34,21 @@ def test_each_stored_recipient_gets_what_the_policy_decides(rows, when, after, b
         assert job.delay == ((options.after or 0.0) if later else 0.0)
         assert job.options == (push or {})
     assert all(job.notification_ids for job in plan), "no empty job groups"
+
+
+@given(st.lists(st.tuples(st.integers(0, 30), st.booleans()), unique_by=lambda r: r[0],
+                max_size=12),
+       st.sampled_from([None, "mailed", "silent"]), st.sampled_from([None, "never", "always"]))
+def test_a_type_using_email_owes_one_email_job_per_stored_recipient(rows, kind, when):
+    push = {"when": when} if when else None
+    event = {"k": "n", "n": {"message": "m", "type": kind}, "push": push, "r": [
+        [f"u{n}", n if stored else None, f"uid{n}", n if stored else None, 1, 1, 1]
+        for n, stored in rows]}
+    plan = emails(event, lambda t: t == "mailed")
+    stored = [n for n, is_stored in rows if is_stored]
+    if kind != "mailed" or not stored:
+        assert plan == []
+        return
+    [job] = plan
+    assert job.channel == "email" and list(job.notification_ids) == stored
+    assert not job.check_unread and job.delay == 0.0 and job.options == (push or {})

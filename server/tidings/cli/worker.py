@@ -1,4 +1,4 @@
-"""``tidings worker``: push workers on their own, against an external PostgreSQL."""
+"""``tidings worker``: push and e-mail workers on their own, against an external PostgreSQL."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from . import common, reach, tuning
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    """Run push workers alone (``tidings serve`` also runs them unless told not to)."""
+    """Run a push worker and an e-mail worker alone (``tidings serve`` also runs them
+    unless told not to)."""
     settings = common.settings(args, require_auth=False)
     if settings.embedded_postgres:
         raise ConfigError("TIDINGS_DATABASE_URL", "tidings worker needs TIDINGS_DATABASE_URL"
@@ -25,7 +26,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     tuning.tune_gc()
 
     async def work() -> None:
-        from ..app import push_worker
+        from ..app import email_worker, push_worker
         from ..bus import connect
         from ..store import db
 
@@ -33,14 +34,21 @@ def cmd_worker(args: argparse.Namespace) -> int:
         pool = await db.create_pool(settings.database_url or "")
         redis = connect.client(settings.redis_url) if settings.redis_url else None
         worker, registry = push_worker(settings, redis, pool)
+        emails, sender = email_worker(settings, pool)
         loop = asyncio.get_running_loop()
+
+        def stop() -> None:
+            worker.stop()
+            emails.stop()
+
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, worker.stop)
-        print("push worker: sending what is due, then stopping" if args.burst
-              else "push worker running; Ctrl-C stops it", flush=True)
+            loop.add_signal_handler(sig, stop)
+        print("push worker and e-mail worker: sending what is due, then stopping" if args.burst
+              else "push worker running, and the e-mail worker; Ctrl-C stops them", flush=True)
         try:
-            await worker.run(burst=args.burst)
+            await asyncio.gather(worker.run(burst=args.burst), emails.run(burst=args.burst))
         finally:
+            await sender.close()
             await registry.close()
             if redis is not None:
                 await redis.aclose()

@@ -15,7 +15,8 @@
   :func:`check_address`, and the headers that carry outside text are written
   here (:func:`mailbox`, :func:`unstructured`), not folded by the stdlib, which
   loses the quotes of a long quoted name and spaces between encoded words.
-  With an unsubscribe URL it adds ``List-Unsubscribe`` and, for an https URL,
+  With an unsubscribe URL it adds ``List-Unsubscribe`` and, for an https URL
+  that takes a one-click POST (``one_click``),
   ``List-Unsubscribe-Post: List-Unsubscribe=One-Click`` (RFC 8058); characters a
   URL may not hold are percent-encoded, so the URL cannot leave its ``<...>``.
   Bodies are quoted-printable (7-bit, short lines) and the multipart boundary
@@ -74,6 +75,7 @@ class Email:
     reference: str
     html: str | None = field(default=None, kw_only=True)
     unsubscribe_url: str | None = field(default=None, kw_only=True)
+    one_click: bool = field(default=True, kw_only=True)  # the URL unsubscribes on a POST
     to_name: str | None = field(default=None, kw_only=True)
     attempt: int = field(default=1, kw_only=True)
 
@@ -245,7 +247,7 @@ def build_message(email: Email, sender: Sender, now: float) -> EmailMessage:
         if len(url) > MAX_URL:
             raise ValueError(f"the unsubscribe URL is over {MAX_URL} characters")
         msg["List-Unsubscribe"] = f"<{url}>"
-        if url.lower().startswith("https://"):
+        if email.one_click and url.lower().startswith("https://"):
             msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     msg.set_content(_body(email.text), subtype="plain", charset="utf-8",
                     cte="quoted-printable")

@@ -118,8 +118,10 @@ def check_type(t: TypeDefinition) -> TypeDefinition:
 
 def merged_push(t: TypeDefinition, publish: PushOptions | None) -> dict[str, Any]:
     """The push options a publish of type ``t`` owes: the type's defaults with the
-    publish's own fields laid over them (a type without push plans no push)."""
-    if "push" not in t.channels:
+    publish's own fields laid over them (a type using neither push nor web_push plans
+    no push; the job's sends go to mobile devices by ``push`` and to browsers by
+    ``web_push``)."""
+    if "push" not in t.channels and "web_push" not in t.channels:
         return {"when": "never"}
     base = msgspec.to_builtins(t.push) if t.push is not None else {}
     own = msgspec.to_builtins(publish) if publish is not None else {}

@@ -1,4 +1,4 @@
-"""The push hand-off plan: the push jobs a routed publish owes, decided with presence.
+"""The hand-off plan: the push and e-mail jobs a routed publish owes.
 
 What may live here: pure planning (no I/O) from a notification bus event and the
 set of its users found online to the :class:`~tidings.store.push_jobs.OwedPush`
@@ -9,11 +9,16 @@ due now; LATER (``unread_after``) → a job due after ``push.after`` seconds tha
 sends only if the notification is still unread then; NEVER → nothing. A
 live-only recipient (no stored row) owes nothing: a push job refers to a stored
 notification.
+
+E-mail (:func:`emails`): a publish of a type that uses the ``email`` channel owes
+one e-mail job per stored recipient, due now whatever their presence; whether it
+is sent, held for a digest or deferred is decided when it is due (the e-mail
+worker), not here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Any
 
 import msgspec
@@ -43,3 +48,16 @@ def owed(event: dict[str, Any], online: Collection[str]) -> list[OwedPush]:
     if later:
         jobs.append(OwedPush(options, later, delay=push.after or 0.0, check_unread=True))
     return jobs
+
+
+def no_email(type_name: str | None) -> bool:
+    """No type sends e-mail (a publishing service without declared types)."""
+    return False
+
+
+def emails(event: dict[str, Any], uses_email: Callable[[str | None], bool]) -> list[OwedPush]:
+    """The e-mail jobs ``event`` owes: one per stored recipient when its type uses e-mail."""
+    if not uses_email(event["n"].get("type")):
+        return []
+    ids = [nid for _, nid, *_ in event["r"] if nid is not None]
+    return [OwedPush(event.get("push") or {}, ids, channel="email")] if ids else []

@@ -70,6 +70,8 @@ _UNKNOWN = "unknown"  # the group's outcome is unknown: settle this draft by its
 Here = Callable[[Sequence[dict[str, Any]]], Collection[str]]
 #: The push options a publish owes.
 PlanPush = Callable[[PublishRequest], dict[str, Any]]
+#: Whether a notification type sends e-mail (its e-mail jobs are planned at hand-off).
+UsesEmail = Callable[[str | None], bool]
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,11 +83,13 @@ class _Committed:
 class Publishing:
     def __init__(self, pool: db.Pool, publisher: Publisher, health: Health | None = None, *,
                  settle_within: float = 30.0, here: tuple[str, Here] | None = None,
-                 plan_push: PlanPush = drafting.push):
+                 plan_push: PlanPush = drafting.push, uses_email: UsesEmail = handoff.no_email):
         """``here``: this node's id and its local delivery (see the module); ``plan_push``:
-        the push options a publish owes (a declared type's defaults under its own)."""
+        the push options a publish owes (a declared type's defaults under its own);
+        ``uses_email``: whether a type's notifications owe e-mail jobs."""
         self._pool = pool
         self._plan_push = plan_push
+        self._uses_email = uses_email
         self._publisher = publisher
         self._here = here
         self._health = health
@@ -192,11 +196,15 @@ class Publishing:
             evs = [drafting.event(d, s) for d, s in new]
             online = await self.route(evs) if evs else None
             if online is not None:
-                plans = {s.outbox_id: handoff.owed(e, online)
+                plans = {s.outbox_id: self.owed(e, online)
                          for (_, s), e in zip(new, evs, strict=True)}
         except Exception:  # a stored publish is never answered with an error
             log.exception("the hand-off of stored publishes failed; the outbox relay will retry")
         return [_Committed(s, plans.get(s.outbox_id)) for s in stored]
+
+    def owed(self, event: dict[str, Any], online: Collection[str]) -> list[OwedPush]:
+        """The jobs a routed publish owes: pushes (by presence) and e-mails."""
+        return handoff.owed(event, online) + handoff.emails(event, self._uses_email)
 
     async def route(self, evs: Sequence[dict[str, Any]]) -> Collection[str] | None:
         """Deliver committed events here and put them on the bus for the other nodes, in

@@ -7,8 +7,8 @@ Contracts:
   every template (:func:`tidings.core.typedefs.check_type`); a refused type is a
   400 and changes nothing.
 - Each node keeps the declared types in memory for the publish path
-  (:meth:`Types.plan_push`, no query per publish). A change made on this node is
-  seen at once; one made on another node within :data:`REFRESH_SECONDS`
+  (:meth:`Types.plan_push`, :meth:`Types.uses_email`; no query per publish). A
+  change made on this node is seen at once; one made on another node within :data:`REFRESH_SECONDS`
   (:meth:`Types.run` reloads them). Send-time decisions read the types from
   PostgreSQL (:func:`tidings.workers.push_policy`), so they are never stale.
 - ``TIDINGS_TYPES`` (JSON, or ``@path``: an object of types by name) is loaded at
@@ -111,6 +111,12 @@ class Types:
         if t is None:
             return msgspec.to_builtins(req.push) if req.push is not None else {"when": "offline"}
         return merged_push(t, req.push)
+
+    def uses_email(self, type_name: str | None) -> bool:
+        """Whether notifications of ``type_name`` owe e-mail jobs (a declared type that uses
+        the channel; each user's choice is read when the job is due)."""
+        t = self._known.get(type_name) if type_name is not None else None
+        return t is not None and "email" in t.channels
 
     async def put(self, name: str, t: TypeDefinition) -> tuple[dict[str, Any], bool]:
         """Create or replace ``name``: (the type's document, whether it is new)."""

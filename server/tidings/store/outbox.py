@@ -4,15 +4,16 @@ What may live here: the SQL of ``tidings_outbox``.
 
 The publishing statement inserts one row per publish (``store.publish``). Once
 its event is routed and presence is known, :func:`retire` deletes the row and
-writes the publish's owed push jobs in one transaction, so the row and the
+writes the publish's owed jobs (pushes and e-mails) in one transaction, so the row and the
 jobs are never both absent: a push owed for a stored notification is either
 still in the outbox or a job. Rows left behind (Redis was down, the node
 died) are claimed by the relay with ``SKIP LOCKED`` (one node at a time
 handles each) and retired in the claiming transaction.
 
 A row's ``push`` says what it still owes: :func:`pushes_handed_off` sets it to
-``{"when": "never"}`` once its jobs are written without presence (Redis stayed
-down), so the row then owes only its live delivery.
+:data:`HANDED_OFF` once its jobs are written without presence (Redis stayed
+down), so the row then owes only its live delivery. (A row whose publish owes no
+push, ``{"when": "never"}``, may still owe e-mails: only the marker stops jobs.)
 """
 
 from __future__ import annotations
@@ -25,8 +26,19 @@ from .db import Connection, Pool, connection, transaction
 from .errors import store_edge
 from .push_jobs import OwedPush, add
 
-#: The ``push`` of a row that owes no push (any more).
-NO_PUSH = {"when": "never"}
+#: The ``push`` of a row whose jobs were handed off: it owes no push or e-mail any more.
+HANDED_OFF = {"when": "never", "handed_off": True}
+
+
+def handed_off(push: dict | None) -> bool:
+    return bool((push or {}).get("handed_off"))
+
+
+def push_of(push: dict | None) -> dict | None:
+    """A row's push options as a publish gave them (without the hand-off marker)."""
+    if push is None or "handed_off" not in push:
+        return push
+    return {k: v for k, v in push.items() if k != "handed_off"}
 
 
 @store_edge
@@ -45,7 +57,7 @@ async def retire(conn: Connection | Pool, owed: Mapping[int, Sequence[OwedPush]]
         return 0
     deleted = await conn.fetch(
         "DELETE FROM tidings_outbox WHERE id = ANY($1::bigint[])"
-        " RETURNING id, coalesce(push->>'when' = 'never', false) AS no_push", list(owed))
+         " RETURNING id, coalesce((push->>'handed_off')::bool, false) AS no_push", list(owed))
     jobs = [o for r in deleted if not r["no_push"] for o in owed[r["id"]]]
     await add(conn, jobs)
     return len(deleted)
@@ -60,7 +72,7 @@ async def pushes_handed_off(conn: Connection, owed: Mapping[int, Sequence[OwedPu
     """
     await add(conn, [o for jobs in owed.values() for o in jobs])
     await conn.execute("UPDATE tidings_outbox SET push = $2 WHERE id = ANY($1::bigint[])",
-                       list(owed), NO_PUSH)
+                       list(owed), HANDED_OFF)
 
 
 @store_edge

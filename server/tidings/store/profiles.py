@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from .db import Pool, Row
+from .db import Connection, Pool, Row
 from .errors import store_edge
 
 _COLUMNS = ("user_id, email, name, locale, timezone, email_status, email_bounce,"
@@ -51,6 +51,29 @@ async def get(pool: Pool, user_id: str) -> Row | None:
 async def delete(pool: Pool, user_id: str) -> bool:
     status = await pool.execute("DELETE FROM tidings_profiles WHERE user_id = $1", user_id)
     return status.endswith(" 1")
+
+
+@store_edge
+async def addresses(pool: Pool, user_ids: Sequence[str]) -> dict[str, Row]:
+    """The e-mail state of each user among ``user_ids`` who has a profile:
+    ``email``, ``name``, ``email_status``, ``email_bounce``."""
+    rows = await pool.fetch(
+        "SELECT user_id, email, name, email_status, email_bounce FROM tidings_profiles"
+        " WHERE user_id = ANY($1::text[])", list(set(user_ids)))
+    return {r["user_id"]: r for r in rows}
+
+
+async def mark_bouncing(conn: Connection, bounces: Sequence[tuple[str, str, str]],
+                        now: float | None = None) -> None:
+    """Mark each (user, address, answer) profile's address bouncing, in the caller's
+    transaction; a profile whose address changed since the e-mail was sent is left alone."""
+    if bounces:
+        await conn.execute(
+            "UPDATE tidings_profiles p SET email_status = 'bouncing', email_bounce = b.detail,"
+            " email_bounced_at = coalesce(to_timestamp($4::float8), now())"
+            " FROM unnest($1::text[], $2::text[], $3::text[]) AS b(user_id, email, detail)"
+            " WHERE p.user_id = b.user_id AND p.email = b.email",
+            [b[0] for b in bounces], [b[1] for b in bounces], [b[2] for b in bounces], now)
 
 
 @store_edge

@@ -12,8 +12,9 @@ Contracts:
   finds due jobs by polling.
 - A job row exists until its outcome is logged (or it is a dead letter): the
   pushes owed for an acknowledged notification never live only in Redis.
-- Every job belongs to one ``channel`` ('push' for the jobs written here); a
-  worker claims only its channel's jobs. A job with ``digest_ids`` is a digest
+- Every job belongs to one ``channel`` (``OwedPush.channel``: 'push', whose
+  sends go to mobile and browser devices, or 'email'); a worker claims only its
+  channel's jobs. A job with ``digest_ids`` is a digest
   (:mod:`tidings.store.digests`).
 - :func:`claim` leases due jobs that no live worker holds (``FOR UPDATE SKIP
   LOCKED``: concurrent workers never claim one job together); a lease runs out
@@ -53,6 +54,7 @@ class OwedPush:
     notification_ids: Sequence[int]  # tidings_notifications.id of each recipient owed a push
     delay: float = 0.0  # seconds from now until the jobs are due (unread_after: push.after)
     check_unread: bool = False  # unread_after: send only if still ACTIVE and unread when due
+    channel: str = "push"  # the worker that sends them: 'push' or 'email'
 
 
 _ADD = """
@@ -63,12 +65,13 @@ WITH o AS (
 ), numbered AS (
     SELECT id, row_number() OVER (ORDER BY id) AS k FROM o
 ), j AS (
-    INSERT INTO tidings_push_jobs (notification_id, options_id, check_unread, due_at)
-    SELECT n.notification_id, numbered.id, c.check_unread,
+    INSERT INTO tidings_push_jobs (notification_id, options_id, check_unread, channel, due_at)
+    SELECT n.notification_id, numbered.id, c.check_unread, c.channel,
            now() + make_interval(secs => c.delay)
     FROM unnest($2::bigint[], $3::int[]) AS n(notification_id, k)
     JOIN numbered USING (k)
-    JOIN unnest($4::bool[], $5::float8[]) WITH ORDINALITY AS c(check_unread, delay, k) USING (k)
+    JOIN unnest($4::bool[], $5::float8[], $6::text[]) WITH ORDINALITY
+        AS c(check_unread, delay, channel, k) USING (k)
     RETURNING 1
 )
 SELECT count(*) FROM j
@@ -92,7 +95,7 @@ async def add(conn: asyncpg.Connection, owed: Sequence[OwedPush]) -> int:
         which.extend([k] * len(o.notification_ids))
     n = await conn.fetchval(
         _ADD, [orjson.dumps(o.options).decode() for o in owed], ids, which,
-        [o.check_unread for o in owed], [float(o.delay) for o in owed])
+        [o.check_unread for o in owed], [float(o.delay) for o in owed], [o.channel for o in owed])
     await conn.execute("SELECT pg_notify($1, '')", WAKE_CHANNEL)
     return int(n)
 

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import digests
+from . import digests, profiles
 from . import push as log
 from .errors import store_edge
 from .push_jobs import NOW, Pool
@@ -37,10 +37,11 @@ class Settlement:
     dead: list[tuple[int, Sequence[int], str]] = field(default_factory=list)  # id, devices, reason
     deferred: list[tuple[int, float]] = field(default_factory=list)  # id, due (unix seconds)
     holds: list[digests.Hold] = field(default_factory=list)  # jobs held for digests
+    bounces: list[tuple[str, str, str]] = field(default_factory=list)  # user, address, answer
 
     def __bool__(self) -> bool:
         return bool(self.records or self.invalid or self.done or self.retries or self.dead
-                    or self.deferred or self.holds)
+                    or self.deferred or self.holds or self.bounces)
 
 
 @store_edge
@@ -48,7 +49,8 @@ async def settle(pool: Pool, worker: str, s: Settlement, now: float | None = Non
     """Write ``s`` in one transaction: log rows (deactivating rejected devices), delete the
     done jobs, reschedule retries (``attempt + 1``, lease cleared, due after the delay),
     move deferred jobs to their time (quiet hours), hold jobs for digests
-    (:func:`tidings.store.digests.hold`) and mark dead letters. Jobs no longer leased to
+    (:func:`tidings.store.digests.hold`), mark bouncing addresses
+    (:func:`tidings.store.profiles.mark_bouncing`) and mark dead letters. Jobs no longer leased to
     ``worker`` are left alone (options rows left unused are for :func:`sweep_options`)."""
     async with pool.acquire() as c, c.transaction():
         await log.record(c, [*s.records, *await log.deactivate(c, s.invalid)])
@@ -74,6 +76,7 @@ async def settle(pool: Pool, worker: str, s: Settlement, now: float | None = Non
                 [d[0] for d in s.deferred], [d[1] for d in s.deferred], worker)
         if s.holds:
             await digests.hold(c, worker, s.holds, now)
+        await profiles.mark_bouncing(c, s.bounces, now)
         if s.dead:
             await c.execute(
                 "UPDATE tidings_push_jobs j SET dead = true, dead_reason = r.reason,"

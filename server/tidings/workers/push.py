@@ -70,7 +70,10 @@ class WorkerConfig:
 
 class PushWorker:
     """One push worker. ``clock`` (unix seconds; None: the database's time) and ``rand``
-    are injectable; ``throttle`` (None: no throttle) counts pushes per device."""
+    are injectable; ``throttle`` (None: no throttle) counts pushes per device. It claims
+    the jobs of its ``channel`` (:class:`tidings.workers.email.EmailWorker`: 'email')."""
+
+    channel = "push"
 
     def __init__(self, pool: Pool, registry: Registry, config: WorkerConfig | None = None, *,
                  throttle: Throttle | None = None, clock: Callable[[], float] | None = None,
@@ -143,7 +146,8 @@ class PushWorker:
             try:
                 if listener is not None:
                     await listener.ensure()
-                got = await push_jobs.claim(self.pool, cfg.name, asked, cfg.lease, self._now())
+                got = await push_jobs.claim(self.pool, cfg.name, asked, cfg.lease, self._now(),
+                                            self.channel)
                 await self._start(got)
                 if not burst and time.monotonic() >= next_sweep:
                     next_sweep = time.monotonic() + cfg.sweep_every

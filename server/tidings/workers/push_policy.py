@@ -8,6 +8,14 @@ the notifications a digest covers) and carries its answer out.
 Contracts, per job whose notification has a declared type (others are sent as
 before types existed, with no query):
 
+- A push job is decided for two channels: ``push`` (its APNs and FCM devices)
+  and ``web_push`` (its browser devices). When one is skipped and the other is
+  not, the job goes on with :attr:`Decided.off` naming the skipped channel and
+  why (the sender skips those devices, a row each); when both are, the job is
+  skipped. (The other decisions do not depend on the channel.) An e-mail job is
+  decided for ``email`` (:meth:`Decisions.judge`, rendered by
+  :mod:`.email_send`).
+
 - The type, the user's choices and timezone are read when the job is sent, not
   when it was published: a preference changed in between is honoured.
 - Skipped (the user turned the channel off): a 'skipped' row whose detail starts
@@ -32,7 +40,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 from ..core import templates
-from ..core.channel_policy import Defer, Digest, Send, Skip, decide
+from ..core.channel_policy import Decision, Defer, Digest, Send, Skip, decide
 from ..core.preferences import parse_choices
 from ..core.push import PushJob
 from ..core.typedefs import TypeDefinition
@@ -44,19 +52,27 @@ from ..store.digests import Hold
 from ..store.push import Record
 from ..store.push_jobs import Claimed, Pool
 
-CHANNEL = "push"
+#: The channels of the push jobs' devices: mobile (APNs, FCM) first, then browsers.
+PUSH_CHANNELS = ("push", "web_push")
+
+
+def device_channel(platform: str) -> str:
+    """The preference channel a device's sends follow."""
+    return "web_push" if platform == "webpush" else "push"
 
 
 @dataclass(frozen=True, slots=True)
 class Decided:
     """One job's fate: send ``job`` (its content as rendered), or not, with a log row; a
-    job not sent may be ``deferred`` (unix seconds) or ``held`` for a digest."""
+    job not sent may be ``deferred`` (unix seconds) or ``held`` for a digest. ``off``: the
+    channels of the job not to send to, each with the log detail why."""
 
     job: Claimed
     send: bool = True
     record: Record | None = None
     deferred: float | None = None
     held: Hold | None = None
+    off: Mapping[str, str] | None = None
 
 
 def resume_at(now: float, tz: tzinfo, minute: int) -> float:
@@ -74,53 +90,87 @@ def local_minute(now: float, tz: tzinfo) -> int:
     return local.hour * 60 + local.minute
 
 
+def _skipped(kind: str, channel: str, d: Skip) -> str:
+    return (f"preference: the user turned {channel} off for {kind}"
+            if d.reason == "preference" else f"type: {kind} does not use {channel}")
+
+
 class Decisions:
-    def __init__(self, pool: Pool):
+    """The send-time decisions of one worker's jobs: those of the job channel
+    ``channels[0]`` (the jobs' ``channel``, its digests' key), by each of ``channels``."""
+
+    def __init__(self, pool: Pool, channels: Sequence[str] = PUSH_CHANNELS):
         self._pool = pool
+        self._channels = tuple(channels)
+        self._channel = self._channels[0]
 
     async def decide(self, batch: Sequence[Claimed], now: float) -> list[Decided]:
-        """The fate of each job of ``batch`` (valid jobs, in order)."""
+        """The fate of each push job of ``batch`` (valid jobs, in order), its content
+        rendered from the type's push templates."""
+        known, out, sendable = await self.judge(batch, now)
+        out |= await self._rendered([d.job for d in sendable], known, {
+            d.job.id: d.off for d in sendable})
+        return [out.get(c.id, Decided(c)) for c in batch]
+
+    async def judge(self, batch: Sequence[Claimed], now: float
+                    ) -> tuple[Mapping[str, TypeDefinition], dict[int, Decided], list[Decided]]:
+        """The declared types of ``batch``; the fate of each typed job not to be sent now
+        (by job id); and the typed jobs to send now (with their channels ``off``). A job
+        of no declared type is in neither."""
         names = {c.job.type for c in batch if c.job is not None and c.job.type}
         known = parse_stored(await stored_types.some(self._pool, sorted(names))) if names else {}
         typed = [c for c in batch if c.job is not None and c.job.type in known]
         if not typed:
-            return [Decided(c) for c in batch]
+            return known, {}, []
         users = sorted({c.job.user_id for c in typed if c.job is not None})
         choices = await preferences.of_users(self._pool, users)
         zones = await profiles.timezones(self._pool, users)
         out: dict[int, Decided] = {}
-        rendering: list[Claimed] = []
+        sendable: list[Decided] = []
         for c in typed:
-            assert c.job is not None
+            assert c.job is not None and c.job.type is not None
             tz = zone(zones.get(c.job.user_id))
-            d = decide(CHANNEL, c.job.type, known, parse_choices(choices.get(c.job.user_id)),
-                       local_minute(now, tz), digest_due=c.digest_ids is not None)
-            if isinstance(d, Send):
-                rendering.append(c)
+            chosen = parse_choices(choices.get(c.job.user_id))
+            minute = local_minute(now, tz)
+            each = {ch: decide(ch, c.job.type, known, chosen, minute,
+                               digest_due=c.digest_ids is not None) for ch in self._channels}
+            off = {ch: _skipped(c.job.type, ch, d) for ch, d in each.items()
+                   if isinstance(d, Skip)}
+            going = [d for d in each.values() if not isinstance(d, Skip)]
+            if not going:
+                out[c.id] = self._all_off(c, each)
+            elif isinstance(going[0], Send):
+                sendable.append(Decided(c, off=off or None))
             else:
-                out[c.id] = self._not_now(c, d, now, tz)
-        out |= await self._rendered(rendering, known)
-        return [out.get(c.id, Decided(c)) for c in batch]
+                out[c.id] = self._not_now(c, going[0], now, tz)
+        return known, out, sendable
 
-    def _not_now(self, c: Claimed, d: Skip | Defer | Digest, now: float,
-                 tz: tzinfo) -> Decided:
+    def _all_off(self, c: Claimed, each: Mapping[str, Decision]) -> Decided:
+        """Skipped on every channel: the log names those the user turned off, else the
+        job's own channel."""
+        kind = c.job.type if c.job is not None and c.job.type else ""
+        turned = [ch for ch, d in each.items() if isinstance(d, Skip) and d.reason == "preference"]
+        if turned:
+            detail = f"preference: the user turned {' and '.join(turned)} off for {kind}"
+        else:
+            detail = f"type: {kind} does not use {' or '.join(each)}"
+        return Decided(c, False, _row(c, self._channel, "skipped", detail))
+
+    def _not_now(self, c: Claimed, d: Defer | Digest, now: float, tz: tzinfo) -> Decided:
         assert c.job is not None
-        job, kind = c.job, c.job.type or ""
-        if isinstance(d, Skip):
-            detail = (f"preference: the user turned {CHANNEL} off for {kind}"
-                      if d.reason == "preference" else f"type: {kind} does not use {CHANNEL}")
-            return Decided(c, False, _row(c, "skipped", detail))
+        job, kind, channel = c.job, c.job.type or "", self._channel
         if isinstance(d, Defer):
             until = resume_at(now, tz, d.resume_minute)
             at = datetime.fromtimestamp(until, UTC).isoformat().replace("+00:00", "Z")
-            return Decided(c, False, _row(c, "skipped", f"quiet hours: deferred until {at}"),
-                           deferred=until)
-        hold = Hold(c.id, c.notification_id, job.user_id, kind, CHANNEL, d.window)
-        return Decided(c, False, _row(c, "digested", f"held for the {kind} digest"
-                                                     f" ({d.window:g} s window)"), held=hold)
+            return Decided(c, False, _row(c, channel, "skipped",
+                                          f"quiet hours: deferred until {at}"), deferred=until)
+        hold = Hold(c.id, c.notification_id, job.user_id, kind, channel, d.window)
+        return Decided(c, False, _row(c, channel, "digested", f"held for the {kind} digest"
+                                                              f" ({d.window:g} s window)"),
+                       held=hold)
 
-    async def _rendered(self, batch: Sequence[Claimed],
-                        known: Mapping[str, TypeDefinition]) -> dict[int, Decided]:
+    async def _rendered(self, batch: Sequence[Claimed], known: Mapping[str, TypeDefinition],
+                        off: Mapping[int, Mapping[str, str] | None]) -> dict[int, Decided]:
         """Each job of ``batch`` with its content from the type's templates (a digest: its
         notifications still unread)."""
         wanted = [i for c in batch if c.digest_ids is not None for i in c.digest_ids]
@@ -133,27 +183,29 @@ class Decisions:
             t = known[c.job.type]
             if c.digest_ids is None:
                 row = rows.get(c.notification_id)
-                out[c.id] = Decided(replace(c, job=_render(c.job, t, row)) if row else c)
+                out[c.id] = Decided(replace(c, job=_render(c.job, t, row)) if row else c,
+                                    off=off.get(c.id))
                 continue
             unread = sorted((rows[i] for i in set(c.digest_ids) if i in rows and rows[i]["unread"]),
                             key=lambda r: r["seq"])
             if not unread:
                 out[c.id] = Decided(c, False, _row(
-                    c, "skipped", "digest: all its notifications were read before it was due"))
+                    c, self._channel, "skipped",
+                    "digest: all its notifications were read before it was due"))
             elif len(unread) == 1:
                 one = unread[0]
                 job = PushJob(uid=one["uid"], user_id=one["user_id"], message=one["message"],
                               seq=one["seq"], title=one["title"], type=one["type"],
                               data=one["data"], push=c.job.push)
-                out[c.id] = Decided(replace(c, job=_render(job, t, one)))
+                out[c.id] = Decided(replace(c, job=_render(job, t, one)), off=off.get(c.id))
             else:
-                out[c.id] = Decided(replace(c, job=_digest(c.job, t, unread)))
+                out[c.id] = Decided(replace(c, job=_digest(c.job, t, unread)), off=off.get(c.id))
         return out
 
 
-def _row(c: Claimed, outcome: str, detail: str) -> Record:
+def _row(c: Claimed, channel: str, outcome: str, detail: str) -> Record:
     assert c.job is not None
-    return Record(c.job.uid, c.job.user_id, CHANNEL, outcome, None, detail, c.attempt)
+    return Record(c.job.uid, c.job.user_id, channel, outcome, None, detail, c.attempt)
 
 
 def _templated(t: TypeDefinition | None) -> bool:

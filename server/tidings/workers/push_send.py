@@ -6,7 +6,8 @@ and the settlement (the loop that claims is :mod:`tidings.workers.push`).
 Contract, per batch (:meth:`Sender.start`): the jobs that need no send (an
 ``unread_after`` check of a notification read or removed, a send-time decision
 of :mod:`.push_policy` not to send now, no active device, every device
-throttled or already finished before a takeover) are settled at once; the
+throttled, turned off by its channel's preference or already finished before a
+takeover) are settled at once; the
 others' sends run concurrently, each once it holds a slot of its app, and each
 only after its 'sending' row is committed (the rows of sends starting together
 share a transaction). When a job's sends are over, their outcomes are written
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -29,7 +30,7 @@ from ..push.registry import Registry
 from ..store import push as deliveries
 from ..store.push import Invalid, Record
 from ..store.push_jobs import Claimed, Pool
-from .push_policy import Decisions
+from .push_policy import Decisions, device_channel
 from .push_settle import JobLog, Settler
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,7 @@ class Sender:
         self._logs: dict[int, JobLog] = {}  # job id -> its rows not yet written
         self._decisions = Decisions(pool)
         self._not_now: set[int] = set()  # jobs decided not to be sent now
+        self._off: dict[int, Mapping[str, str]] = {}  # job id -> channels not to send to
         self.settling: set[int] = set()  # jobs whose change is being written
 
     def channel(self, device: Device) -> str:
@@ -80,6 +82,7 @@ class Sender:
             for c in batch:
                 self._logs.pop(c.id, None)
                 self._not_now.discard(c.id)
+                self._off.pop(c.id, None)
             raise
 
     async def _start(self, batch: Sequence[Claimed]) -> list[tuple[Claimed, list[Device]]]:
@@ -101,6 +104,7 @@ class Sender:
                     devs = [d for d in devs if d.id in c.devices]
                 if not devs:
                     self._skip(c, "no active device")
+                devs = self._channels_on(c, devs)
             todo.append((c, devs))
         taken = [c.job.uid for c, devs in todo if c.taken_over and devs and c.job]
         if taken:
@@ -125,11 +129,29 @@ class Sender:
             job_log = self._logs[c.id]
             if d.record is not None:
                 job_log.records.append(d.record)
+            if d.off:
+                self._off[c.id] = d.off
             if not d.send:
                 job_log.deferred, job_log.held = d.deferred, d.held
                 self._not_now.add(c.id)
             out.append(d.job)
         return out
+
+    def _channels_on(self, c: Claimed, devices: list[Device]) -> list[Device]:
+        """``devices`` without those of the channels the decision turned off (push: mobile,
+        web_push: browsers), each of them logged 'skipped' with the reason."""
+        off = self._off.pop(c.id, None)
+        if not off or c.job is None:
+            return devices
+        kept = []
+        for d in devices:
+            why = off.get(device_channel(d.platform))
+            if why is None:
+                kept.append(d)
+            else:
+                self._logs[c.id].records.append(Record(
+                    c.job.uid, c.job.user_id, self.channel(d), "skipped", d.id, why, c.attempt))
+        return kept
 
     def _skip(self, c: Claimed, detail: str) -> None:
         assert c.job is not None

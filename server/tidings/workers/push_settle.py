@@ -41,6 +41,7 @@ class JobLog:
     invalid: list[Invalid] = field(default_factory=list)  # rejected tokens: deactivate
     deferred: float | None = None
     held: Hold | None = None
+    bounce: tuple[str, str, str] | None = None  # e-mail: (user, address, answer) to mark
 
 
 class Settler:
@@ -84,6 +85,8 @@ class Settler:
     def _add(self, job_log: JobLog) -> None:
         self._batch.records.extend(job_log.records)
         self._batch.invalid.extend(job_log.invalid)
+        if job_log.bounce is not None:
+            self._batch.bounces.append(job_log.bounce)
 
     async def _committed(self) -> None:
         waiter = asyncio.get_running_loop().create_future()
@@ -135,7 +138,8 @@ class Settler:
 
     def _merge_back(self, batch: Settlement, waiters: list[asyncio.Future[None]]) -> None:
         newer = self._batch
-        for name in ("records", "invalid", "done", "retries", "dead", "deferred", "holds"):
+        for name in ("records", "invalid", "done", "retries", "dead", "deferred", "holds",
+                     "bounces"):
             getattr(batch, name).extend(getattr(newer, name))
         self._batch = batch
         self._waiters = waiters + self._waiters

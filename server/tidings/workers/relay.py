@@ -5,13 +5,14 @@ Contracts:
 - Outbox rows older than ``grace`` seconds (the publishing request normally
   retires its row within milliseconds) are claimed with ``SKIP LOCKED``, so
   with many nodes each row is handled by one. Their events are routed, then, in
-  the claiming transaction, the rows are deleted and the pushes owed (decided
-  with the presence the routing found) written as jobs. A failure leaves them
+  the claiming transaction, the rows are deleted and the jobs owed (pushes
+  decided with the presence the routing found, and e-mails:
+  :meth:`~tidings.services.publishing.Publishing.owed`) written. A failure leaves them
   for the next round: at-least-once onto the bus (the gateway drops seqs a
   socket already has), and the row and its push jobs are never both absent.
 - While Redis is down presence is unknown: a row older than ``push_bound``
-  seconds has its pushes handed off as if every recipient were offline, and is
-  kept (owing no push any more) for its live delivery once Redis is back.
+  seconds has its jobs handed off as if every recipient were offline, and is
+  kept (owing no job any more) for its live delivery once Redis is back.
 - A due scheduled publish is published with its idempotency key (set when it
   was scheduled, or derived from its id), then deleted: a crash in between
   cannot publish it twice. One refused for good (a 4xx, or by PostgreSQL) is
@@ -32,7 +33,6 @@ from ..core import events
 from ..core.errors import StoreError, TidingsError, Unavailable
 from ..core.schemas import PublishRequest, check_publish
 from ..core.shapes import CONTENT_FIELDS, Counts
-from ..services import handoff
 from ..services.publishing import Publishing
 from ..store import db, inbox, outbox, scheduled
 
@@ -94,18 +94,18 @@ class Relay:
             for row in claimed:
                 stored = await inbox.by_ids(conn, row["notification_ids"])
                 if stored:
-                    evs[row["id"]] = rebuild(stored, row["push"])
+                    evs[row["id"]] = rebuild(stored, outbox.push_of(row["push"]))
             online = await self._publishing.route(list(evs.values())) if evs else set()
             if online is None:  # Redis down: hand off the pushes of rows waiting too long
-                late = {r["id"]: handoff.owed(evs[r["id"]], ()) for r in claimed
+                late = {r["id"]: self._publishing.owed(evs[r["id"]], ()) for r in claimed
                         if r["age"] >= self._push_bound and r["id"] in evs
-                        and (r["push"] or {}).get("when") != "never"}
+                        and not outbox.handed_off(r["push"])}
                 if late:
                     await outbox.pushes_handed_off(conn, late)
                     log.info("handed off the pushes of %d outbox row(s) without presence",
                              len(late))
                 return len(late)
-            owed = {r["id"]: handoff.owed(evs[r["id"]], online) if r["id"] in evs else []
+            owed = {r["id"]: self._publishing.owed(evs[r["id"]], online) if r["id"] in evs else []
                     for r in claimed}
             retired = await outbox.retire(conn, owed)
         log.info("relayed %d outbox row(s)", retired)
