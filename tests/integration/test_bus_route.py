@@ -65,10 +65,11 @@ async def test_a_publisher_alone_asks_first_and_still_routes_to_a_node_that_join
         redis_url, monkeypatch):
     r = aioredis.Redis.from_url(redis_url, db=9)  # a Redis of its own: no other test's nodes
     await r.flushdb()
-    encoded = []
-    encode = events.encode_parts
-    monkeypatch.setattr(events, "encode_parts", lambda e: encoded.append(e) or encode(e))
     me, other, user = "node-me", "node-other", new_user("join")
+    encoded = []  # this test's events encoded (other tests' nodes may run in this process)
+    encode = events.encode_parts
+    monkeypatch.setattr(events, "encode_parts", lambda e: (
+        e.get("r", [[None]])[0][0] == user and encoded.append(e)) or encode(e))
     try:
         await presence.heartbeat(r, me)
         await presence.add(r, me, user)

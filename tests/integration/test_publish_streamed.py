@@ -27,6 +27,9 @@ from fakes.tcp_proxy import TcpProxy, target_of
 from helpers import new_user
 
 CHUNK = 10
+N = 36  # recipients: chunks of 1 (a tenth of CHUNK), 10, 10, 10 and 5
+SIZES = [1, 10, 10, 10, 5]
+THIRD = slice(11, 21)  # the third chunk's recipients
 
 
 @pytest.fixture
@@ -107,8 +110,8 @@ async def tidy(pool) -> None:
 async def test_each_chunk_is_routed_once_committed_before_the_rest_is_stored(pool, redis):
     here = Here()
     publishing = streaming(pool, redis, here)
-    users = [new_user("stream") for _ in range(35)]
-    held = users[25]  # in the third chunk
+    users = [new_user("stream") for _ in range(N)]
+    held = users[15]  # in the third chunk
     await pool.execute("INSERT INTO tidings_user_state (user_id) VALUES ($1)", held)
     async with db.connection(pool) as blocker, db.transaction(blocker):
         await blocker.execute("SELECT 1 FROM tidings_user_state WHERE user_id = $1 FOR UPDATE",
@@ -116,25 +119,25 @@ async def test_each_chunk_is_routed_once_committed_before_the_rest_is_stored(poo
         task = asyncio.create_task(publishing.publish(
             PublishRequest(recipients=users, message="big"), users))
         await here.until(2)  # the first two chunks are out while the third waits
-        assert [len(e["r"]) for e in here.events] == [CHUNK, CHUNK]
-        assert [row[0] for row in here.rows()] == users[:20], "in order"
+        assert [len(e["r"]) for e in here.events] == SIZES[:2]
+        assert [row[0] for row in here.rows()] == users[:11], "in order"
         ids = [row[1] for row in here.rows()]
         assert await pool.fetchval(
-            "SELECT count(*) FROM tidings_notifications WHERE id = ANY($1)", ids) == 20, \
+            "SELECT count(*) FROM tidings_notifications WHERE id = ANY($1)", ids) == 11, \
             "only committed rows are routed"
         assert await pool.fetchval(
-            "SELECT count(*) FROM tidings_notifications WHERE user_id = ANY($1)", users) == 20
+            "SELECT count(*) FROM tidings_notifications WHERE user_id = ANY($1)", users) == 11
         assert await pool.fetchval(
             "SELECT users FROM tidings_streamed WHERE uid_base = $1::uuid",
             here.rows()[0][2]) == users, "the whole publish is on record"
         assert not task.done()
     answer = await asyncio.wait_for(task, 10)
-    assert answer.status == 201 and answer.body["created"] == 35
+    assert answer.status == 201 and answer.body["created"] == N
     body = answer.body["notifications"]
     assert [n["recipient"] for n in body] == users and {n["seq"] for n in body} == {1}
-    assert [n["uid"] for n in body] == drafting.uids(body[0]["uid"], 35)
-    assert len({n["uid"] for n in body}) == 35
-    assert [len(e["r"]) for e in here.events] == [10, 10, 10, 5]
+    assert [n["uid"] for n in body] == drafting.uids(body[0]["uid"], N)
+    assert len({n["uid"] for n in body}) == N
+    assert [len(e["r"]) for e in here.events] == SIZES
     assert [row[2] for row in here.rows()] == [n["uid"] for n in body]
     assert await stored(pool, users) == {n["recipient"]: [(n["uid"], 1)] for n in body}
     assert await streamed_rows(pool) == 0, "the record goes with the last chunk"
@@ -158,19 +161,19 @@ async def test_a_later_chunk_refused_is_a_202_and_the_relay_stores_the_rest(
     caplog.set_level(logging.INFO, logger="tidings")
     here = Here()
     publishing = streaming(pool, redis, here)
-    users = [new_user("refused") for _ in range(35)]
+    users = [new_user("refused") for _ in range(N)]
     await pool.execute(f"ALTER TABLE tidings_notifications ADD CONSTRAINT refuse_one"
-                       f" CHECK (user_id <> '{users[23]}') NOT VALID")
+                       f" CHECK (user_id <> '{users[15]}') NOT VALID")
     try:
         answer = await publishing.publish(PublishRequest(recipients=users, message="m"),
                                           users)
         assert answer.status == 202, "accepted, not all stored: never an error"
         body = answer.body
-        assert (body["created"], body["pending"]) == (20, 15)
+        assert (body["created"], body["pending"]) == (11, 25)
         assert [n["recipient"] for n in body["notifications"]] == users
-        assert [n["seq"] for n in body["notifications"]] == [1] * 20 + [None] * 15
-        assert [row[0] for row in here.rows()] == users[:20], "what is stored was routed"
-        assert set(await stored(pool, users)) == set(users[:20])
+        assert [n["seq"] for n in body["notifications"]] == [1] * 11 + [None] * 25
+        assert [row[0] for row in here.rows()] == users[:11], "what is stored was routed"
+        assert set(await stored(pool, users)) == set(users[:11])
         await make_due(pool)
         assert await publishing.complete_streamed() == 0, "refused again: tried later"
         assert await pool.fetchval(
@@ -186,7 +189,7 @@ async def test_a_later_chunk_refused_is_a_202_and_the_relay_stores_the_rest(
         "every recipient once, with the uid the 202 gave"
     assert await streamed_rows(pool) == 0
     routed = [row[0] for row in here.rows()]
-    assert routed[:20] == users[:20] and sorted(routed[20:]) == sorted(users[20:]), \
+    assert routed[:11] == users[:11] and sorted(routed[11:]) == sorted(users[11:]), \
         "the rest routed by the relay"
     assert await pool.fetchval("SELECT count(*) FROM tidings_outbox") == 0
     await tidy(pool)
@@ -197,26 +200,26 @@ async def test_a_chunk_whose_connection_is_cut_is_settled_and_answered_201(
     here = Here()
     publishing = streaming(proxied_pool, redis, here)
     marker = f"cut-{uuid.uuid4().hex}"
-    users = [new_user("cut") for _ in range(35)]
-    users[24] = marker  # a recipient of the third chunk: its statement carries it
+    users = [new_user("cut") for _ in range(N)]
+    users[15] = marker  # a recipient of the third chunk: its statement carries it
     task = asyncio.create_task(
         publishing.publish(PublishRequest(recipients=users, message="m"), users))
     await here.until(1)  # past the first chunk (whose record names every recipient)
     proxy.cut_after(marker.encode())
     answer = await asyncio.wait_for(task, 20)
     assert proxy.cuts == 1
-    assert answer.status == 201 and answer.body["created"] == 35
+    assert answer.status == 201 and answer.body["created"] == N
     assert {n["seq"] for n in answer.body["notifications"]} == {1}
     assert await stored(pool, users) == {
         n["recipient"]: [(n["uid"], 1)] for n in answer.body["notifications"]}
     # The cut chunk was stored by its first attempt: read back, its outbox row (written
     # then) is the relay's to route, as for any publish whose connection was cut.
-    assert [row[0] for row in here.rows()] == users[:20] + users[30:]
+    assert [row[0] for row in here.rows()] == users[:11] + users[21:]
     await publishing.retired()
     left = await pool.fetch("SELECT n.user_id FROM tidings_outbox o JOIN tidings_notifications"
                             " n ON n.id = ANY(o.notification_ids) WHERE n.user_id = ANY($1)",
                             users)
-    assert sorted(r[0] for r in left) == sorted(users[20:30])
+    assert sorted(r[0] for r in left) == sorted(users[THIRD])
     await tidy(pool)
 
 
@@ -226,17 +229,17 @@ async def test_postgres_gone_midway_is_a_202_and_the_publish_is_completed_later(
     here = Here()
     publishing = streaming(proxied_pool, redis, here, settle_within=0.5)
     marker = f"gone-{uuid.uuid4().hex}"
-    users = [new_user("gone") for _ in range(35)]
-    users[24] = marker
+    users = [new_user("gone") for _ in range(N)]
+    users[15] = marker
     key = f"key-{uuid.uuid4().hex}" if keyed else None
     req = PublishRequest(recipients=users, message="m", idempotency_key=key)
     task = asyncio.create_task(publishing.publish(req, users))
     await here.until(1)  # past the first chunk (whose record names every recipient)
     proxy.cut_after(marker.encode(), refuse=True)
     answer = await asyncio.wait_for(task, 20)
-    assert proxy.cuts == 1 and answer.status == 202 and answer.body["pending"] == 15
+    assert proxy.cuts == 1 and answer.status == 202 and answer.body["pending"] == 25
     stored_now = [n for n in answer.body["notifications"] if n["seq"] is not None]
-    assert [n["recipient"] for n in stored_now] == users[:20]
+    assert [n["recipient"] for n in stored_now] == users[:11]
     await proxy.accept()
     if keyed:
         with pytest.raises(Conflict) as caught:
@@ -248,7 +251,7 @@ async def test_postgres_gone_midway_is_a_202_and_the_publish_is_completed_later(
         n["recipient"]: [(n["uid"], 1)] for n in answer.body["notifications"]}
     if keyed:
         again = await publishing.publish(req, users)
-        assert again.status == 201 and again.body["created"] == 35
+        assert again.status == 201 and again.body["created"] == N
         assert [(n["uid"], n["seq"]) for n in again.body["notifications"]] == [
             (n["uid"], 1) for n in answer.body["notifications"]]
     await tidy(pool)

@@ -127,8 +127,8 @@ class Publisher:
         tail: list[bytes] = []
         for event in evs:
             parts = events.encode_parts(event)
-            users += [user for user, _ in parts.rows]
-            tail += (parts.head, parts.tail, b"\n".join([row for _, row in parts.rows]))
+            users += parts.users
+            tail += (parts.head, parts.tail, parts.rows)
         others, *found = await self._route(keys=[keys.NODES],
                                            args=[*head, "\n".join(users), *tail])
         self._others[skip] = others

@@ -36,6 +36,8 @@ def uids(base: uuid.UUID | str, n: int) -> list[str]:
     """The uids of a publish to ``n`` recipients whose base is ``base`` (the first is the
     base itself)."""
     text = str(base)
+    if n == 1:
+        return [text]
     head, low = text[:24], int(text[24:], 16)
     return [f"{head}{low ^ i:012x}" for i in range(n)]
 

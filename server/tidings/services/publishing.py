@@ -34,11 +34,12 @@ Contracts:
 
 Streamed publishes (more than ``chunk_rows`` recipients, :meth:`Publishing._stream`):
 
-- The recipients are stored in chunks of ``chunk_rows``, each chunk in its own
+- The recipients are stored in chunks (a first one of a tenth of
+  ``chunk_rows``, then ``chunk_rows`` each), each chunk in its own
   transaction, in order, and each chunk is routed (delivered here, put on the
   bus) as soon as it commits, while the next chunk is being stored: the first
-  sockets hear within one chunk's time, not the whole publish's. No row is
-  routed before it is committed.
+  sockets hear within a small insert's time, not the whole publish's. No row
+  is routed before it is committed.
 - The first chunk's transaction also writes the publish's full recipient list
   and uid base (:mod:`tidings.store.streamed`; with an idempotency key, the
   key is claimed there too). So the publish is never left half done: once
@@ -215,8 +216,9 @@ class Publishing:
         """Store and route ``draft`` chunk by chunk (see the module's contract)."""
         key = req.idempotency_key
         request_hash = _request_hash(req) if key is not None else ""
-        n, size = len(draft.users), self._chunk_rows
-        parts = [draft.part(i, i + size) for i in range(0, n, size)]
+        n = len(draft.users)
+        bounds = _chunks(n, self._chunk_rows)
+        parts = [draft.part(start, stop) for start, stop in bounds]
         first = store.prepare([parts[0]])
         within = self._settle_within
 
@@ -261,7 +263,7 @@ class Publishing:
                 log.warning("a streamed publish stopped after %d of %d recipients (%s); the"
                             " relay will store the rest", sum(len(p.rows) for p in done), n,
                             exc)
-                return Answer(202, drafting.body(done, draft.part(i * size + size, n)))
+                return Answer(202, drafting.body(done, draft.part(bounds[i + 1][0], n)))
         answer = drafting.body(done)
         try:
             await streamed.finish(self._pool, sid, answer if key is not None else None)
@@ -281,13 +283,12 @@ class Publishing:
                 for row in due:
                     draft = store.Draft(row.users, drafting.uids(row.uid_base, len(row.users)),
                                         row.content, row.push)
-                    size = self._chunk_rows
                     parts = []
                     try:
                         async with db.transaction(conn):  # a savepoint: one refusal, one row
-                            for i in range(0, len(row.users), size):
+                            for start, stop in _chunks(len(row.users), self._chunk_rows):
                                 parts += await store.publish(
-                                    conn, store.prepare([draft.part(i, i + size)]))
+                                    conn, store.prepare([draft.part(start, stop)]))
                             answer = drafting.body(parts)
                             await streamed.finish(
                                 conn, row.id, answer if row.idempotency_key else None)
@@ -373,6 +374,13 @@ class Publishing:
             lambda: attempt(self._pool, lambda conn: scheduled.add(conn, request, due)),
             unknown=False, within=self._settle_within)
         return Answer(202, {"scheduled": True, "id": sid, "deliver_at": due})
+
+
+def _chunks(n: int, size: int) -> list[tuple[int, int]]:
+    """The chunks of a streamed publish to ``n`` recipients: a first one of a tenth of
+    ``size`` (the first sockets hear after a small insert), then ``size`` each."""
+    first = min(n, max(1, size // 10))
+    return [(0, first), *((i, min(i + size, n)) for i in range(first, n, size))]
 
 
 def _request_hash(req: PublishRequest) -> str:
