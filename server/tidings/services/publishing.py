@@ -273,34 +273,33 @@ class Publishing:
 
     async def complete_streamed(self, limit: int = 1) -> int:
         """Store the rest of streamed publishes past due (their request stopped midway),
-        write their keys' answers, delete their records: how many were completed. Their
-        new rows' outbox rows are routed by the relay. A publish PostgreSQL refuses to
-        complete is logged and tried again ``STREAM_RETRY`` seconds later."""
-        async with db.connection(self._pool) as conn:
-            refused: list[tuple[int, StoreError]] = []
-            async with db.transaction(conn):
-                due = await streamed.claim_due(conn, limit)
-                for row in due:
-                    draft = store.Draft(row.users, drafting.uids(row.uid_base, len(row.users)),
-                                        row.content, row.push)
-                    parts = []
-                    try:
-                        async with db.transaction(conn):  # a savepoint: one refusal, one row
-                            for start, stop in _chunks(len(row.users), self._chunk_rows):
-                                parts += await store.publish(
-                                    conn, store.prepare([draft.part(start, stop)]))
-                            answer = drafting.body(parts)
-                            await streamed.finish(
-                                conn, row.id, answer if row.idempotency_key else None)
-                    except StoreError as exc:
-                        refused.append((row.id, exc))
-            for sid, exc in refused:
-                log.warning("a streamed publish could not be completed (%s); trying again in"
-                            " %g s", exc, STREAM_RETRY)
-                await streamed.postpone(conn, sid, STREAM_RETRY)
-        if len(due) > len(refused):
-            log.info("completed %d streamed publish(es)", len(due) - len(refused))
-        return len(due) - len(refused)
+        write their keys' answers, delete their records: how many were completed.
+
+        Each record stays locked (claimed) until it is completed; its chunks are stored
+        as the request stores them, each in its own statement (idempotent: what is
+        stored is read back), so no transaction holds users across chunks. The outbox
+        rows of what this stores are routed by the relay. A publish PostgreSQL refuses
+        to complete is logged and tried again ``STREAM_RETRY`` seconds later.
+        """
+        done = 0
+        async with db.connection(self._pool) as conn, db.transaction(conn):
+            for row in await streamed.claim_due(conn, limit):
+                draft = store.Draft(row.users, drafting.uids(row.uid_base, len(row.users)),
+                                    row.content, row.push)
+                try:
+                    parts = [(await store.publish(self._pool, store.prepare([draft.part(*b)])))[0]
+                             for b in _chunks(len(row.users), self._chunk_rows)]
+                except StoreError as exc:
+                    log.warning("a streamed publish could not be completed (%s); trying again"
+                                " in %g s", exc, STREAM_RETRY)
+                    await streamed.postpone(conn, row.id, STREAM_RETRY)
+                    continue
+                await streamed.finish(
+                    conn, row.id, drafting.body(parts) if row.idempotency_key else None)
+                done += 1
+        if done:
+            log.info("completed %d streamed publish(es)", done)
+        return done
 
     async def _hand_off(self, stored: Sequence[store.Published]) -> list[_Committed]:
         """Route the events of new publishes; plan their pushes from who was online.
