@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+import redis.asyncio as aioredis
+
 from tidings.bus import keys, presence
 from tidings.bus.publisher import Publisher
 from tidings.core import events
@@ -57,3 +59,35 @@ async def test_each_live_node_gets_only_its_rows_in_order(redis):
         for node in (a, b, stale):
             await presence.leave(redis, node)
             await redis.delete(keys.node_inbox(node))
+
+
+async def test_a_publisher_alone_asks_first_and_still_routes_to_a_node_that_joins(
+        redis_url, monkeypatch):
+    r = aioredis.Redis.from_url(redis_url, db=9)  # a Redis of its own: no other test's nodes
+    await r.flushdb()
+    me, other, user = "node-me", "node-other", new_user("join")
+    encoded = []  # this test's events encoded (other tests' nodes may run in this process)
+    encode = events.encode_parts
+    monkeypatch.setattr(events, "encode_parts", lambda e: (
+        e.get("r", [[None]])[0][0] == user and encoded.append(e)) or encode(e))
+    try:
+        await presence.heartbeat(r, me)
+        await presence.add(r, me, user)
+        publisher = Publisher(r)
+        assert await publisher.publish([_event([user], "one")], skip=me) == set()
+        assert len(encoded) == 1, "the first call finds out it is alone"
+        assert await publisher.publish([_event([user], "two")], skip=me) == set()
+        assert len(encoded) == 1, "alone: asked, nothing encoded"
+        await presence.heartbeat(r, other)
+        await presence.add(r, other, user)
+        three = _event([user], "three")
+        assert await publisher.publish([three], skip=me) == {user}
+        assert [events.decode(f[keys.INBOX_EVENT.encode()])
+                for _, f in await r.xrange(keys.node_inbox(other))] == [three]
+        await presence.leave(r, other)
+        assert await publisher.publish([_event([user], "four")], skip=me) == set()
+        assert await publisher.publish([_event([user], "five")], skip=me) == set()
+        assert len(encoded) == 3, "alone again after one more full call"
+    finally:
+        await r.flushdb()
+        await r.aclose()

@@ -81,9 +81,9 @@ async def test_worker_burst_sends_due_pushes(database_url):
                                " VALUES ($1, 'apns', $2)", user, token)
             async with pool.acquire() as conn, conn.transaction():
                 [stored] = await store.publish(conn, store.prepare([store.Draft(
-                    [user], [uuid.uuid4()], {"message": "to the phone"}, {"when": "always"})]))
+                    [user], [str(uuid.uuid4())], {"message": "to the phone"}, {"when": "always"})]))
                 await outbox.retire(conn, {stored.outbox_id: [push_jobs.OwedPush(
-                    {"when": "always"}, [stored.rows[0].id])]})
+                    {"when": "always"}, [stored.rows[0]["id"]])]})
             env = {"TIDINGS_DATABASE_URL": url}  # no Redis: no throttle, nothing else lost
             result = await asyncio.to_thread(_run, "worker", "--burst", **env)
             assert result.returncode == 0, result.stderr
@@ -93,7 +93,7 @@ async def test_worker_burst_sends_due_pushes(database_url):
             assert [p["payload"]["aps"]["alert"]["body"] for p in printed] == ["to the phone"]
             outcomes = await pool.fetch(
                 "SELECT outcome FROM tidings_deliveries WHERE notification_uid = $1 ORDER BY id",
-                stored.rows[0].uid)
+                uuid.UUID(stored.draft.uids[0]))
             assert [r[0] for r in outcomes] == ["sending", "pushed"]
             assert await pool.fetchval("SELECT count(*) FROM tidings_push_jobs") == 0
         finally:

@@ -19,7 +19,7 @@ from helpers import new_user
 
 
 def draft(users: list[str], content: dict, push: dict | None) -> store.Draft:
-    return store.Draft(users, [uuid.uuid4() for _ in users], content, push)
+    return store.Draft(users, [str(uuid.uuid4()) for _ in users], content, push)
 
 
 async def test_drafts_in_one_statement_get_seqs_in_draft_order_and_counts_after_each(pool):
@@ -30,11 +30,14 @@ async def test_drafts_in_one_statement_get_seqs_in_draft_order_and_counts_after_
         draft([b], {"message": "three", "changed_data": [1]}, {"when": "never"}),
     ]
     one, two, three = await store.publish(pool, store.prepare(drafts))
-    assert [(s.user_id, s.seq) for s in one.rows] == [(a, 1), (b, 1)]
-    assert [(s.user_id, s.seq) for s in two.rows] == [(b, 2), (c, 1)]
-    assert [(s.user_id, s.seq) for s in three.rows] == [(b, 3)]
-    assert [(s.counts.total, s.counts.unread, s.counts.version)
-            for s in (one.rows[1], two.rows[0], three.rows[0])] == [
+    def seqs(p):
+        return [(u, r["seq"]) for u, r in zip(p.draft.users, p.rows, strict=True)]
+
+    assert seqs(one) == [(a, 1), (b, 1)]
+    assert seqs(two) == [(b, 2), (c, 1)]
+    assert seqs(three) == [(b, 3)]
+    assert [(r["total_count"], r["unread_count"], r["version"])
+            for r in (one.rows[1], two.rows[0], three.rows[0])] == [
         (1, 1, 1), (2, 2, 2), (3, 3, 3)], "each row carries the counts right after it"
     stored = await pool.fetch(
         "SELECT id, seq, message, data, changed_data, custom_info FROM tidings_notifications"
@@ -46,7 +49,7 @@ async def test_drafts_in_one_statement_get_seqs_in_draft_order_and_counts_after_
         "SELECT id, notification_ids, push FROM tidings_outbox WHERE id = ANY($1)",
         [p.outbox_id for p in (one, two, three)])}
     assert [outbox[p.outbox_id]["notification_ids"] for p in (one, two, three)] == [
-        sorted(s.id for s in p.rows) for p in (one, two, three)]
+        sorted(r["id"] for r in p.rows) for p in (one, two, three)]
     assert [outbox[p.outbox_id]["push"] for p in (one, two, three)] == [
         {"when": "offline"}, None, {"when": "never"}]
     await pool.execute("DELETE FROM tidings_outbox WHERE id = ANY($1)", list(outbox))

@@ -53,10 +53,10 @@ async def publish(pool, users: list[str], push: dict | None = None, *, message: 
     push = {"when": "always"} if push is None else push
     async with pool.acquire() as conn, conn.transaction():
         [stored] = await store.publish(conn, store.prepare([store.Draft(
-            users, [uuid.uuid4() for _ in users], {"message": message, **content}, push)]))
+            users, [str(uuid.uuid4()) for _ in users], {"message": message, **content}, push)]))
         await outbox.retire(conn, {stored.outbox_id: [push_jobs.OwedPush(
-            push, [s.id for s in stored.rows], delay=delay, check_unread=check_unread)]})
-    return [str(s.uid) for s in stored.rows]
+            push, [r["id"] for r in stored.rows], delay=delay, check_unread=check_unread)]})
+    return list(stored.draft.uids)
 
 
 async def token_of(pool, device_id: int) -> str:

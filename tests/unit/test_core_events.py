@@ -119,8 +119,10 @@ def test_parts_concatenate_to_each_users_part(rows, held, counts):
             [events.Recipient(u, i, f"uid-{i}", i, Counts(i, i, i)) for i, u in enumerate(rows)],
             {"when": "offline"})
     parts = events.encode_parts(event)
-    assert [u for u, _ in parts.rows] == events.users_of(event)
-    chosen = [row for u, row in parts.rows if u in held]
+    assert parts.users == events.users_of(event)
+    rows = parts.rows.split(b"\n")
+    assert len(rows) == len(parts.users), "a newline between rows, none inside"
+    chosen = [row for u, row in zip(parts.users, rows, strict=True) if u in held]
     expected = events.for_users(event, held)
     if expected is None:
         assert not chosen
@@ -140,5 +142,36 @@ def test_parts_of_a_large_publish_hold_only_their_bytes():
         held, _peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert len(parts.rows) == 10_000
+    assert len(parts.users) == 10_000 and parts.rows.count(b"\n") == 9_999
     assert held < 3 * 1024 * 1024, f"{held / 2**20:.1f} MiB held by the parts"
+
+
+_TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=8)
+_JSON = st.recursive(st.none() | st.booleans() | st.integers(-2**63, 2**63 - 1) | _TEXT,
+                     lambda inner: st.lists(inner, max_size=3)
+                     | st.dictionaries(_TEXT, inner, max_size=3), max_leaves=6)
+
+
+@given(message=_TEXT, optional=st.fixed_dictionaries({
+           f: st.none() | _TEXT for f in ("type", "title", "created_by", "model", "instance",
+                                          "method")}),
+       free=st.fixed_dictionaries({f: st.none() | _JSON
+                                   for f in ("data", "changed_data", "custom_info")}),
+       rows=st.lists(st.tuples(_TEXT.filter(bool), st.booleans()), min_size=1, max_size=4,
+                     unique_by=lambda r: r[0]))
+def test_every_frame_is_the_contract_dict_of_its_row(message, optional, free, rows):
+    """Frames spliced from the shared part (built once per event) and each recipient's
+    fields equal notification_dict of the row, for any content, stored or live-only."""
+    content = {"message": message, **optional, **free, "created_at": NOW, "updated_at": NOW}
+    event = events.decode(events.encode(events.notification_event(content, [
+        events.Recipient(user, i if stored else None, f"uid-{i}", i if stored else None,
+                         Counts(i + 2, i, i + 5) if stored else None)
+        for i, (user, stored) in enumerate(rows)], None)))
+    for delivery, (user, nid, uid, seq, total, unread, version) in zip(
+            events.deliveries(event), event["r"], strict=True):
+        row = {**dict.fromkeys(CONTENT_FIELDS), **content, "id": nid, "uid": uid, "seq": seq,
+               "user_id": user, "status": "ACTIVE", "read_at": None}
+        expected = {"type": "notification", "notification": notification_dict(row)}
+        if total is not None:
+            expected |= Counts(total, unread, version).as_dict()
+        assert delivery.frame == orjson.dumps(expected), "the same bytes, in the same order"

@@ -88,7 +88,8 @@ _ENDPOINTS: list[_Endpoint] = [
     ("delete", "/api/v1/me/devices/{token}", "Forget a device", _USER, None, {204: None},
      (401, 404, 429, 503), [_TOKEN]),
     ("post", "/api/v1/notifications",
-     "Publish a notification: 201 stored; 202 live only (persist: false) or scheduled (delay)",
+     "Publish a notification: 201 stored; 202 live only (persist: false), scheduled (delay),"
+     " or a large publish stored in part (pending: the rest is stored later)",
      _PRODUCER, s.PublishRequest, {201: "Published", 202: "PublishedLater"},
      (*_JSON_IN, 401, 409, 429, 503), []),
     ("post", "/api/v1/notifications/batch",

@@ -57,7 +57,10 @@ _PUBLISHED = _obj({
     "notifications": {"type": "array", "items": _obj({
         "recipient": _STR, "uid": {"type": "string", "format": "uuid"},
         "seq": {"type": ["integer", "null"]}})}},
-    {"delivered_live": {"type": "integer", "minimum": 0}})
+    {"delivered_live": {"type": "integer", "minimum": 0},
+     "pending": {"type": "integer", "minimum": 1,
+                 "description": "a large publish accepted in part (202): recipients not"
+                                " stored yet (seq null), which the server stores later"}})
 _SCHEDULED = _obj({"scheduled": {"const": True}, "id": {"type": "integer"}, "deliver_at": _TIME})
 _ERROR = _obj({"code": _STR, "message": _STR})
 
@@ -169,7 +172,8 @@ ERRORS = {
           " the key is not one of TIDINGS_ADMIN_KEYS"),
     404: ("NotFound", "not the caller's, or does not exist: not_found, invalid_page,"
           " unknown_type; every admin route while no admin key is configured"),
-    409: ("Conflict", "idempotency_key_reused: the same key came with another body"),
+    409: ("Conflict", "idempotency_key_reused: the same key came with another body;"
+          " publish_in_progress: a large publish with this key is still being stored"),
     413: ("TooLarge", f"payload_too_large (body over {s.MAX_BODY_BYTES} bytes), data_too_large"
           f" (data, changed_data, custom_info and push.extra over {s.MAX_PAYLOAD_BYTES} bytes)"),
     415: ("UnsupportedMediaType", "unsupported_media_type: a body whose Content-Type is not"

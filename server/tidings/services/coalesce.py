@@ -33,7 +33,8 @@ class Coalescer(Generic[T, R]):
 
     async def submit(self, item: T) -> R:
         """``item``'s result, once the run that takes it has finished."""
-        return await asyncio.shield(self.post(item))
+        # Cancelling the submitter cancels this future only: the run skips it.
+        return await self.post(item)
 
     def post(self, item: T) -> asyncio.Future[R]:
         """Queue ``item`` and return at once: the future of its result (awaiting it is

@@ -32,21 +32,19 @@ def owed(event: dict[str, Any], online: Collection[str]) -> list[OwedPush]:
     """The pushes ``event`` owes when ``online`` holds its users that have a socket."""
     options = event.get("push") or {}
     push = msgspec.convert(options, PushOptions)
-    now: list[int] = []
-    later: list[int] = []
-    for user_id, notification_id, *_ in event["r"]:
-        if notification_id is None:
-            continue
-        decision = decide(push, user_id in online)
-        if decision is Decision.NOW:
-            now.append(notification_id)
-        elif decision is Decision.LATER:
-            later.append(notification_id)
+    # The decision depends on the options and on being online only: two decisions per
+    # publish, not one per recipient (and none at all when neither owes a push).
+    when = {True: decide(push, True), False: decide(push, False)}
     jobs = []
-    if now:
-        jobs.append(OwedPush(options, now))
-    if later:
-        jobs.append(OwedPush(options, later, delay=push.after or 0.0, check_unread=True))
+    for decision in (Decision.NOW, Decision.LATER):
+        if decision not in when.values():
+            continue
+        ids = [nid for user_id, nid, *_ in event["r"]
+               if nid is not None and when[user_id in online] is decision]
+        if ids and decision is Decision.NOW:
+            jobs.append(OwedPush(options, ids))
+        elif ids:
+            jobs.append(OwedPush(options, ids, delay=push.after or 0.0, check_unread=True))
     return jobs
 
 

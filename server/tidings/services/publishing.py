@@ -31,10 +31,35 @@ Contracts:
   and store nothing new; the same key with another body is a 409.
 - ``persist: false`` stores nothing (no seq, counts, replay or push); it is a
   503 when Redis is down, since nothing would send it later.
+
+Streamed publishes (more than ``chunk_rows`` recipients, :meth:`Publishing._stream`):
+
+- The recipients are stored in chunks (a first one of a tenth of
+  ``chunk_rows``, then ``chunk_rows`` each), each chunk in its own
+  transaction, in order, and each chunk is routed (delivered here, put on the
+  bus) as soon as it commits, while the next chunk is being stored: the first
+  sockets hear within a small insert's time, not the whole publish's. No row
+  is routed before it is committed.
+- The first chunk's transaction also writes the publish's full recipient list
+  and uid base (:mod:`tidings.store.streamed`; with an idempotency key, the
+  key is claimed there too). So the publish is never left half done: once
+  any chunk is stored, whatever stops the request (PostgreSQL refusing or
+  unreachable past ``settle_within``, the node dying), the relay stores the
+  rest from that row once it is due (``settle_within`` + ``STREAM_GRACE``
+  seconds after the first chunk), idempotently, and writes the key's answer.
+- Answers: 201 once every chunk is stored (the same body as any publish). The
+  first chunk failing is answered as any publish fails (nothing is stored). A
+  later chunk failing is answered **202**: accepted, not all stored yet; the
+  body lists every recipient's uid, with the seq of those stored (null for the
+  ``pending`` rest, which the relay stores). Never an error for a publish
+  partly stored. A request repeating the key of a streamed publish still in
+  progress gets 409 ``publish_in_progress`` (nothing stored by it); once the
+  publish is complete, its 201.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import uuid
@@ -49,7 +74,7 @@ from ..bus.publisher import Publisher
 from ..core import events
 from ..core.errors import BusUnavailable, Conflict, StoreError, StoreUnavailable, Unavailable
 from ..core.schemas import PublishRequest
-from ..store import db, idempotency, outbox, scheduled
+from ..store import db, idempotency, outbox, scheduled, streamed
 from ..store import publish as store
 from ..store.push_jobs import OwedPush
 from . import drafting, handoff
@@ -62,6 +87,13 @@ log = logging.getLogger(__name__)
 
 #: Most notification rows one grouped statement stores (a larger publish goes alone).
 GROUP_ROWS = 10_000
+#: Recipients per chunk of a streamed publish (a publish to more is streamed).
+CHUNK_ROWS = 1000
+#: Seconds past ``settle_within`` before the relay completes a streamed publish: the
+#: request that streams it is done by then.
+STREAM_GRACE = 30.0
+#: Seconds before the relay tries again a streamed publish PostgreSQL refused to complete.
+STREAM_RETRY = 60.0
 _ALONE = "alone"  # the group failed: store this draft by itself
 _UNKNOWN = "unknown"  # the group's outcome is unknown: settle this draft by itself
 
@@ -83,7 +115,8 @@ class _Committed:
 class Publishing:
     def __init__(self, pool: db.Pool, publisher: Publisher, health: Health | None = None, *,
                  settle_within: float = 30.0, here: tuple[str, Here] | None = None,
-                 plan_push: PlanPush = drafting.push, uses_email: UsesEmail = handoff.no_email):
+                 plan_push: PlanPush = drafting.push, uses_email: UsesEmail = handoff.no_email,
+                 chunk_rows: int = CHUNK_ROWS):
         """``here``: this node's id and its local delivery (see the module); ``plan_push``:
         the push options a publish owes (a declared type's defaults under its own);
         ``uses_email``: whether a type's notifications owe e-mail jobs."""
@@ -94,6 +127,7 @@ class Publishing:
         self._here = here
         self._health = health
         self._settle_within = settle_within
+        self._chunk_rows = chunk_rows
         self._commits: Coalescer[store.Draft, _Committed | str] = Coalescer(
             self._commit, weight=lambda d: len(d.users), max_weight=GROUP_ROWS)
         self._retires: Coalescer[tuple[int, list[OwedPush]], None] = Coalescer(
@@ -111,6 +145,9 @@ class Publishing:
             if not req.persist:
                 return await self._live_only(req, users)
             draft = drafting.draft(req, users, self._plan_push(req))
+            if len(users) > self._chunk_rows:
+                # shielded: a stream, once started, is finished even if the caller goes
+                return await asyncio.shield(self._stream(req, draft))
             if req.idempotency_key is None:
                 done = await self._commits.submit(draft)
                 if isinstance(done, str):
@@ -122,9 +159,12 @@ class Publishing:
         except Unavailable as exc:
             self.report(exc)
             raise
+        self._retire_later(done)
+        return Answer(201, drafting.body([done.stored]))
+
+    def _retire_later(self, done: _Committed) -> None:
         if done.owed is not None and done.stored.outbox_id:
             self._retires.post((done.stored.outbox_id, done.owed))
-        return Answer(201, drafting.body(done.stored))
 
     async def retired(self) -> None:
         """Returns once the outbox retires queued so far are done (or failed, left to
@@ -149,55 +189,140 @@ class Publishing:
             log.warning("a grouped publish failed (%s); storing its %d drafts one by one",
                         type(exc).__name__, len(drafts))
             return [_ALONE] * len(drafts)
-        return list(await self._hand_off(drafts, stored))
+        return list(await self._hand_off(stored))
 
     async def _alone(self, draft: store.Draft, *, unknown: bool) -> _Committed:
         prepared = store.prepare([draft])
         stored = await settle(
             lambda: attempt(self._pool, lambda conn: store.publish(conn, prepared)),
             unknown=unknown, within=self._settle_within)
-        [done] = await self._hand_off([draft], stored)
+        [done] = await self._hand_off(stored)
         return done
 
     async def _keyed(self, req: PublishRequest, draft: store.Draft) -> Answer | _Committed:
         key = req.idempotency_key
         assert key is not None
-        request_hash = hashlib.sha256(msgspec.json.encode(req)).hexdigest()
+        request_hash = _request_hash(req)
         prepared = store.prepare([draft])
 
         async def once(conn: db.Connection) -> Answer | store.Published:
             async with db.transaction(conn):
                 earlier = await idempotency.claim(conn, key, request_hash)
                 if earlier is not None:
-                    if earlier["request_hash"] != request_hash:
-                        raise Conflict("idempotency_key was used with a different request",
-                                       code="idempotency_key_reused")
-                    return Answer(earlier["status"], earlier["response"])
+                    return _earlier(earlier, request_hash)
                 [stored] = await store.publish(conn, prepared)
-                await idempotency.finish(conn, key, 201, drafting.body(stored))
+                await idempotency.finish(conn, key, 201, drafting.body([stored]))
             return stored
 
         found = await settle(lambda: attempt(self._pool, once), unknown=False,
                              within=self._settle_within)
         if isinstance(found, Answer):
             return found  # an earlier request's (or attempt's) row is the relay's to finish
-        [done] = await self._hand_off([draft], [found])
+        [done] = await self._hand_off([found])
         return done
 
-    async def _hand_off(self, drafts: Sequence[store.Draft],
-                        stored: Sequence[store.Published]) -> list[_Committed]:
+    async def _stream(self, req: PublishRequest, draft: store.Draft) -> Answer:
+        """Store and route ``draft`` chunk by chunk (see the module's contract)."""
+        key = req.idempotency_key
+        request_hash = _request_hash(req) if key is not None else ""
+        n = len(draft.users)
+        bounds = _chunks(n, self._chunk_rows)
+        parts = [draft.part(start, stop) for start, stop in bounds]
+        first = store.prepare([parts[0]])
+        within = self._settle_within
+
+        async def begin(conn: db.Connection) -> Answer | tuple[int, store.Published]:
+            async with db.transaction(conn):
+                earlier = None if key is None else await idempotency.claim(
+                    conn, key, request_hash)
+                # An earlier request's key is answered, unless it is this request's own
+                # attempt whose outcome was unknown (same uids): then carry on.
+                if earlier is not None and (earlier["status"] is not None
+                                            or await streamed.base_of(conn, key) != draft.uids[0]):
+                    return _earlier(earlier, request_hash)
+                sid = await streamed.begin(conn, draft.uids[0], draft.users, draft.content,
+                                           draft.push, key, within + STREAM_GRACE)
+                [stored] = await store.publish(conn, first)
+            return sid, stored
+
+        async def chunk(part: store.Draft) -> store.Published:
+            prepared = store.prepare([part])
+            [stored] = await settle(  # some is stored: retry whatever the failure, a while
+                lambda: attempt(self._pool, lambda conn: store.publish(conn, prepared)),
+                unknown=True, within=within)
+            return stored
+
+        began = await settle(lambda: attempt(self._pool, begin), unknown=False, within=within)
+        if isinstance(began, Answer):
+            return began
+        sid, stored = began
+        done: list[store.Published] = []
+        for i in range(len(parts)):
+            following = None
+            if i + 1 < len(parts):  # the next chunk is stored while this one is routed
+                following = asyncio.ensure_future(chunk(parts[i + 1]))
+                await asyncio.sleep(0)  # it sends its statement before routing starts
+            self._retire_later((await self._hand_off([stored]))[0])
+            done.append(stored)
+            if following is None:
+                break
+            try:
+                stored = await following
+            except (StoreError, StoreUnavailable) as exc:
+                log.warning("a streamed publish stopped after %d of %d recipients (%s); the"
+                            " relay will store the rest", sum(len(p.rows) for p in done), n,
+                            exc)
+                return Answer(202, drafting.body(done, draft.part(bounds[i + 1][0], n)))
+        answer = drafting.body(done)
+        try:
+            await streamed.finish(self._pool, sid, answer if key is not None else None)
+        except (StoreError, StoreUnavailable) as exc:  # stored: 201; the relay tidies up
+            log.info("a streamed publish is stored, its record is left to the relay (%s)", exc)
+        return Answer(201, answer)
+
+    async def complete_streamed(self, limit: int = 1) -> int:
+        """Store the rest of streamed publishes past due (their request stopped midway),
+        write their keys' answers, delete their records: how many were completed.
+
+        Each record stays locked (claimed) until it is completed; its chunks are stored
+        as the request stores them, each in its own statement (idempotent: what is
+        stored is read back), so no transaction holds users across chunks. The outbox
+        rows of what this stores are routed by the relay. A publish PostgreSQL refuses
+        to complete is logged and tried again ``STREAM_RETRY`` seconds later.
+        """
+        done = 0
+        async with db.connection(self._pool) as conn, db.transaction(conn):
+            for row in await streamed.claim_due(conn, limit):
+                draft = store.Draft(row.users, drafting.uids(row.uid_base, len(row.users)),
+                                    row.content, row.push)
+                try:
+                    parts = [(await store.publish(self._pool, store.prepare([draft.part(*b)])))[0]
+                             for b in _chunks(len(row.users), self._chunk_rows)]
+                except StoreError as exc:
+                    log.warning("a streamed publish could not be completed (%s); trying again"
+                                " in %g s", exc, STREAM_RETRY)
+                    await streamed.postpone(conn, row.id, STREAM_RETRY)
+                    continue
+                await streamed.finish(
+                    conn, row.id, drafting.body(parts) if row.idempotency_key else None)
+                done += 1
+        if done:
+            log.info("completed %d streamed publish(es)", done)
+        return done
+
+    async def _hand_off(self, stored: Sequence[store.Published]) -> list[_Committed]:
         """Route the events of new publishes; plan their pushes from who was online.
 
         Never raises: the drafts are stored, so whatever fails here is left to the relay.
         """
         plans: dict[int, list[OwedPush]] = {}
         try:
-            new = [(d, s) for d, s in zip(drafts, stored, strict=True) if s.outbox_id]
-            evs = [drafting.event(d, s) for d, s in new]
+            new = [s for s in stored if s.outbox_id]
+            evs = [drafting.event(s) for s in new]
             online = await self.route(evs) if evs else None
             if online is not None:
                 plans = {s.outbox_id: self.owed(e, online)
-                         for (_, s), e in zip(new, evs, strict=True)}
+                         for s, e in zip(new, evs, strict=True)}
         except Exception:  # a stored publish is never answered with an error
             log.exception("the hand-off of stored publishes failed; the outbox relay will retry")
         return [_Committed(s, plans.get(s.outbox_id)) for s in stored]
@@ -234,8 +359,10 @@ class Publishing:
     async def _live_only(self, req: PublishRequest, users: list[str]) -> Answer:
         now = datetime.now(UTC)
         content = drafting.content(req) | {"created_at": now, "updated_at": now}
-        recipients = [events.Recipient(u, None, str(uuid.uuid4()), None, None) for u in users]
-        event = events.notification_event(content, recipients, drafting.push(req))
+        uids = drafting.uids(uuid.uuid4(), len(users))
+        event = events.rows_event(content, [[u, None, uid, None, None, None, None]
+                                            for u, uid in zip(users, uids, strict=True)],
+                                  drafting.push(req))
         try:
             online = await self._publisher.publish([event])
         except BusUnavailable as exc:
@@ -243,8 +370,8 @@ class Publishing:
                                  " sent, and nothing was stored to send later") from exc
         return Answer(202, {
             "created": 0, "delivered_live": len(online),
-            "notifications": [{"recipient": r.user_id, "uid": r.uid, "seq": None}
-                              for r in recipients],
+            "notifications": [{"recipient": u, "uid": uid, "seq": None}
+                              for u, uid in zip(users, uids, strict=True)],
         })
 
     async def _schedule(self, req: PublishRequest) -> Answer:
@@ -259,3 +386,25 @@ class Publishing:
             lambda: attempt(self._pool, lambda conn: scheduled.add(conn, request, due)),
             unknown=False, within=self._settle_within)
         return Answer(202, {"scheduled": True, "id": sid, "deliver_at": due})
+
+
+def _chunks(n: int, size: int) -> list[tuple[int, int]]:
+    """The chunks of a streamed publish to ``n`` recipients: a first one of a tenth of
+    ``size`` (the first sockets hear after a small insert), then ``size`` each."""
+    first = min(n, max(1, size // 10))
+    return [(0, first), *((i, min(i + size, n)) for i in range(first, n, size))]
+
+
+def _request_hash(req: PublishRequest) -> str:
+    return hashlib.sha256(msgspec.json.encode(req)).hexdigest()
+
+
+def _earlier(earlier: db.Row, request_hash: str) -> Answer:
+    """The answer to a request repeating an idempotency key ``earlier`` requests hold."""
+    if earlier["request_hash"] != request_hash:
+        raise Conflict("idempotency_key was used with a different request",
+                       code="idempotency_key_reused")
+    if earlier["status"] is None:
+        raise Conflict("a publish with this idempotency_key is still being stored; ask again"
+                       " for its answer", code="publish_in_progress")
+    return Answer(earlier["status"], earlier["response"])

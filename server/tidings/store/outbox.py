@@ -47,14 +47,19 @@ async def retire(conn: Connection | Pool, owed: Mapping[int, Sequence[OwedPush]]
 
     Only rows this call deletes get jobs (a row another node retired or handed
     off meanwhile gets none from here), so no job is written twice. On a pool a
-    transaction is opened; on a connection, run inside the caller's transaction.
-    Returns how many rows were deleted.
+    transaction is opened (unless no job is owed: then the delete is one
+    statement); on a connection, run inside the caller's transaction. Returns
+    how many rows were deleted.
     """
+    if not any(owed.values()):  # nothing owed (e.g. every recipient online): one statement
+        if not owed:
+            return 0
+        done = await conn.execute("DELETE FROM tidings_outbox WHERE id = ANY($1::bigint[])",
+                                  list(owed))
+        return int(done.split()[-1])
     if isinstance(conn, asyncpg.Pool):
         async with connection(conn) as c, transaction(c):
             return await retire(c, owed)
-    if not owed:
-        return 0
     deleted = await conn.fetch(
         "DELETE FROM tidings_outbox WHERE id = ANY($1::bigint[])"
          " RETURNING id, coalesce((push->>'handed_off')::bool, false) AS no_push", list(owed))

@@ -68,7 +68,8 @@ WITH o AS (
     INSERT INTO tidings_push_jobs (notification_id, options_id, check_unread, channel, due_at)
     SELECT n.notification_id, numbered.id, c.check_unread, c.channel,
            now() + make_interval(secs => c.delay)
-    FROM unnest($2::bigint[], $3::int[]) AS n(notification_id, k)
+    FROM unnest(string_to_array($2, ',')::bigint[], string_to_array($3, ',')::int[])
+        AS n(notification_id, k)
     JOIN numbered USING (k)
     JOIN unnest($4::bool[], $5::float8[], $6::text[]) WITH ORDINALITY
         AS c(check_unread, delay, channel, k) USING (k)
@@ -88,11 +89,9 @@ async def add(conn: asyncpg.Connection, owed: Sequence[OwedPush]) -> int:
     owed = [o for o in owed if o.notification_ids]
     if not owed:
         return 0
-    ids: list[int] = []
-    which: list[int] = []
-    for k, o in enumerate(owed, 1):
-        ids.extend(o.notification_ids)
-        which.extend([k] * len(o.notification_ids))
+    # the per-job lists as joined text: asyncpg encodes an array element by element
+    ids = ",".join([str(i) for o in owed for i in o.notification_ids])
+    which = ",".join([str(k) for k, o in enumerate(owed, 1) for _ in o.notification_ids])
     n = await conn.fetchval(
         _ADD, [orjson.dumps(o.options).decode() for o in owed], ids, which,
         [o.check_unread for o in owed], [float(o.delay) for o in owed], [o.channel for o in owed])

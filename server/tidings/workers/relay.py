@@ -13,6 +13,9 @@ Contracts:
 - While Redis is down presence is unknown: a row older than ``push_bound``
   seconds has its jobs handed off as if every recipient were offline, and is
   kept (owing no job any more) for its live delivery once Redis is back.
+- A streamed publish whose request stopped midway is completed once due
+  (:meth:`~tidings.services.publishing.Publishing.complete_streamed`); the
+  outbox rows of what that stores are then relayed like any others.
 - A due scheduled publish is published with its idempotency key (set when it
   was scheduled, or derived from its id), then deleted: a crash in between
   cannot publish it twice. One refused for good (a 4xx, or by PostgreSQL) is
@@ -67,7 +70,8 @@ class Relay:
         handled = 0
         while True:
             try:
-                n = await self.outbox_round() + await self.schedule_round()
+                n = (await self._publishing.complete_streamed() + await self.outbox_round()
+                     + await self.schedule_round())
             except Unavailable as exc:
                 if burst:
                     raise
