@@ -130,7 +130,7 @@ def check_api_key(presented: str | None, keys: tuple[str, ...]) -> None:
     """Raise AuthError unless ``presented`` equals one of ``keys`` (constant-time, all compared)."""
     if not presented:
         raise AuthError("an API key is required (Authorization: Bearer <key>)")
-    given = presented.encode()
+    given = presented.encode("utf-8", "surrogateescape")  # bytes no key holds stay bytes
     ok = False
     for key in keys:
         ok |= hmac.compare_digest(given, key.encode())

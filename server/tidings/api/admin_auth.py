@@ -32,7 +32,7 @@ def check_admin_key(presented: str | None, keys: tuple[str, ...]) -> str:
         raise NotFound("the operator's console is off (no TIDINGS_ADMIN_KEYS)")
     if not presented:
         raise AuthError("an admin key is required (Authorization: Bearer <admin key>)")
-    given = presented.encode()
+    given = presented.encode("utf-8", "surrogateescape")  # bytes no key holds stay bytes
     found: str | None = None
     for key in keys:
         if hmac.compare_digest(given, key.encode()):

@@ -37,9 +37,45 @@ NOTIFICATION_NAMES = frozenset({
 #: notifications themselves (each with the names above).
 DIGEST_NAMES = frozenset({"count", "type", "type_title", "notifications", "recipient"})
 MAX_TEMPLATE_CHARS = 4000
+#: The most characters one template may render (a digest's e-mail listing included).
+MAX_OUTPUT_CHARS = 256 * 1024
 
-_env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False,
-                            keep_trailing_newline=False)
+
+class _TooLong(Exception):
+    """A template's output passed MAX_OUTPUT_CHARS."""
+
+
+class _BoundedSandbox(SandboxedEnvironment):
+    """The sandbox bounds ``range``; this also bounds repetition (``'x' * n``) and powers,
+    so no short template makes megabytes or a huge number before its output is counted."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**" and isinstance(right, int) and abs(right) > 64:
+            raise _TooLong(f"an exponent of {right}")
+        if operator == "*":
+            for seq, times in ((left, right), (right, left)):
+                if (isinstance(seq, str | list | tuple) and isinstance(times, int)
+                        and len(seq) * times > MAX_OUTPUT_CHARS):
+                    raise _TooLong(f"a repetition of more than {MAX_OUTPUT_CHARS} items")
+        return super().call_binop(context, operator, left, right)
+
+
+_env = _BoundedSandbox(undefined=StrictUndefined, autoescape=False,
+                       keep_trailing_newline=False)
+
+
+def _render(compiled: Any, context: dict[str, Any]) -> str:
+    """The output, refused (``_TooLong``) once it passes MAX_OUTPUT_CHARS."""
+    parts: list[str] = []
+    size = 0
+    for part in compiled.generate(context):
+        size += len(part)
+        if size > MAX_OUTPUT_CHARS:
+            raise _TooLong(f"more than {MAX_OUTPUT_CHARS} characters of output")
+        parts.append(part)
+    return "".join(parts)
 
 _SAMPLE_NOTIFICATION: dict[str, Any] = {
     "message": "A sample message", "title": "A sample title", "type": "sample", "data": {},
@@ -69,7 +105,7 @@ def check(field: str, source: str, names: frozenset[str] = NOTIFICATION_NAMES) -
             raise ValidationError(
                 f"{field}: unknown name {unknown[0]!r}; a template may use "
                 + ", ".join(sorted(names)), code="invalid_template")
-        _compiled(source).render(_sample(names))
+        _render(_compiled(source), dict(_sample(names)))
     except ValidationError:
         raise
     except TemplateError as exc:
@@ -93,7 +129,7 @@ def render(source: str | None, context: Mapping[str, Any]) -> str | None:
     if source is None:
         return None
     try:
-        return _compiled(source).render(dict(context))
+        return _render(_compiled(source), dict(context))
     except Exception:  # never a failed send: the caller falls back
         return None
 

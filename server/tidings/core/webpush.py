@@ -122,10 +122,31 @@ def check_keys(p256dh: str, auth: str) -> None:
 
 # -- where the server may post --------------------------------------------------------------
 
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+def embedded_ipv4(ip: IPAddress) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 one carries and a network may translate it to: mapped
+    (``::ffff:a.b.c.d``), NAT64 (``64:ff9b::/96``), 6to4 (``2002::/16``) or Teredo."""
+    if not isinstance(ip, ipaddress.IPv6Address):
+        return None
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip in _NAT64:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if ip.teredo is not None:
+        return ip.teredo[1]
+    return None
+
+
 def is_public(ip: IPAddress) -> bool:
-    """A global unicast address (an IPv4-mapped IPv6 address is judged as its IPv4 one)."""
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    """A global unicast address; an IPv6 address carrying an IPv4 one (see
+    :func:`embedded_ipv4`) is public only if that one is too."""
+    inner = embedded_ipv4(ip)
+    if inner is not None and not (inner.is_global and not inner.is_multicast):
+        return False
     return ip.is_global and not ip.is_multicast
 
 
@@ -167,7 +188,7 @@ class HostPolicy:
         """Whether the setting lists ``ip`` (or the IPv4 address an IPv6 one maps)."""
         forms = [ip]
         if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-            forms.append(ip.ipv4_mapped)
+            forms.append(ip.ipv4_mapped)  # only a mapped address is that host itself
         return any(form in net for form in forms for net in self.networks)
 
     def address_allowed(self, ip: IPAddress) -> bool:
