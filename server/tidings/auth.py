@@ -20,7 +20,6 @@ compared in constant time. No token or key is logged.
 from __future__ import annotations
 
 import asyncio
-import base64
 import binascii
 import hmac
 import time
@@ -40,6 +39,9 @@ from .core.jsonvalues import MAX_INT, MIN_INT
 
 JWKS_MIN_REFRESH = 10.0
 MAX_TOKEN = 8192
+
+_FROM_URLSAFE = bytes.maketrans(b"-_", b"+/")
+_TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
 
 #: The HMAC algorithms' hashes (their prepared keys are bytes).
 _HMAC = {"HS256": "sha256", "HS384": "sha384", "HS512": "sha512"}
@@ -63,10 +65,12 @@ def _part(segment: bytes) -> bytes:
     if len(segment) - len(stripped) > 2 or (stripped != segment and len(segment) % 4):
         raise _bad("malformed token")
     try:
-        decoded = base64.urlsafe_b64decode(stripped + b"=" * (-len(stripped) % 4))
+        decoded = binascii.a2b_base64(
+            stripped.translate(_FROM_URLSAFE) + b"=" * (-len(stripped) % 4))
     except binascii.Error:
         raise _bad("malformed token") from None
-    if base64.urlsafe_b64encode(decoded).rstrip(b"=") != stripped:
+    if binascii.b2a_base64(decoded, newline=False).translate(_TO_URLSAFE).rstrip(b"=") \
+            != stripped:
         raise _bad("malformed token")
     return decoded
 

@@ -207,6 +207,19 @@ def test_signature_must_be_canonical_base64url():
         done(verifier().verify(f"{head}.{body}.{sig[:-1]}{stray}"))
 
 
+def test_only_the_url_safe_alphabet():
+    for n in range(100):
+        token = jwt.encode({"sub": f"u{n}", "exp": int(time.time()) + 60}, SECRET,
+                           algorithm="HS256")
+        head, body, sig = token.split(".")
+        if "-" in sig or "_" in sig:
+            break
+    assert done(verifier().verify(token)).user_id == f"u{n}"
+    standard = sig.replace("-", "+").replace("_", "/")
+    with pytest.raises(AuthError, match="malformed"):
+        done(verifier().verify(f"{head}.{body}.{standard}"))
+
+
 def _public_pem(key) -> str:
     return key.public_key().public_bytes(serialization.Encoding.PEM,
                                          serialization.PublicFormat.SubjectPublicKeyInfo).decode()
