@@ -113,6 +113,7 @@ def _node(settings: Settings):
             )
             app[SERVICES] = services
             app[ws.HUB] = hub
+            app[ws.GATE] = ws.Gate(hub, services)
             await hub.start()
             tasks.append(asyncio.create_task(Relay(pool, publishing).run(), name="relay"))
             if settings.push_workers:
