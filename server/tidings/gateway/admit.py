@@ -11,10 +11,12 @@ reached to join (the client resumes). An admitted socket is open
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable
 
 import orjson
 from aiohttp import web
 
+from ..config import Settings
 from ..core import origins, protocol
 from ..core.errors import AuthError, StoreError, Unavailable
 from ..services.context import Services
@@ -60,18 +62,27 @@ async def not_an_upgrade(request: web.Request, services: Services,
     return _error(400, "not_a_websocket", "this endpoint takes WebSocket upgrades only")
 
 
-def checked(request: web.Request, s: Services) -> tuple[int, str] | int | None:
-    """The request's ``since`` (None: none given), or the (code, reason) to close with."""
-    settings = s.settings
+class Refused(Exception):
+    """The socket is refused before its token is read: close it with ``code``."""
+
+    def __init__(self, code: int, reason: str):
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+def since_of(request: web.Request, settings: Settings) -> int | None:
+    """The ``since`` of an upgrade request from an allowed origin (None: none given);
+    Refused (4003, 1007) otherwise."""
     origin = request.headers.get("Origin")
     if origin is not None and not origins.origin_allowed(
             origin, settings.allowed_origins, settings.public_url,
             origins.is_loopback(settings.host)):
-        return protocol.CLOSE_ORIGIN, "origin not allowed"
+        raise Refused(protocol.CLOSE_ORIGIN, "origin not allowed")
     try:
         return _since(request)
     except ValueError:
-        return protocol.CLOSE_BAD_FRAME, "since must be a whole number"
+        raise Refused(protocol.CLOSE_BAD_FRAME, "since must be a whole number") from None
 
 
 async def admit(conn: Connection, hub: Hub, services: Services, token: str,
@@ -101,7 +112,8 @@ async def admit(conn: Connection, hub: Hub, services: Services, token: str,
     conn.open()
 
 
-def first_message(conn: Connection, hub: Hub, services: Services, data: bytes):
+def first_message(conn: Connection, hub: Hub, services: Services,
+                  data: bytes) -> Awaitable[None] | None:
     """The first message of a socket with no token yet: it must be a text ``auth``
     message; the admission it starts, or None once the socket is closed."""
     try:

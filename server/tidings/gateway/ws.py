@@ -98,11 +98,13 @@ async def socket(request: web.Request) -> web.StreamResponse:
         return await admit.not_an_upgrade(request, services, subprotocol)
     conn = Connection(gate, s.ws_send_queue, s.ws_max_frame, frames.opening(key, subprotocol))
     take_over(request, conn)
-    since = admit.checked(request, services)
+    try:
+        since = admit.since_of(request, s)
+    except admit.Refused as refused:
+        conn.close(refused.code, refused.reason)
+        return _Detached()
     token = admit.header_token(request) or subprotocol
-    if isinstance(since, tuple):
-        conn.close(*since)
-    elif token is None:
+    if token is None:
         conn.wait_for_auth(s.ws_auth_timeout)
     else:
         try:
