@@ -1,24 +1,36 @@
 """Who is calling: user JWTs (HS256 secret, RS/ES public key, or JWKS) and producer API keys.
 
 Contracts: only the configured algorithms verify (``none`` never does); ``exp``
-and ``sub`` are required, ``aud``/``iss`` checked when configured, ``exp`` and
-``nbf`` with a small leeway; ``exp``, ``nbf`` and ``iat`` must be JSON numbers
-and ``sub`` must follow the user-id rule of :mod:`tidings.core.schemas`. A
-JWKS is fetched once, cached, and fetched again when a token names an unknown
-``kid`` (at most once per ``JWKS_MIN_REFRESH`` seconds). API keys are compared in
-constant time. No token or key is logged.
+and ``sub`` are required, ``aud``/``iss`` checked when configured, ``exp``,
+``nbf`` and ``iat`` with a small leeway (``nbf`` and ``iat`` may not lie in the
+future); ``exp``, ``nbf`` and ``iat`` must be JSON numbers and ``sub`` must
+follow the user-id rule of :mod:`tidings.core.schemas`. A token is a compact
+JWS of three base64url parts (canonical, padding optional); a header naming
+critical extensions (``crit``, ``b64``) or a non-string ``kid`` is refused.
+The signature is checked before any claim is read.
+
+Keys are prepared once, not per token: the secret or public key for each
+allowed algorithm when the verifier is made, each JWKS key when the set is
+fetched (a JWK that names its ``alg`` verifies that algorithm only). A JWKS
+is fetched once, cached, and fetched again when a token names an unknown
+``kid`` (at most once per ``JWKS_MIN_REFRESH`` seconds). API keys are
+compared in constant time. No token or key is logged.
 """
 
 from __future__ import annotations
 
 import asyncio
+import binascii
 import hmac
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import jwt
+import orjson
+from jwt.algorithms import Algorithm, get_default_algorithms
 
 from .config import Settings
 from .core.errors import AuthError
@@ -26,6 +38,13 @@ from .core.ids import USER_ID_RULE, is_user_id
 from .core.jsonvalues import MAX_INT, MIN_INT
 
 JWKS_MIN_REFRESH = 10.0
+MAX_TOKEN = 8192
+
+_FROM_URLSAFE = bytes.maketrans(b"-_", b"+/")
+_TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
+
+#: The HMAC algorithms' hashes (their prepared keys are bytes).
+_HMAC = {"HS256": "sha256", "HS384": "sha384", "HS512": "sha512"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,75 +53,165 @@ class Identity:
     expires_at: float
 
 
+def _bad(message: str, code: str = "invalid_token") -> AuthError:
+    return AuthError(message, code=code)
+
+
+def _part(segment: bytes) -> bytes:
+    """One base64url part, decoded; only the canonical encoding of its bytes is accepted
+    (padding optional): a character outside the alphabet, or stray bits past the last
+    byte, and the bytes would not encode back to the same text."""
+    stripped = segment.rstrip(b"=")
+    if len(segment) - len(stripped) > 2 or (stripped != segment and len(segment) % 4):
+        raise _bad("malformed token")
+    try:
+        decoded = binascii.a2b_base64(
+            stripped.translate(_FROM_URLSAFE) + b"=" * (-len(stripped) % 4))
+    except binascii.Error:
+        raise _bad("malformed token") from None
+    if binascii.b2a_base64(decoded, newline=False).translate(_TO_URLSAFE).rstrip(b"=") \
+            != stripped:
+        raise _bad("malformed token")
+    return decoded
+
+
+def _object(data: bytes) -> dict[str, Any]:
+    try:
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        raise _bad("malformed token") from None
+    if not isinstance(value, dict):
+        raise _bad("malformed token")
+    return value
+
+
+def _is_number(value: object) -> bool:
+    """A NumericDate (RFC 7519): a JSON number within 64 bits, not a string or a boolean.
+
+    A float must lie strictly inside: the JSON parser reads an integer past 64
+    bits as the nearest float, which may equal a bound.
+    """
+    if isinstance(value, int) and not isinstance(value, bool):
+        return MIN_INT <= value <= MAX_INT
+    return isinstance(value, float) and MIN_INT < value < MAX_INT
+
+
+def _signed(algorithm: Algorithm, alg: str, key: Any, message: bytes, signature: bytes) -> bool:
+    """Whether ``signature`` is ``message``'s under ``key`` (HMAC: one C call, compared
+    in constant time)."""
+    digest = _HMAC.get(alg)
+    if digest is not None:
+        return hmac.compare_digest(hmac.digest(key, message, digest), signature)
+    try:
+        return bool(algorithm.verify(message, key, signature))
+    except (ValueError, TypeError, AttributeError):  # e.g. a private key was configured
+        return False
+
+
+def _prepared(algorithm: Algorithm, key: Any) -> Any | None:
+    """``key`` ready for ``algorithm``, or None if it is no key of that kind."""
+    try:
+        return algorithm.prepare_key(key)
+    except (jwt.PyJWTError, ValueError, TypeError):
+        return None
+
+
 class TokenVerifier:
     """Verifies user tokens against the settings' single key source."""
 
     def __init__(self, settings: Settings):
         self._s = settings
-        self._algorithms = list(settings.allowed_algorithms())
-        self._key: object | None = None
-        if settings.jwt_secret:
-            self._key = settings.jwt_secret
-        elif settings.jwt_public_key:
-            pem = settings.jwt_public_key
-            if pem.startswith("@"):
-                pem = Path(pem[1:]).read_text()
-            self._key = pem
-        self._jwks: dict[str, jwt.PyJWK] = {}
+        known = get_default_algorithms()
+        self._algorithms = {name: known[name] for name in settings.allowed_algorithms()
+                            if name in known and name != "none"}
+        #: algorithm name -> prepared key (a secret or a public key); empty with a JWKS
+        self._keys: dict[str, Any] = {}
+        source: str | None = settings.jwt_secret or settings.jwt_public_key
+        if source is not None and source.startswith("@") and not settings.jwt_secret:
+            source = Path(source[1:]).read_text()
+        if source:
+            for name, algorithm in self._algorithms.items():
+                key = _prepared(algorithm, source)
+                if key is not None:
+                    self._keys[name] = key
+        self._jwks: dict[str, dict[str, Any]] = {}  # kid -> algorithm name -> prepared key
         self._jwks_fetched = 0.0
         self._jwks_lock = asyncio.Lock()
 
     async def verify(self, token: str) -> Identity:
         """The identity in a valid token, or AuthError saying what is wrong (never the token)."""
-        if not token or len(token) > 8192:
-            raise AuthError("missing or oversized token", code="invalid_token")
+        if not token or len(token) > MAX_TOKEN:
+            raise _bad("missing or oversized token")
         try:
-            header = jwt.get_unverified_header(token)
-        except jwt.PyJWTError:
-            raise AuthError("malformed token", code="invalid_token") from None
+            raw = token.encode("ascii")
+        except UnicodeEncodeError:
+            raise _bad("malformed token") from None
+        parts = raw.split(b".")
+        if len(parts) != 3:
+            raise _bad("malformed token")
+        header = _object(_part(parts[0]))
         alg = header.get("alg")
-        if alg not in self._algorithms:
-            raise AuthError(f"token algorithm {alg!r} is not allowed", code="invalid_token")
-        key = self._key if self._key is not None else await self._jwk(header.get("kid"))
-        try:
-            claims = jwt.decode(
-                token, key, algorithms=self._algorithms, audience=self._s.jwt_audience,
-                issuer=self._s.jwt_issuer, leeway=self._s.jwt_leeway,
-                options={"require": ["exp", "sub"], "verify_aud": self._s.jwt_audience is not None},
-            )
-        except jwt.ExpiredSignatureError:
-            raise AuthError("token expired", code="token_expired") from None
-        except jwt.InvalidAudienceError:
-            raise AuthError("token audience is not accepted", code="invalid_token") from None
-        except jwt.InvalidIssuerError:
-            raise AuthError("token issuer is not accepted", code="invalid_token") from None
-        except jwt.InvalidSignatureError:
-            raise AuthError("token signature is invalid", code="invalid_token") from None
-        except jwt.MissingRequiredClaimError as exc:
-            raise AuthError(f"token has no {exc.claim!r} claim", code="invalid_token") from None
-        except jwt.PyJWTError as exc:
-            raise AuthError(f"invalid token ({type(exc).__name__})", code="invalid_token") from None
+        if not isinstance(alg, str) or alg not in self._algorithms:
+            raise _bad(f"token algorithm {alg!r} is not allowed"[:120])
+        kid = header.get("kid")
+        if "crit" in header or "b64" in header or (kid is not None and not isinstance(kid, str)):
+            raise _bad("token header is not supported (crit, b64 or a non-string kid)")
+        keys = self._keys if self._s.jwt_jwks_url is None else await self._jwk(kid)
+        key = keys.get(alg)
+        if key is None:
+            raise _bad(f"token algorithm {alg!r} does not match the signing key")
+        signed = raw[:len(parts[0]) + 1 + len(parts[1])]
+        if not _signed(self._algorithms[alg], alg, key, signed, _part(parts[2])):
+            raise _bad("token signature is invalid")
+        return self._identity(_object(_part(parts[1])))
+
+    def _identity(self, claims: dict[str, Any]) -> Identity:
+        """The checked claims of a token whose signature is valid."""
+        s = self._s
+        for name in ("exp", "sub"):
+            if claims.get(name) is None:
+                raise _bad(f"token has no {name!r} claim")
         for name in ("exp", "nbf", "iat"):
             if name in claims and not _is_number(claims[name]):
-                raise AuthError(f"token claim {name!r} must be a number", code="invalid_token")
+                raise _bad(f"token claim {name!r} must be a number")
+        now = time.time()
+        for name in ("nbf", "iat"):
+            if name in claims and claims[name] > now + s.jwt_leeway:
+                raise _bad(f"token is not valid yet ({name})")
+        exp = claims["exp"]
+        if exp <= now - s.jwt_leeway:
+            raise _bad("token expired", code="token_expired")
+        if s.jwt_issuer is not None:
+            if claims.get("iss") is None:
+                raise _bad("token has no 'iss' claim")
+            if claims["iss"] != s.jwt_issuer:
+                raise _bad("token issuer is not accepted")
+        if s.jwt_audience is not None:
+            aud = claims.get("aud")
+            if not aud:
+                raise _bad("token has no 'aud' claim")
+            audiences = [aud] if isinstance(aud, str) else aud
+            if (not isinstance(audiences, list) or s.jwt_audience not in audiences
+                    or not all(isinstance(a, str) for a in audiences)):
+                raise _bad("token audience is not accepted")
         sub = claims["sub"]
         if not isinstance(sub, str) or not is_user_id(sub):
-            raise AuthError(f"token subject is not a user id ({USER_ID_RULE})",
-                            code="invalid_token")
-        return Identity(sub, float(claims["exp"]))
+            raise _bad(f"token subject is not a user id ({USER_ID_RULE})")
+        return Identity(sub, float(exp))
 
-    async def _jwk(self, kid: object) -> object:
-        if not isinstance(kid, str):
-            raise AuthError("token has no 'kid' header", code="invalid_token")
+    async def _jwk(self, kid: str | None) -> dict[str, Any]:
+        """The prepared keys (by algorithm) of JWKS key ``kid``."""
+        if kid is None:
+            raise _bad("token has no 'kid' header")
         if kid not in self._jwks:
             async with self._jwks_lock:
                 if kid not in self._jwks and time.monotonic() - self._jwks_fetched > (
                         JWKS_MIN_REFRESH if self._jwks_fetched else 0):
                     await self._fetch_jwks()
-        jwk = self._jwks.get(kid)
-        if jwk is None:
-            raise AuthError("token key id is unknown", code="invalid_token")
-        return jwk.key
+        keys = self._jwks.get(kid)
+        if keys is None:
+            raise _bad("token key id is unknown")
+        return keys
 
     async def _fetch_jwks(self) -> None:
         self._jwks_fetched = time.monotonic()
@@ -113,17 +222,27 @@ class TokenVerifier:
             async with aiohttp.ClientSession(timeout=timeout) as http, http.get(url) as resp:
                 resp.raise_for_status()
                 data = await resp.json(content_type=None)
-            keys = jwt.PyJWKSet.from_dict(data).keys
-        except (aiohttp.ClientError, TimeoutError, jwt.PyJWTError, ValueError) as exc:
-            raise AuthError(f"cannot fetch signing keys ({type(exc).__name__})",
-                            code="jwks_unavailable") from None
-        self._jwks = {k.key_id: k for k in keys if k.key_id}
-
-
-def _is_number(value: object) -> bool:
-    """A NumericDate (RFC 7519): a JSON number within 64 bits, not a string or a boolean."""
-    return (isinstance(value, int | float) and not isinstance(value, bool)
-            and MIN_INT <= value <= MAX_INT)
+            entries = data["keys"]
+            if not isinstance(entries, list):
+                raise ValueError("keys is not a list")
+            found = {}
+            for entry in entries:
+                if not isinstance(entry, dict) or not isinstance(entry.get("kid"), str):
+                    continue
+                try:
+                    jwk = jwt.PyJWK.from_dict(entry)
+                except jwt.PyJWTError:
+                    continue  # a key of a kind this server cannot use (PyJWKSet skips them too)
+                named = entry.get("alg")
+                found[entry["kid"]] = {
+                    name: key for name, algorithm in self._algorithms.items()
+                    if named in (None, name)
+                    and (key := _prepared(algorithm, jwk.key)) is not None}
+        except (aiohttp.ClientError, TimeoutError, jwt.PyJWTError, ValueError, KeyError,
+                TypeError) as exc:
+            raise _bad(f"cannot fetch signing keys ({type(exc).__name__})",
+                       code="jwks_unavailable") from None
+        self._jwks = found
 
 
 def check_api_key(presented: str | None, keys: tuple[str, ...]) -> None:

@@ -24,6 +24,7 @@ CLOSE_SLOW = 1008
 CLOSE_RESTART = 1012
 CLOSE_BAD_FRAME = 1007
 CLOSE_TOO_BIG = 1009
+CLOSE_INTERNAL = 1011
 
 Token = Annotated[str, Meta(min_length=1, max_length=8192)]
 
@@ -122,6 +123,8 @@ def refusal(message: ClientMessage) -> dict[str, Any] | None:
 
 def pick_subprotocol(offered: str) -> str | None:
     """The offered ``Sec-WebSocket-Protocol`` value that carries a JWT (header.payload.sig)."""
+    if not offered:
+        return None
     for value in (part.strip() for part in offered.split(",")):
         if value.count(".") == 2:
             return value

@@ -1,27 +1,29 @@
 """Admission of a socket: Origin, ``since``, the token (header, subprotocol or first
-message) and the per-user cap; and the JSON answer to a request that is no upgrade.
+message), the per-user cap and the join; and the JSON answer to a request that is no upgrade.
 
 Close codes: 4003 origin not allowed, 1007 a bad ``since`` or first frame
 (a binary first frame included), 4001 a missing, bad or expired token, 4008
-too many sockets for the user.
+too many sockets for the user, 1012 when PostgreSQL or Redis cannot be
+reached to join (the client resumes). An admitted socket is open
+(:meth:`Connection.open`) once its counts are sent; a refused one is closed.
 """
 
 from __future__ import annotations
 
-import asyncio
+import logging
+from collections.abc import Awaitable
 
 import orjson
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
+from ..config import Settings
 from ..core import origins, protocol
-from ..core.errors import AuthError
+from ..core.errors import AuthError, StoreError, Unavailable
 from ..services.context import Services
 from .connection import Connection
 from .hub import Hub
 
-
-async def _close(ws: web.WebSocketResponse, code: int, reason: str) -> None:
-    await ws.close(code=code, message=reason.encode())
+log = logging.getLogger(__name__)
 
 
 def header_token(request: web.Request) -> str | None:
@@ -30,7 +32,7 @@ def header_token(request: web.Request) -> str | None:
 
 
 def _since(request: web.Request) -> int | None:
-    if "since" not in request.query_string:  # request.query would be kept for the socket's life
+    if "since" not in request.query_string:  # most clients send none: no query parsing
         return None
     raw = request.query.get("since")
     if raw is None or raw == "":
@@ -60,56 +62,67 @@ async def not_an_upgrade(request: web.Request, services: Services,
     return _error(400, "not_a_websocket", "this endpoint takes WebSocket upgrades only")
 
 
-async def admit(request: web.Request, ws: web.WebSocketResponse, hub: Hub,
-                services: Services, subprotocol: str | None
-                ) -> tuple[Connection, int | None] | None:
-    """(Connection, since) of an admitted socket, or None once it was closed."""
-    s = services.settings
+class Refused(Exception):
+    """The socket is refused before its token is read: close it with ``code``."""
+
+    def __init__(self, code: int, reason: str):
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+def since_of(request: web.Request, settings: Settings) -> int | None:
+    """The ``since`` of an upgrade request from an allowed origin (None: none given);
+    Refused (4003, 1007) otherwise."""
     origin = request.headers.get("Origin")
     if origin is not None and not origins.origin_allowed(
-            origin, s.allowed_origins, s.public_url, origins.is_loopback(s.host)):
-        await _close(ws, protocol.CLOSE_ORIGIN, "origin not allowed")
-        return None
+            origin, settings.allowed_origins, settings.public_url,
+            origins.is_loopback(settings.host)):
+        raise Refused(protocol.CLOSE_ORIGIN, "origin not allowed")
     try:
-        since = _since(request)
+        return _since(request)
     except ValueError:
-        await _close(ws, protocol.CLOSE_BAD_FRAME, "since must be a whole number")
-        return None
-    token = header_token(request) or subprotocol
+        raise Refused(protocol.CLOSE_BAD_FRAME, "since must be a whole number") from None
+
+
+async def admit(conn: Connection, hub: Hub, services: Services, token: str,
+                since: int | None) -> None:
+    """Verify the token, check the cap, join: ``conn`` is then open, or closed with the
+    code that says why not."""
     try:
-        if token is None:
-            token, since = await _first_message(ws, s.ws_auth_timeout)
         identity = await services.verifier.verify(token)
     except AuthError as exc:
-        await _close(ws, protocol.CLOSE_BAD_TOKEN, exc.message)
-        return None
-    except protocol.BadMessage as exc:
-        await _close(ws, protocol.CLOSE_BAD_FRAME, str(exc)[:120])
-        return None
-    if hub.room_size(identity.user_id) >= s.max_sockets_per_user:
-        await _close(ws, protocol.CLOSE_TOO_MANY, "too many sockets for this user")
-        return None
-    conn = Connection(ws, request.transport, identity.user_id, s.ws_send_queue)
+        conn.close(protocol.CLOSE_BAD_TOKEN, exc.message)
+        return
+    if hub.room_size(identity.user_id) >= services.settings.max_sockets_per_user:
+        conn.close(protocol.CLOSE_TOO_MANY, "too many sockets for this user")
+        return
+    conn.user_id = identity.user_id
     hub.expire_at(conn, identity.expires_at)
-    return conn, since
-
-
-async def _first_message(ws: web.WebSocketResponse, wait: float) -> tuple[str, int | None]:
-    """The token and ``since`` of the first message, which must be a text ``auth`` message."""
     try:
-        async with asyncio.timeout(wait):
-            msg = await ws.receive()
-            while msg.type in (WSMsgType.PING, WSMsgType.PONG):
-                if msg.type is WSMsgType.PING:
-                    await ws.pong(msg.data)
-                msg = await ws.receive()
-    except TimeoutError:
-        raise AuthError("no auth message in time") from None
-    if msg.type is WSMsgType.BINARY:
-        raise protocol.BadMessage("binary frames are not part of the protocol")
-    if msg.type is not WSMsgType.TEXT:
-        raise AuthError("no auth message")
-    first = protocol.parse(msg.data)
+        await hub.join(conn, since)
+    except Unavailable as exc:  # one line per outage, not per socket
+        hub.realtime.report(exc)
+        conn.close(protocol.CLOSE_RESTART, "try again")
+        return
+    except StoreError as exc:
+        log.warning("joining a socket failed (%s); it is closed for a resume", exc)
+        conn.close(protocol.CLOSE_RESTART, "try again")
+        return
+    conn.open()
+
+
+def first_message(conn: Connection, hub: Hub, services: Services,
+                  data: bytes) -> Awaitable[None] | None:
+    """The first message of a socket with no token yet: it must be a text ``auth``
+    message; the admission it starts, or None once the socket is closed."""
+    try:
+        first = protocol.parse(data)
+    except protocol.BadMessage as exc:
+        conn.close(protocol.CLOSE_BAD_FRAME, str(exc))
+        return None
     if not isinstance(first, protocol.Auth):
-        raise AuthError("the first message must be {\"type\": \"auth\", \"token\": ...}")
-    return first.token, first.since
+        conn.close(protocol.CLOSE_BAD_TOKEN,
+                   "the first message must be {\"type\": \"auth\", \"token\": ...}")
+        return None
+    return admit(conn, hub, services, first.token, first.since)

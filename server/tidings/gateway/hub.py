@@ -68,7 +68,7 @@ class Hub:
         """Close every socket with 1012 (clients reconnect elsewhere), then leave presence."""
         self._closed = True
         for conn in self.rooms.sockets():
-            conn.abort(protocol.CLOSE_RESTART, "server restarting")
+            conn.close(protocol.CLOSE_RESTART, "server restarting")
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -112,7 +112,7 @@ class Hub:
 
     def expire_due(self, now: float) -> None:
         for conn in self.expiries.due(now):
-            conn.abort(protocol.CLOSE_BAD_TOKEN, "token expired")
+            conn.close(protocol.CLOSE_BAD_TOKEN, "token expired")
 
     def ping_phase(self) -> None:
         """Ping the sockets of the next phase; one silent since its last ping is dropped."""
@@ -133,7 +133,7 @@ class Hub:
             elif isinstance(action, Fetch):
                 spawn(self._fetch(conn, action))
             else:
-                conn.abort(action.code, action.reason)
+                conn.close(action.code, action.reason)
 
     async def _fetch(self, conn: Connection, fetch: Fetch) -> None:
         """Answer a session's fetch; rows go in slices that the socket's queue can take."""

@@ -6,12 +6,15 @@ processed and is answered with ``{"type": "error", "code": "rate_limited"}``,
 and a client that keeps sending (a second full burst refused) is closed with
 1008. A ``mark_read`` naming more than ``protocol.MAX_MARK_READ`` uids is
 answered with an error frame (``too_many_uids``) and changes nothing. A
-malformed message closes the socket (1007).
+malformed message closes the socket (1007). Messages that need no I/O (an ack,
+a refusal) are handled at once; the others return the awaitable that does it.
 """
 
 from __future__ import annotations
 
 import time
+import uuid
+from collections.abc import Awaitable
 
 import msgspec
 
@@ -30,43 +33,53 @@ def _error(code: str, message: str) -> bytes:
     return msgspec.json.encode(protocol.error_message(code, message))
 
 
-async def on_text(conn: Connection, hub: Hub, services: Services, data: bytes) -> None:
+def on_text(conn: Connection, hub: Hub, services: Services,
+            data: bytes) -> Awaitable[None] | None:
     now = time.monotonic()
     if conn.budget is None:
         conn.budget = protocol.MessageBudget(now)
     admit = conn.budget.take(now)
     if admit is protocol.Admit.REFUSE:
         conn.send(_RATE_LIMITED)
-        return
+        return None
     if admit is protocol.Admit.CLOSE:
-        await conn.close(protocol.CLOSE_SLOW, "too many messages")
-        return
+        conn.close(protocol.CLOSE_SLOW, "too many messages")
+        return None
     try:
         message = protocol.parse(data)
     except protocol.BadMessage as exc:
-        await conn.close(protocol.CLOSE_BAD_FRAME, str(exc)[:120])
-        return
+        conn.close(protocol.CLOSE_BAD_FRAME, str(exc))
+        return None
     refused = protocol.refusal(message)
     if refused is not None:
         conn.send(msgspec.json.encode(refused))
-        return
+        return None
     if isinstance(message, protocol.Ack):
         hub.acked(conn, message.seq)
-    elif isinstance(message, protocol.MarkRead):
-        try:
-            await services.inbox.act(conn.user_id, "MARK_AS_READ", message.uids)
-        except TidingsError as exc:
-            conn.send(_error(exc.code, exc.message))
-    elif isinstance(message, protocol.Refresh):
-        try:
-            identity = await services.verifier.verify(message.token)
-        except AuthError as exc:
-            await conn.close(protocol.CLOSE_BAD_TOKEN, exc.message)
-            return
-        if identity.user_id != conn.user_id:
-            await conn.close(protocol.CLOSE_BAD_TOKEN, "refresh token is for another user")
-            return
-        hub.expire_at(conn, identity.expires_at)
-        conn.send(msgspec.json.encode(protocol.refreshed_message(identity.expires_at)))
-    else:  # a second auth
-        await conn.close(protocol.CLOSE_BAD_FRAME, "already authenticated")
+        return None
+    if isinstance(message, protocol.MarkRead):
+        return _mark_read(conn, services, message.uids)
+    if isinstance(message, protocol.Refresh):
+        return _refresh(conn, hub, services, message.token)
+    conn.close(protocol.CLOSE_BAD_FRAME, "already authenticated")  # a second auth
+    return None
+
+
+async def _mark_read(conn: Connection, services: Services, uids: list[uuid.UUID]) -> None:
+    try:
+        await services.inbox.act(conn.user_id, "MARK_AS_READ", uids)
+    except TidingsError as exc:
+        conn.send(_error(exc.code, exc.message))
+
+
+async def _refresh(conn: Connection, hub: Hub, services: Services, token: str) -> None:
+    try:
+        identity = await services.verifier.verify(token)
+    except AuthError as exc:
+        conn.close(protocol.CLOSE_BAD_TOKEN, exc.message)
+        return
+    if identity.user_id != conn.user_id:
+        conn.close(protocol.CLOSE_BAD_TOKEN, "refresh token is for another user")
+        return
+    hub.expire_at(conn, identity.expires_at)
+    conn.send(msgspec.json.encode(protocol.refreshed_message(identity.expires_at)))

@@ -28,10 +28,13 @@ from ..core.shapes import Counts
 from ..store import db, inbox
 from ..store import push as deliveries_log
 from ..store.errors import translated as store_errors
+from .coalesce import Coalescer
 
 log = logging.getLogger(__name__)
 
 READ_BLOCK_MS = 1000
+#: Most joining users whose state one statement reads.
+JOIN_BATCH = 500
 HEARTBEAT = presence.HEARTBEAT  # seconds between calls of Realtime.beat
 REAP_EVERY = 5  # heartbeats between looks for silent nodes
 
@@ -59,6 +62,7 @@ class Realtime:
         self._inbox = NodeInbox(blocking, node_id)
         self._writer: presence.Writer | None = None
         self._beats = 0
+        self._joins: Coalescer[str, inbox.State] = Coalescer(self._states, max_items=JOIN_BATCH)
 
     def report(self, exc: Unavailable) -> None:
         """PostgreSQL or Redis was unavailable to the gateway (said once per outage)."""
@@ -141,9 +145,17 @@ class Realtime:
     # -- stored notifications ---------------------------------------------
 
     async def joining(self, user_id: str) -> inbox.State:
-        """The user's newest seq and counts, read together (for a socket that joins)."""
+        """The user's newest seq and counts, read together (for a socket that joins).
+
+        The joins of a moment share one statement: a burst of connects costs a
+        round trip per batch, not per socket.
+        """
+        return await self._joins.submit(user_id)
+
+    async def _states(self, user_ids: list[str]) -> list[inbox.State]:
         with store_errors():
-            return await inbox.state(self._pool, user_id)
+            found = await inbox.states(self._pool, user_ids)
+        return [found[u] for u in user_ids]
 
     async def stored(self, user_id: str, after: int, upto: int | None, most: int) -> Stored:
         """Stored notifications with ``after`` < seq <= ``upto`` (None: the newest, with

@@ -56,6 +56,18 @@ async def state(conn: Connection | Pool, user_id: str) -> State:
     return State(row[0], Counts(row[1], row[2], row[3]))
 
 
+@store_edge
+async def states(conn: Connection | Pool, user_ids: Sequence[str]) -> dict[str, State]:
+    """The newest seq and counts of each of ``user_ids``, in one statement (a user with
+    nothing stored yet has seq 0 and zero counts)."""
+    rows = await conn.fetch(
+        "SELECT user_id, last_seq, total_count, unread_count, version FROM tidings_user_state"
+        " WHERE user_id = ANY($1::text[])", list(user_ids))
+    found = {r[0]: State(r[1], Counts(r[2], r[3], r[4])) for r in rows}
+    empty = State(0, Counts(0, 0, 0))
+    return {u: found.get(u, empty) for u in user_ids}
+
+
 def page_sql(is_read: bool | None, before: bool) -> str:
     """The list statement: $1 user, $2 limit, $3 offset, $4 the ``before`` seq if any."""
     where = "user_id = $1 AND status = 'ACTIVE'"
