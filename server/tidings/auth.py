@@ -5,8 +5,8 @@ and ``sub`` are required, ``aud``/``iss`` checked when configured, ``exp`` and
 ``nbf`` with a small leeway; ``exp``, ``nbf`` and ``iat`` must be JSON numbers
 and ``sub`` must follow the user-id rule of :mod:`tidings.core.schemas`. A
 JWKS is fetched once, cached, and fetched again when a token names an unknown
-``kid`` (at most once per ``JWKS_MIN_REFRESH`` seconds). API keys are compared in
-constant time. No token or key is logged.
+``kid`` (at most once per ``JWKS_MIN_REFRESH`` seconds). API keys and admin keys are
+compared in constant time. No token or key is logged.
 """
 
 from __future__ import annotations
@@ -126,16 +126,33 @@ def _is_number(value: object) -> bool:
             and MIN_INT <= value <= MAX_INT)
 
 
-def check_api_key(presented: str | None, keys: tuple[str, ...]) -> None:
-    """Raise AuthError unless ``presented`` equals one of ``keys`` (constant-time, all compared)."""
-    if not presented:
-        raise AuthError("an API key is required (Authorization: Bearer <key>)")
+def _one_of(presented: str, keys: tuple[str, ...]) -> bool:
+    """Whether ``presented`` equals one of ``keys``: every key compared in constant time."""
     given = presented.encode()
     ok = False
     for key in keys:
         ok |= hmac.compare_digest(given, key.encode())
-    if not ok:
+    return ok
+
+
+def check_api_key(presented: str | None, keys: tuple[str, ...]) -> None:
+    """Raise AuthError unless ``presented`` equals one of ``keys`` (constant-time, all compared)."""
+    if not presented:
+        raise AuthError("an API key is required (Authorization: Bearer <key>)")
+    if not _one_of(presented, keys):
         raise AuthError("API key is not valid", code="invalid_api_key")
+
+
+def check_admin_key(presented: str | None, keys: tuple[str, ...]) -> None:
+    """Raise AuthError unless ``presented`` is one of the admin ``keys`` (``TIDINGS_ADMIN_KEYS``;
+    constant-time, all compared). Producer keys are not admin keys."""
+    if not keys:
+        raise AuthError("no admin key is configured (TIDINGS_ADMIN_KEYS)",
+                        code="invalid_admin_key")
+    if not presented:
+        raise AuthError("an admin key is required (Authorization: Bearer <key>)")
+    if not _one_of(presented, keys):
+        raise AuthError("admin key is not valid", code="invalid_admin_key")
 
 
 def mint(secret: str, user_id: str, ttl: int, *, audience: str | None = None,

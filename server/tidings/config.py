@@ -82,6 +82,10 @@ class Settings:
     api_keys: tuple[str, ...] = _opt(
         "TIDINGS_API_KEYS", (), Kind(read_list, "KEY,KEY"),
         help="producer API keys, comma-separated", secret=True)
+    admin_keys: tuple[str, ...] = _opt(
+        "TIDINGS_ADMIN_KEYS", (), Kind(read_list, "KEY,KEY"),
+        help="operator keys (for /metrics), comma-separated; separate from the producer keys",
+        secret=True)
     allowed_origins: tuple[str, ...] = _opt(
         "TIDINGS_ALLOWED_ORIGINS", (), LIST,
         help="browser origins allowed to open sockets and call the API (CORS); `*`: any")
@@ -134,6 +138,16 @@ class Settings:
         "TIDINGS_PUSH_BACKOFF_BASE", 5.0, SECONDS, help="first retry delay of a push (seconds)")
     push_backoff_cap: float = _opt(
         "TIDINGS_PUSH_BACKOFF_CAP", 3600.0, SECONDS, help="longest retry delay (seconds)")
+    metrics: bool = _opt(
+        "TIDINGS_METRICS", True, BOOL,
+        help="record Prometheus metrics and serve /metrics; false turns both off")
+    metrics_port: int | None = _opt(
+        "TIDINGS_METRICS_PORT", None, Kind(read_port, "PORT"),
+        help="also serve /metrics here, without a key (with --workers N: PORT to PORT+N-1,"
+             " one per process)")
+    metrics_host: str = _opt(
+        "TIDINGS_METRICS_HOST", "127.0.0.1", Kind(str, "HOST"),
+        help="address the metrics port listens on")
     log_level: str = _opt("TIDINGS_LOG_LEVEL", "INFO", Kind(read_level, "LEVEL", LOG_LEVELS),
                           help="log level")
 

@@ -5,7 +5,7 @@ characters of the message (a newline included) are escaped, so one record is
 one line plus its traceback, and each traceback line starts with ``"  | "``,
 so no logged value can pass for a record of its own. Bearer credentials,
 anything shaped like a JWT, and every secret given to :func:`protect` (the
-JWT secret, producer API keys) are replaced by ``[redacted]`` in messages and
+JWT secret, producer API keys, admin keys) are replaced by ``[redacted]`` in messages and
 tracebacks alike.
 """
 

@@ -31,7 +31,7 @@ from schemathesis.config import SchemathesisConfig
 from tidings import config
 from tidings.api.openapi import document
 
-from helpers import API_KEY, PRODUCER, new_user, serve_node, token
+from helpers import ADMIN_KEY, API_KEY, PRODUCER, new_user, serve_node, token
 
 pytestmark = [pytest.mark.schemathesis, pytest.mark.timeout(600)]
 
@@ -39,7 +39,8 @@ USER = new_user("st")
 USER_TOKEN = token(USER, ttl=3600)
 #: Each operation's credential comes from the security scheme it declares.
 CONFIG = SchemathesisConfig.from_dict({"auth": {"openapi": {
-    "userJWT": {"bearer": USER_TOKEN}, "apiKey": {"bearer": API_KEY}}}})
+    "userJWT": {"bearer": USER_TOKEN}, "apiKey": {"bearer": API_KEY},
+    "adminKey": {"bearer": ADMIN_KEY}}}})
 EXAMPLES = 100
 STATEFUL_STEPS = 600  # steps of linked scenarios, over at most MAX_RUNS runs
 MAX_RUNS = 20
@@ -80,8 +81,9 @@ class ThreadedNode:
 @pytest.fixture(scope="module")
 def st_node(settings: config.Settings) -> Iterator[ThreadedNode]:
     """A node in dev mode (dev tokens are tested too) without the per-user rate limit
-    (the run is one user's flood of requests)."""
-    with ThreadedNode(replace(settings, rate_limit_user=0.0, dev=True)) as node:
+    (the run is one user's flood of requests), with an admin key (``/metrics``)."""
+    with ThreadedNode(replace(settings, rate_limit_user=0.0, dev=True,
+                              admin_keys=(ADMIN_KEY,))) as node:
         for i in range(3):  # an inbox to page through and link from
             r = requests.post(f"{node.url}/api/v1/notifications", headers=PRODUCER,
                               json={"recipients": [USER], "message": f"seed {i}"}, timeout=10)

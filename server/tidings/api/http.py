@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import orjson
 from aiohttp import web
 
-from ..auth import Identity, check_api_key
+from ..auth import Identity, check_admin_key, check_api_key
 from ..core.decoding import decode_body
 from ..core.errors import AuthError, RateLimited, TidingsError, TooLarge
 from ..core.ratelimit import RateLimiter
@@ -164,6 +164,11 @@ def producer(request: web.Request) -> None:
     key = bearer(request)
     check_api_key(key, s.settings.api_keys)
     _limit(s.producer_limiter, hashlib.sha256((key or "").encode()).hexdigest())
+
+
+def admin(request: web.Request) -> None:
+    """A valid admin key (``TIDINGS_ADMIN_KEYS``; producer keys are not admin keys)."""
+    check_admin_key(bearer(request), services(request).settings.admin_keys)
 
 
 def _json_type(header: str | None) -> bool:

@@ -25,6 +25,7 @@ routes = web.RouteTableDef()
 
 _USER = [{"userJWT": []}]
 _PRODUCER = [{"apiKey": []}]
+_ADMIN = [{"adminKey": []}]
 _JSON_IN = (400, 413, 415)  # what any JSON body can add
 _UID = {"name": "uid", "in": "path", "required": True,
         "schema": {"type": "string", "format": "uuid"}}
@@ -95,6 +96,10 @@ _ENDPOINTS: list[_Endpoint] = [
     ("get", "/static/tidings.js", "The JavaScript client (ES module)", [], None,
      {200: "text/javascript"}, (), []),
     ("get", "/healthz", "Liveness", [], None, {200: "Health"}, (), []),
+    ("get", "/metrics",
+     "This process's Prometheus metrics (text format 0.0.4) for an admin key"
+     " (TIDINGS_ADMIN_KEYS); 404 while metrics are off (TIDINGS_METRICS=false)",
+     _ADMIN, None, {200: "text/plain"}, (401, 404), []),
     ("get", "/readyz", "Readiness: PostgreSQL and Redis answer", [], None,
      {200: "Readiness", 503: "Readiness"}, (), []),
     ("get", "/ws/me/notifications",
@@ -183,6 +188,8 @@ def document() -> dict[str, Any]:
             "securitySchemes": {
                 "userJWT": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
                 "apiKey": {"type": "http", "scheme": "bearer"},
+                "adminKey": {"type": "http", "scheme": "bearer",
+                             "description": "an operator key of TIDINGS_ADMIN_KEYS"},
             },
             "responses": {name: _error_response(text, status)
                           for status, (name, text) in ERRORS.items()},

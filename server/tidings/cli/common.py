@@ -38,7 +38,7 @@ def setup_logging(settings: Settings) -> None:
 
 
 def protect(settings: Settings) -> None:
-    logsafe.protect([settings.jwt_secret, *settings.api_keys])
+    logsafe.protect([settings.jwt_secret, *settings.api_keys, *settings.admin_keys])
 
 
 def settings(args: argparse.Namespace, *, require_auth: bool = True) -> Settings:

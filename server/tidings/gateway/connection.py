@@ -57,7 +57,7 @@ def text_frame(payload: bytes) -> bytes:
 
 class Connection:
     __slots__ = ("awaiting_pong", "budget", "closing", "drained", "expires_at", "limit",
-                 "pending", "session", "transport", "user_id", "writer", "ws")
+                 "pending", "session", "slow", "transport", "user_id", "writer", "ws")
 
     def __init__(self, ws: web.WebSocketResponse, transport: asyncio.Transport | None,
                  user_id: str, limit: int):
@@ -74,6 +74,7 @@ class Connection:
         self.expires_at = 0.0  # the token's expiry; the hub closes the socket then
         self.drained: asyncio.Future[None] | None = None
         self.closing = False
+        self.slow = False  # closed as a slow consumer (counted by the hub when it leaves)
         self.awaiting_pong = False  # pinged, and nothing heard from the peer since
 
     @property
@@ -93,7 +94,7 @@ class Connection:
         if self.pending is None:
             self.pending = deque()
         elif len(self.pending) >= self.limit:
-            self.abort(protocol.CLOSE_SLOW, "slow consumer")
+            self.abort(protocol.CLOSE_SLOW, protocol.SLOW_CONSUMER)
             return
         self.pending.append(frame)
         if self.writer is None:
@@ -109,7 +110,7 @@ class Connection:
         try:
             await asyncio.wait_for(asyncio.shield(self.drained), wait)
         except TimeoutError:
-            self.abort(protocol.CLOSE_SLOW, "slow consumer")
+            self.abort(protocol.CLOSE_SLOW, protocol.SLOW_CONSUMER)
 
     def _wake(self) -> None:
         if self.drained is not None and not self.drained.done():
@@ -150,6 +151,7 @@ class Connection:
         if self.closing:
             return
         self.closing = True
+        self.slow = code == protocol.CLOSE_SLOW and reason == protocol.SLOW_CONSUMER
         self.pending = None
         self._wake()
         self.session.disconnected()

@@ -15,6 +15,7 @@ from ..store.db import Pool
 from .devices import Devices
 from .health import Health
 from .inbox import Inbox
+from .metrics import Metrics
 from .publishing import Publishing
 
 
@@ -32,6 +33,7 @@ class Services:
     health: Health
     user_limiter: RateLimiter | None = None
     producer_limiter: RateLimiter | None = None
+    metrics: Metrics | None = None  # None: TIDINGS_METRICS=false
 
 
 SERVICES: web.AppKey[Services] = web.AppKey("services", Services)
