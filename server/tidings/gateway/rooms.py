@@ -31,7 +31,7 @@ class Rooms(Generic[T]):
 
     def socket_count(self) -> int:
         """Sockets here (counted when asked: nothing is kept per connect)."""
-        return sum(map(len, tuple(self._rooms.values())))
+        return sum(map(len, self._rooms.values()))
 
     def users(self) -> list[str]:
         return list(self._rooms)

@@ -122,6 +122,7 @@ class Metrics(Recorder):
             "tidings_push_send_duration_seconds",
             "Time a push provider took to answer one send", ["provider"],
             buckets=PUSH_SECONDS, registry=self.registry)
+        self._push_seconds: dict[str, Any] = {}  # provider -> its histogram child
         self._sockets: Callable[[], tuple[int, int]] = lambda: (0, 0)
         self._backlog_ttl = backlog_ttl
         self._backlog_source: Callable[[], Awaitable[Backlog]] | None = None
@@ -202,7 +203,10 @@ class Metrics(Recorder):
 
     def pushed(self, provider: str, outcome: str, seconds: float) -> None:
         self.push_sends[provider, outcome] += 1
-        self.push_seconds.labels(provider).observe(seconds)
+        child = self._push_seconds.get(provider)
+        if child is None:  # labels() takes a lock and builds a key: once per provider
+            child = self._push_seconds[provider] = self.push_seconds.labels(provider)
+        child.observe(seconds)
 
 
 class _Collector:
