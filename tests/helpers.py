@@ -19,6 +19,7 @@ from tidings.services.context import SERVICES
 
 JWT_SECRET = "test-secret-" + "x" * 40
 API_KEY = "test-producer-key"
+ADMIN_KEY = "test-admin-key"
 PRODUCER = {"Authorization": f"Bearer {API_KEY}"}
 ADMIN_KEY = "test-admin-key-" + "a" * 24
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}

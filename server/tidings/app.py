@@ -2,8 +2,8 @@
 
 :func:`create_app` returns the aiohttp application of one node: routes, the
 error middleware, and a cleanup context that opens the pools, applies
-migrations (unless turned off), starts the background workers and, on
-shutdown, stops them in order.
+migrations (unless turned off), starts the background workers (and the metrics
+port, if set) and, on shutdown, stops them in order.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from .api import (
     devices,
     health,
     inbox,
+    metrics,
     openapi,
     preferences,
     producer,
@@ -55,13 +56,14 @@ from .services.context import SERVICES, Services
 from .services.devices import Devices
 from .services.health import Health
 from .services.inbox import Inbox
+from .services.metrics import Metrics, Recorder
 from .services.node_stats import NodeStats
 from .services.preferences import Preferences
 from .services.profiles import Profiles
 from .services.publishing import Publishing
 from .services.realtime import Realtime
 from .services.types import Types
-from .store import db, migrate
+from .store import backlog, db, migrate
 from .workers.email import EmailWorker
 from .workers.push import PushWorker, WorkerConfig
 from .workers.relay import Relay
@@ -75,7 +77,7 @@ def create_app(settings: Settings) -> web.Application:
     protocol.install()
     app = web.Application(client_max_size=MAX_BODY_BYTES,
                           middlewares=[edge(settings.allowed_origins)])
-    for module in (inbox, devices, preferences, producer, types, profiles, health, openapi,
+    for module in (inbox, devices, preferences, producer, types, profiles, health, metrics, openapi,
                    demo, webpush, admin, ws):
         app.add_routes(module.routes)
     app.cleanup_ctx.append(_node(settings, webpush_setup(settings)))
@@ -104,16 +106,18 @@ def webpush_setup(settings: Settings) -> WebPushSetup:
 
 
 def push_worker(settings: Settings, redis: connect.Redis | None, pool: db.Pool,
-                name: str | None = None,
-                webpush: WebPushSetup | None = None) -> tuple[PushWorker, Registry]:
+                name: str | None = None, webpush: WebPushSetup | None = None,
+                metrics: Recorder | None = None) -> tuple[PushWorker, Registry]:
     """A push worker with the settings' providers; close the registry after it stops.
 
     ``name`` makes the worker's lease name unique when one process runs several nodes;
-    without ``redis`` there is no per-device throttle.
+    without ``redis`` there is no per-device throttle; its sends are recorded in ``metrics``.
     """
     webpush = webpush or webpush_setup(settings)
     registry = Registry.from_config(
         parse_config(settings.push_config, vapid=webpush.vapid is not None), webpush=webpush)
+    if metrics is not None:
+        metrics.known_providers(app.provider.name for app in registry.apps)
     extra = {"name": f"{socket.gethostname()}-{os.getpid()}-{name}"} if name else {}
     config = WorkerConfig(
         **extra,
@@ -122,7 +126,7 @@ def push_worker(settings: Settings, redis: connect.Redis | None, pool: db.Pool,
         device_per_minute=settings.push_device_per_minute,
     )
     throttle = Throttle(redis) if redis is not None else None
-    return PushWorker(pool, registry, config, throttle=throttle), registry
+    return PushWorker(pool, registry, config, throttle=throttle, metrics=metrics), registry
 
 
 def preferences_url(settings: Settings) -> str:
@@ -156,8 +160,12 @@ def _node(settings: Settings, webpush: WebPushSetup):
         redis = connect.client(settings.redis_url)
         blocking = connect.blocking_client(settings.redis_url)
         publisher = Publisher(redis)
-        health = Health({"postgres": lambda: db.ping(pool), "redis": publisher.ping})
-        hub = Hub(settings, Realtime(pool, redis, blocking, node_id, report=health.report))
+        measured = Metrics() if settings.metrics else None
+        recorder = measured or Recorder()
+        health = Health({"postgres": lambda: db.ping(pool), "redis": publisher.ping},
+                        metrics=recorder)
+        hub = Hub(settings, Realtime(pool, redis, blocking, node_id, report=health.report),
+                  recorder)
         tasks: list[asyncio.Task[object]] = []
         registry: Registry | None = None
         worker: PushWorker | None = None
@@ -167,6 +175,7 @@ def _node(settings: Settings, webpush: WebPushSetup):
         sender: Mailer | None = None
         publishing: Publishing | None = None
         stats: NodeStats | None = None
+        metrics_port: web.AppRunner | None = None
         try:
             if settings.migrate:
                 async with pool.acquire() as conn:
@@ -192,6 +201,7 @@ def _node(settings: Settings, webpush: WebPushSetup):
                 producer_limiter=(RateLimiter(settings.rate_limit_producer,
                                               2 * settings.rate_limit_producer)
                                   if settings.rate_limit_producer else None),
+                metrics=measured,
             )
             app[SERVICES] = services
             app[ws.HUB] = hub
@@ -200,15 +210,24 @@ def _node(settings: Settings, webpush: WebPushSetup):
             await hub.start()
             stats = NodeStats(redis, node_id, lambda: node_sample.sample(hub), health.report)
             stats.start()
+            if measured is not None:
+                measured.watch_sockets(lambda: (hub.rooms.socket_count(), len(hub.rooms)))
+                measured.watch_backlog(lambda: backlog.read(pool), health.report)
+                if settings.metrics_port is not None:
+                    metrics_port = await metrics.serve(measured, settings.metrics_host,
+                                                       settings.metrics_port)
             tasks.append(asyncio.create_task(Relay(pool, publishing).run(), name="relay"))
             tasks.append(asyncio.create_task(kinds.run(), name="types-reload"))
             if settings.push_workers:
-                worker, registry = push_worker(settings, redis, pool, node_id, webpush)
+                worker, registry = push_worker(settings, redis, pool, node_id, webpush,
+                                               metrics=recorder)
                 push_task = asyncio.create_task(worker.run(), name="push-worker")
                 emails, sender = email_worker(settings, pool, node_id)
                 email_task = asyncio.create_task(emails.run(), name="email-worker")
             yield
         finally:
+            if metrics_port is not None:
+                await metrics_port.cleanup()
             for w, task in ((worker, push_task), (emails, email_task)):
                 if w is not None and task is not None:
                     w.stop()  # returns once its sends are settled; cancel if it takes long

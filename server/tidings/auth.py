@@ -13,7 +13,7 @@ Keys are prepared once, not per token: the secret or public key for each
 allowed algorithm when the verifier is made, each JWKS key when the set is
 fetched (a JWK that names its ``alg`` verifies that algorithm only). A JWKS
 is fetched once, cached, and fetched again when a token names an unknown
-``kid`` (at most once per ``JWKS_MIN_REFRESH`` seconds). API keys are
+``kid`` (at most once per ``JWKS_MIN_REFRESH`` seconds). API keys and admin keys are
 compared in constant time. No token or key is logged.
 """
 
@@ -245,15 +245,20 @@ class TokenVerifier:
         self._jwks = found
 
 
-def check_api_key(presented: str | None, keys: tuple[str, ...]) -> None:
-    """Raise AuthError unless ``presented`` equals one of ``keys`` (constant-time, all compared)."""
-    if not presented:
-        raise AuthError("an API key is required (Authorization: Bearer <key>)")
+def _one_of(presented: str, keys: tuple[str, ...]) -> bool:
+    """Whether ``presented`` equals one of ``keys``: every key compared in constant time."""
     given = presented.encode("utf-8", "surrogateescape")  # bytes no key holds stay bytes
     ok = False
     for key in keys:
         ok |= hmac.compare_digest(given, key.encode())
-    if not ok:
+    return ok
+
+
+def check_api_key(presented: str | None, keys: tuple[str, ...]) -> None:
+    """Raise AuthError unless ``presented`` equals one of ``keys`` (constant-time, all compared)."""
+    if not presented:
+        raise AuthError("an API key is required (Authorization: Bearer <key>)")
+    if not _one_of(presented, keys):
         raise AuthError("API key is not valid", code="invalid_api_key")
 
 

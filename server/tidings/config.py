@@ -87,8 +87,9 @@ class Settings:
         help="producer API keys, comma-separated", secret=True)
     admin_keys: tuple[str, ...] = _opt(
         "TIDINGS_ADMIN_KEYS", (), Kind(read_list, "KEY,KEY"),
-        help="admin keys for the operator's console (/admin, /api/v1/admin/...),"
-             " comma-separated; none: the console is off", secret=True)
+        help="admin keys for the operator's console (/admin, /api/v1/admin/...) and /metrics,"
+             " comma-separated, separate from the producer keys; none: the console is off",
+        secret=True)
     allowed_origins: tuple[str, ...] = _opt(
         "TIDINGS_ALLOWED_ORIGINS", (), LIST,
         help="browser origins allowed to open sockets and call the API (CORS); `*`: any")
@@ -172,6 +173,16 @@ class Settings:
     smtp_connections: int = _opt(
         "TIDINGS_SMTP_CONNECTIONS", 4, COUNT,
         help="SMTP connections kept per process: e-mails sent at once")
+    metrics: bool = _opt(
+        "TIDINGS_METRICS", True, BOOL,
+        help="record Prometheus metrics and serve /metrics; false turns both off")
+    metrics_port: int | None = _opt(
+        "TIDINGS_METRICS_PORT", None, Kind(read_port, "PORT"),
+        help="also serve /metrics here, without a key (with --workers N: PORT to PORT+N-1,"
+             " one per process)")
+    metrics_host: str = _opt(
+        "TIDINGS_METRICS_HOST", "127.0.0.1", Kind(str, "HOST"),
+        help="address the metrics port listens on")
     log_level: str = _opt("TIDINGS_LOG_LEVEL", "INFO", Kind(read_level, "LEVEL", LOG_LEVELS),
                           help="log level")
     log_format: str = _opt("TIDINGS_LOG_FORMAT", "text",

@@ -48,6 +48,9 @@ def check(s: Settings, *, require_auth: bool) -> list[ConfigError]:
         bad("TIDINGS_PUBLIC_URL", "must be an http(s) URL")
     _webpush(s, bad)
     _email(s, bad)
+    if set(s.admin_keys) & set(s.api_keys):
+        bad("TIDINGS_ADMIN_KEYS", "an admin key must not also be a producer key")
+    _metrics_ports(s, bad)
     for origin in s.allowed_origins:
         if origin != "*" and not origin.startswith(("http://", "https://")):
             bad("TIDINGS_ALLOWED_ORIGINS", f"{origin!r} is not an http(s) origin")
@@ -104,6 +107,21 @@ def _email(s: Settings, bad) -> None:
             parse_sender(s.email_from)
         except ValueError as exc:
             bad("TIDINGS_EMAIL_FROM", f"{s.email_from!r} {exc}")
+
+
+def _metrics_ports(s: Settings, bad) -> None:
+    """With ``--workers N`` the processes serve metrics on PORT to PORT+N-1."""
+    first = s.metrics_port
+    if first is None:
+        return
+    last = first + s.workers - 1
+    if s.workers > 1 and first == 0:
+        bad("TIDINGS_METRICS_PORT", f"0 (any free port) cannot number {s.workers} processes")
+    elif last > 65535:
+        bad("TIDINGS_METRICS_PORT", f"{first} to {last} (one per process) must end by 65535")
+    elif first <= s.port <= last and s.port != 0:
+        ports = str(first) if first == last else f"{first} to {last} (one per process)"
+        bad("TIDINGS_METRICS_PORT", f"{ports} must not include TIDINGS_PORT ({s.port})")
 
 
 def _algorithms(s: Settings, bad) -> None:

@@ -14,7 +14,7 @@ milliseconds), ``level``, ``logger``, ``message``, then ``request_id``,
 ``exception`` / ``stack`` text when there is one.
 
 In both, bearer credentials, anything shaped like a JWT, and every secret given
-to :func:`protect` (the JWT secret, producer API keys, the SMTP password) are
+to :func:`protect` (the JWT secret, producer API keys, admin keys, the SMTP password) are
 replaced by ``[redacted]`` in messages, ids and tracebacks alike.
 """
 

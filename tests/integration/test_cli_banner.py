@@ -51,3 +51,23 @@ def test_admin_keys_must_not_be_guessable():
         assert str(exc) == "TIDINGS_ADMIN_KEYS: each admin key must be at least 16 characters"
     else:
         raise AssertionError("a short admin key was accepted")
+
+
+def test_the_banner_says_where_metrics_are_scraped():
+    s = config.load(PROD)
+    assert "metrics" not in serve.banner(s, embedded=False), "nothing to scrape without a key"
+    keyed = config.load({**PROD, "TIDINGS_ADMIN_KEYS": "adm-" + "x" * 20})
+    assert "metrics:         http://127.0.0.1:8000/metrics (with an admin key)" in serve.banner(
+        keyed, embedded=False)
+    port = config.load({**PROD, "TIDINGS_METRICS_PORT": "9100"})
+    assert "metrics:         http://127.0.0.1:9100/metrics\n" in serve.banner(
+        port, embedded=False) + "\n"
+    four = config.load({**PROD, "TIDINGS_METRICS_PORT": "9100", "TIDINGS_WORKERS": "4",
+                        "TIDINGS_METRICS_HOST": "0.0.0.0"})
+    assert ("metrics:         http://127.0.0.1:9100/metrics to port 9103 (one port per"
+            " process)") in serve.banner(four, embedded=False)
+    many = config.load({**PROD, "TIDINGS_ADMIN_KEYS": "adm-" + "x" * 20, "TIDINGS_WORKERS": "2"})
+    assert "set TIDINGS_METRICS_PORT to scrape each process" in serve.banner(
+        many, embedded=False)
+    off = config.load({**PROD, "TIDINGS_METRICS_PORT": "9100", "TIDINGS_METRICS": "false"})
+    assert "metrics" not in serve.banner(off, embedded=False)

@@ -72,6 +72,20 @@ def test_port_in_use_is_found_first(tmp_path):
     assert list(tmp_path.iterdir()) == [], "a failed serve left files behind"
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_metrics_port_in_use_is_found_before_anything_starts(tmp_path, workers):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        first = busy - workers + 1  # the last process's port is the one taken
+        result = _tidings(tmp_path, "serve", "--port", str(free_port()), "--workers",
+                          str(workers), "--metrics-port", str(first))
+    _one_line(result, "TIDINGS_METRICS_PORT", f"port {busy} on 127.0.0.1", "in use",
+              "--metrics-port")
+    assert list(tmp_path.iterdir()) == [], "a failed serve left files behind"
+
+
 @pytest.mark.parametrize("command", [["serve"], ["migrate"], ["worker", "--burst"]])
 def test_unreachable_database(tmp_path, command):
     env = _env(TIDINGS_DATABASE_URL=_dead_postgres(), TIDINGS_REDIS_URL=_dead_redis(),

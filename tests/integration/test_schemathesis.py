@@ -81,8 +81,9 @@ class ThreadedNode:
 @pytest.fixture(scope="module")
 def st_node(settings: config.Settings) -> Iterator[ThreadedNode]:
     """A node in dev mode (dev tokens are tested too) without the per-user rate limit
-    (the run is one user's flood of requests)."""
-    with ThreadedNode(replace(settings, rate_limit_user=0.0, dev=True)) as node:
+    (the run is one user's flood of requests), with an admin key (``/metrics``)."""
+    with ThreadedNode(replace(settings, rate_limit_user=0.0, dev=True,
+                              admin_keys=(ADMIN_KEY,))) as node:
         for i in range(3):  # an inbox to page through and link from
             r = requests.post(f"{node.url}/api/v1/notifications", headers=PRODUCER,
                               json={"recipients": [USER], "message": f"seed {i}"}, timeout=10)

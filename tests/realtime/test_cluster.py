@@ -203,3 +203,56 @@ async def test_serve_workers_share_one_port(settings, workers):
     finally:
         proc.send_signal(signal.SIGINT)
         assert await asyncio.to_thread(proc.wait, 30) == 0
+
+
+async def test_each_serve_worker_serves_its_own_metrics_port(settings):
+    """``serve --workers 2 --metrics-port P``: process i answers on P+i, for its own sockets."""
+    import os
+    import subprocess
+    import sys
+    from dataclasses import replace
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from tidings import config
+    from tidings.embedded import free_port
+
+    port, first = free_port(), free_port()
+    while first + 1 == port:
+        first = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TIDINGS_")}
+    env.update(config.to_env(replace(settings, port=port, workers=2, metrics_port=first)))
+    proc = subprocess.Popen([sys.executable, "-m", "tidings", "serve"], env=env,
+                            stdout=subprocess.DEVNULL)
+
+    async def sockets_of(http: aiohttp.ClientSession, metrics_port: int) -> float:
+        async with http.get(f"http://127.0.0.1:{metrics_port}/metrics") as r:
+            text = await r.text()
+        return next(s.value for f in text_string_to_metric_families(text)
+                    for s in f.samples if s.name == "tidings_sockets_open")
+
+    try:
+        async with aiohttp.ClientSession() as http:
+            opened = []
+            async with asyncio.timeout(60):
+                while True:  # until both processes answer
+                    try:
+                        counts = [await sockets_of(http, first + i) for i in range(2)]
+                        break
+                    except aiohttp.ClientError:
+                        await asyncio.sleep(0.1)
+                assert counts == [0, 0]
+                for _ in range(6):
+                    ws = await http.ws_connect(f"ws://127.0.0.1:{port}/ws/me/notifications",
+                                               headers={"Authorization":
+                                                        f"Bearer {token(new_user('w'))}"})
+                    assert (await ws.receive_json())["type"] == "counts"
+                    opened.append(ws)
+                while sum(counts) != 6:
+                    await asyncio.sleep(0.05)
+                    counts = [await sockets_of(http, first + i) for i in range(2)]
+            for ws in opened:
+                await ws.close()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert await asyncio.to_thread(proc.wait, 30) == 0

@@ -38,6 +38,13 @@ def test_flags_win_over_env():
     ({"TIDINGS_MIGRATE": "perhaps"}, "TIDINGS_MIGRATE"),
     ({"TIDINGS_ALLOWED_ORIGINS": "evil"}, "TIDINGS_ALLOWED_ORIGINS"),
     ({"TIDINGS_WORKERS": "0"}, "TIDINGS_WORKERS"),
+    ({"TIDINGS_ADMIN_KEYS": "adm,k2"}, "TIDINGS_ADMIN_KEYS"),
+    ({"TIDINGS_METRICS_PORT": "8000"}, "TIDINGS_METRICS_PORT"),
+    ({"TIDINGS_METRICS_PORT": "7998", "TIDINGS_WORKERS": "3"}, "TIDINGS_METRICS_PORT"),
+    ({"TIDINGS_METRICS_PORT": "0", "TIDINGS_WORKERS": "2"}, "TIDINGS_METRICS_PORT"),
+    ({"TIDINGS_METRICS_PORT": "65535", "TIDINGS_WORKERS": "2"}, "TIDINGS_METRICS_PORT"),
+    ({"TIDINGS_METRICS_PORT": "http"}, "TIDINGS_METRICS_PORT"),
+    ({"TIDINGS_METRICS": "sometimes"}, "TIDINGS_METRICS"),
 ])
 def test_bad_settings_name_the_setting(change, setting):
     with pytest.raises(ConfigError) as exc:
@@ -45,8 +52,18 @@ def test_bad_settings_name_the_setting(change, setting):
     assert exc.value.setting == setting
 
 
+def test_metrics_settings():
+    s = config.load({**PROD, "TIDINGS_ADMIN_KEYS": "adm-1, adm-2", "TIDINGS_METRICS_PORT": "9100",
+                     "TIDINGS_WORKERS": "4"})
+    assert s.admin_keys == ("adm-1", "adm-2") and "adm-1" not in repr(s)
+    assert s.metrics and s.metrics_port == 9100 and s.metrics_host == "127.0.0.1"
+    assert config.load({**PROD, "TIDINGS_METRICS_PORT": "7997", "TIDINGS_WORKERS": "3"})
+    assert not config.load({**PROD, "TIDINGS_METRICS": "false"}).metrics
+
+
 def test_to_env_round_trips():
-    s = config.load({**PROD, "TIDINGS_WORKERS": "3", "TIDINGS_DEV": "true"})
+    s = config.load({**PROD, "TIDINGS_WORKERS": "3", "TIDINGS_DEV": "true",
+                     "TIDINGS_ADMIN_KEYS": "adm", "TIDINGS_METRICS_PORT": "9100"})
     assert config.load(config.to_env(s)) == s
 
 

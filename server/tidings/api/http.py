@@ -188,6 +188,8 @@ def producer(request: web.Request) -> None:
     _limit(s.producer_limiter, hashlib.sha256((key or "").encode()).hexdigest())
 
 
+
+
 def _json_type(header: str | None) -> bool:
     """No Content-Type (curl's ``--data-binary``, old clients) is read as JSON;
     ``application/json`` and any ``application/*+json`` are JSON; nothing else is."""

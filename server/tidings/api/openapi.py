@@ -30,6 +30,7 @@ routes = web.RouteTableDef()
 
 _USER = [{"userJWT": []}]
 _PRODUCER = [{"apiKey": []}]
+_ADMIN = [{"adminKey": []}]
 _JSON_IN = (400, 413, 415)  # what any JSON body can add
 _UID = {"name": "uid", "in": "path", "required": True,
         "schema": {"type": "string", "format": "uuid"}}
@@ -143,6 +144,11 @@ _ENDPOINTS: list[_Endpoint] = [
      "The Web Push service worker: shows each push, focuses or opens the inbox on click",
      [], None, {200: "text/javascript"}, (), []),
     ("get", "/healthz", "Liveness", [], None, {200: "Health"}, (), []),
+    ("get", "/metrics",
+     "This process's Prometheus metrics (text format 0.0.4) for an admin key"
+     " (TIDINGS_ADMIN_KEYS); 404 with no admin key configured or while metrics are off"
+     " (TIDINGS_METRICS=false)",
+     _ADMIN, None, {200: "text/plain"}, (401, 403, 404), []),
     ("get", "/readyz", "Readiness: PostgreSQL and Redis answer", [], None,
      {200: "Readiness", 503: "Readiness"}, (), []),
     ("get", "/ws/me/notifications",

@@ -166,7 +166,7 @@ ERRORS = {
           " invalid_preferences, required_type,"
           " bad_http_request (a malformed request line or header)"),
     401: ("Unauthorized", "missing or bad credentials: unauthorized, invalid_token,"
-          " token_expired, invalid_api_key, jwks_unavailable"),
+          " token_expired, invalid_api_key, invalid_admin_key, jwks_unavailable"),
     403: ("Forbidden", "host_not_allowed: a dev token asked for under a Host that names neither"
           " a loopback address nor the public URL's host (DNS rebinding); invalid_admin_key:"
           " the key is not one of TIDINGS_ADMIN_KEYS"),

@@ -40,7 +40,7 @@ def setup_logging(settings: Settings) -> None:
 
 def protect(settings: Settings) -> None:
     smtp_password = urlsplit(settings.smtp_url).password if settings.smtp_url else None
-    logsafe.protect([settings.jwt_secret, *settings.api_keys, smtp_password,
+    logsafe.protect([settings.jwt_secret, *settings.api_keys, *settings.admin_keys, smtp_password,
                      unquote(smtp_password or "")])
 
 

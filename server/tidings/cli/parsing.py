@@ -20,6 +20,7 @@ from .common import Unusable
 _WORKER_URLS = {
     "database_url": "PostgreSQL URL (also DATABASE_URL); required here",
     "redis_url": "Redis URL (also REDIS_URL); unset: no per-device throttle",
+    "metrics_port": "serve this worker's /metrics here, without a key; default unset (none)",
 }
 
 
@@ -73,7 +74,8 @@ def parser() -> argparse.ArgumentParser:
     wrk.add_argument("--burst", action="store_true", help="send what is due, then exit")
     config_help.add_flags(wrk, ["database_url", "redis_url", "push_config", "push_max_attempts",
                            "push_device_per_minute", "push_lease", "push_backoff_base",
-                           "push_backoff_cap", "log_level", "log_format"], help=_WORKER_URLS)
+                           "push_backoff_cap", "metrics", "metrics_port", "metrics_host",
+                           "log_level", "log_format"], help=_WORKER_URLS)
 
     push = _command(sub, "push", remote.cmd_push,
                     "send one notification with a push (or a batch) via a running server")

@@ -12,6 +12,7 @@ import errno
 import socket
 from urllib.parse import parse_qs, urlsplit
 
+from .. import config
 from ..config import Settings
 from ..core.errors import BusUnavailable, StoreError, StoreUnavailable
 from .common import Unusable
@@ -19,12 +20,15 @@ from .common import Unusable
 TIMEOUT = 8.0  # seconds for PostgreSQL or Redis to answer
 
 
-def check_port(host: str, port: int) -> None:
-    """Raise Unusable if ``host:port`` cannot be listened on (bound and released at once)."""
+def check_port(host: str, port: int, setting: str = "TIDINGS_PORT",
+               host_setting: str = "TIDINGS_HOST") -> None:
+    """Raise Unusable if ``host:port`` cannot be listened on (bound and released at once);
+    the failure names ``setting`` (the port's) or ``host_setting``."""
+    flag, host_flag = (config.flag(_field(setting)), config.flag(_field(host_setting)))
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except socket.gaierror as exc:
-        raise Unusable("TIDINGS_HOST", f"cannot listen on {host!r} ({exc.strerror})") from None
+        raise Unusable(host_setting, f"cannot listen on {host!r} ({exc.strerror})") from None
     for family, kind, proto, _name, address in infos:
         with socket.socket(family, kind, proto) as s:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -32,12 +36,16 @@ def check_port(host: str, port: int) -> None:
                 s.bind(address)
             except OSError as exc:
                 if exc.errno == errno.EADDRNOTAVAIL:
-                    raise Unusable("TIDINGS_HOST", f"{host} is not an address of this machine"
-                                   " (--host)") from None
+                    raise Unusable(host_setting, f"{host} is not an address of this machine"
+                                   f" ({host_flag})") from None
                 what = ("is already in use (another server listens there)"
                         if exc.errno == errno.EADDRINUSE else f"cannot be used ({exc.strerror})")
-                raise Unusable("TIDINGS_PORT", f"port {port} on {host} {what}; choose another"
-                               " with --port") from None
+                raise Unusable(setting, f"port {port} on {host} {what}; choose another"
+                               f" with {flag}") from None
+
+
+def _field(setting: str) -> str:
+    return setting.removeprefix("TIDINGS_").lower()
 
 
 def address(url: str) -> str:

@@ -63,13 +63,35 @@ def banner(s: Settings, embedded: bool) -> str:
     if s.admin_keys:
         lines.append(f"  admin console:   {url}/admin")
     lines.append(f"  API description: {url}/api/v1/openapi.json")
+    lines.extend(_metrics_lines(s, url))
     return "\n".join(lines)
+
+
+def _metrics_lines(s: Settings, url: str) -> list[str]:
+    """Where the metrics are scraped: each process's port, else the main port with a key."""
+    if not s.metrics:
+        return []
+    if s.metrics_port is not None:
+        host = local_url(replace(s, host=s.metrics_host, port=s.metrics_port))
+        if s.workers == 1:
+            return [f"  metrics:         {host}/metrics"]
+        return [f"  metrics:         {host}/metrics to port {s.metrics_port + s.workers - 1}"
+                " (one port per process)"]
+    if s.workers > 1:
+        return ["  metrics:         set TIDINGS_METRICS_PORT to scrape each process"]
+    if s.admin_keys:
+        return [f"  metrics:         {url}/metrics (with an admin key)"]
+    return []
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = common.settings(args)
     common.setup_logging(settings)
     reach.check_port(settings.host, settings.port)
+    if settings.metrics and settings.metrics_port is not None:
+        for i in range(settings.workers):
+            reach.check_port(settings.metrics_host, settings.metrics_port + i,
+                             "TIDINGS_METRICS_PORT", "TIDINGS_METRICS_HOST")
     with embedded_servers(settings, postgres=settings.embedded_postgres,
                           redis=settings.embedded_redis) as embedded:
         settings = common.resolve(settings, *((embedded.database_url, embedded.redis_url)
@@ -102,15 +124,15 @@ def _run_node(settings: Settings, text: str | None, *, reuse_port: bool) -> None
 
 
 def _serve_workers(settings: Settings, text: str) -> int:
-    """N node processes on one port (SO_REUSEPORT); signals are passed on to them."""
-    env = dict(os.environ)
-    env.update(config.to_env(replace(settings, workers=1, migrate=False, node_id=None,
-                                     dev=settings.dev_mode)))
-    children = [
-        subprocess.Popen([sys.executable, "-m", "tidings", "_node"], env=env,
-                         preexec_fn=die_with_parent)
-        for _ in range(settings.workers)
-    ]
+    """N node processes on one port (SO_REUSEPORT), process i with the metrics port
+    PORT+i; signals are passed on to them."""
+    one = replace(settings, workers=1, migrate=False, node_id=None, dev=settings.dev_mode)
+    children = []
+    for i in range(settings.workers):
+        port = None if settings.metrics_port is None else settings.metrics_port + i
+        env = {**os.environ, **config.to_env(replace(one, metrics_port=port))}
+        children.append(subprocess.Popen([sys.executable, "-m", "tidings", "_node"], env=env,
+                                          preexec_fn=die_with_parent))
 
     def forward(signum: int, _frame: Any) -> None:
         for child in children:

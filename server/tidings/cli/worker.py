@@ -1,4 +1,8 @@
-"""``tidings worker``: push and e-mail workers on their own, against an external PostgreSQL."""
+"""``tidings worker``: push and e-mail workers on their own, against an external PostgreSQL.
+
+With ``TIDINGS_METRICS_PORT`` it serves its metrics there (push sends, the
+queue gauges, its dependency errors); it has no other port.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +23,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
                           " (TIDINGS_REDIS_URL only for the per-device throttle); on the"
                           " embedded default, tidings serve runs the push workers itself")
     common.setup_logging(settings)
+    if settings.metrics and settings.metrics_port is not None:
+        reach.check_port(settings.metrics_host, settings.metrics_port,
+                         "TIDINGS_METRICS_PORT", "TIDINGS_METRICS_HOST")
     reach.reach_database(settings, migrate=False)
     if settings.redis_url:
         reach.reach_redis(settings)
@@ -26,14 +33,22 @@ def cmd_worker(args: argparse.Namespace) -> int:
     tuning.tune_gc()
 
     async def work() -> None:
+        from ..api import metrics as metrics_port
         from ..app import email_worker, push_worker
         from ..bus import connect
-        from ..store import db
+        from ..services.metrics import Metrics
+        from ..store import backlog, db
 
         tuning.raise_open_files()  # one file per provider connection
         pool = await db.create_pool(settings.database_url or "")
         redis = connect.client(settings.redis_url) if settings.redis_url else None
-        worker, registry = push_worker(settings, redis, pool)
+        served = None
+        metrics = Metrics() if settings.metrics and settings.metrics_port is not None else None
+        if metrics is not None:
+            metrics.watch_backlog(lambda: backlog.read(pool))
+            served = await metrics_port.serve(metrics, settings.metrics_host,
+                                              settings.metrics_port or 0)
+        worker, registry = push_worker(settings, redis, pool, metrics=metrics)
         emails, sender = email_worker(settings, pool)
         loop = asyncio.get_running_loop()
 
@@ -49,6 +64,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
             await asyncio.gather(worker.run(burst=args.burst), emails.run(burst=args.burst))
         finally:
             await sender.close()
+            if served is not None:
+                await served.cleanup()
             await registry.close()
             if redis is not None:
                 await redis.aclose()

@@ -21,6 +21,8 @@ CLOSE_BAD_TOKEN = 4001
 CLOSE_ORIGIN = 4003
 CLOSE_TOO_MANY = 4008
 CLOSE_SLOW = 1008
+#: The reason of a 1008 for a socket that did not take what was sent (not a message flood).
+SLOW_CONSUMER = "slow consumer"
 CLOSE_RESTART = 1012
 CLOSE_BAD_FRAME = 1007
 CLOSE_TOO_BIG = 1009

@@ -32,7 +32,7 @@ from typing import Any, NamedTuple
 import orjson
 
 from .events import COUNTS, Delivery
-from .protocol import CLOSE_RESTART, CLOSE_SLOW
+from .protocol import CLOSE_RESTART, CLOSE_SLOW, SLOW_CONSUMER
 from .shapes import Counts, notification_dict
 
 
@@ -189,7 +189,7 @@ class Session:
         if self._state != _LIVE:
             held = self._held if self._held is not None else []
             if len(held) >= self._limit:
-                return self._close(CLOSE_SLOW, "slow consumer")
+                return self._close(CLOSE_SLOW, SLOW_CONSUMER)
             held.append(delivery)
             self._held = held
             return []

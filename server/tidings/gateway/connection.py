@@ -77,7 +77,7 @@ class Owner(Protocol):
 class Connection(asyncio.Protocol):
     __slots__ = ("awaiting_pong", "budget", "closing", "drained", "expires_at", "greeting",
                  "limit", "owner", "paused", "pending", "phase", "reader", "session",
-                 "timer", "transport", "user_id")
+                 "slow", "timer", "transport", "user_id")
 
     def __init__(self, owner: Owner, limit: int, max_frame: int, greeting: bytes):
         self.owner = owner
@@ -97,6 +97,7 @@ class Connection(asyncio.Protocol):
         self.drained: asyncio.Future[None] | None = None
         self.timer: asyncio.TimerHandle | None = None  # the auth or the close wait only
         self.closing = False
+        self.slow = False  # closed as a slow consumer (counted by the hub when it leaves)
         self.awaiting_pong = False  # pinged, and nothing heard from the peer since
 
     # -- the connection's life -----------------------------------------------------
@@ -268,7 +269,7 @@ class Connection(asyncio.Protocol):
         if self.pending is None:
             self.pending = deque()
         elif len(self.pending) >= self.limit:
-            self.close(protocol.CLOSE_SLOW, "slow consumer")
+            self.close(protocol.CLOSE_SLOW, protocol.SLOW_CONSUMER)
             return
         self.pending.append(frame)
 
@@ -282,7 +283,7 @@ class Connection(asyncio.Protocol):
         try:
             await asyncio.wait_for(asyncio.shield(self.drained), wait)
         except TimeoutError:
-            self.close(protocol.CLOSE_SLOW, "slow consumer")
+            self.close(protocol.CLOSE_SLOW, protocol.SLOW_CONSUMER)
 
     def _wake(self) -> None:
         if self.drained is not None and not self.drained.done():
@@ -309,6 +310,7 @@ class Connection(asyncio.Protocol):
             return
         self.closing = True
         self.phase = _CLOSING
+        self.slow = code == protocol.CLOSE_SLOW and reason == protocol.SLOW_CONSUMER
         self.pending = None
         self._cancel_timer()
         self._wake()

@@ -16,6 +16,8 @@ Contracts:
 - Sockets are pinged, and closed at their token's expiry (4001), by two hub
   tasks rather than timers per socket.
 - :meth:`Hub.shutdown` closes every socket with 1012 and removes presence.
+- What it does is counted in the node's metrics once per event dispatched,
+  fetch answered and slow socket closed (:mod:`tidings.services.metrics`).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from ..config import Settings
 from ..core import events, protocol
 from ..core.errors import BusUnavailable, StoreError, StoreUnavailable
 from ..core.session import Action, Fetch, Send
+from ..services.metrics import Recorder
 from ..services.realtime import HEARTBEAT, Realtime
 from .connection import Connection, spawn
 from .delivery_log import DeliveryLog
@@ -44,9 +47,10 @@ DRAIN_WAIT = 10.0  # seconds a replaying socket may take to take half its queue
 
 
 class Hub:
-    def __init__(self, settings: Settings, realtime: Realtime):
+    def __init__(self, settings: Settings, realtime: Realtime, metrics: Recorder | None = None):
         self.settings = settings
         self.realtime = realtime
+        self.metrics = metrics or Recorder()
         self.rooms: Rooms[Connection] = Rooms()
         self.expiries: Expiries[Connection] = Expiries()
         self.pings = PingPhases()
@@ -102,6 +106,8 @@ class Hub:
     def leave(self, conn: Connection) -> None:
         conn.session.disconnected()
         self.expiries.discard(conn)
+        if conn.slow:
+            self.metrics.slow_closed()
         if self.rooms.remove(conn) and not self._closed:
             self.realtime.changed(conn.user_id)  # written with others of the moment
 
@@ -141,6 +147,7 @@ class Hub:
             stored = await self.realtime.stored(conn.user_id, fetch.after, fetch.upto,
                                                 fetch.most)
             rows = stored.rows or ()
+            self.metrics.replayed(len(rows))
             step = max(1, conn.limit // 2)
             for i in range(0, len(rows), step):
                 self.carry_out(conn, conn.session.rows(rows[i:i + step]))
@@ -175,14 +182,18 @@ class Hub:
         return held
 
     def dispatch(self, event: dict[str, Any]) -> None:
+        sockets = 0
         for delivery in events.deliveries(event):
             room = self.rooms.of(delivery.user_id)
             if not room:
                 continue
+            sockets += len(room)
             for conn in room:
                 self.carry_out(conn, conn.session.live(delivery))
             if delivery.seq is not None and delivery.uid is not None:
                 self.delivery_log.delivered(delivery.uid, delivery.user_id)
+        if sockets:
+            self.metrics.delivered(event, sockets)
 
     # -- background ------------------------------------------------------
 

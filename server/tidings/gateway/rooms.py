@@ -29,6 +29,10 @@ class Rooms(Generic[T]):
         """Users with a socket here."""
         return len(self._rooms)
 
+    def socket_count(self) -> int:
+        """Sockets here (counted when asked: nothing is kept per connect)."""
+        return sum(map(len, self._rooms.values()))
+
     def users(self) -> list[str]:
         return list(self._rooms)
 

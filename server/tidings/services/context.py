@@ -15,6 +15,7 @@ from ..store.db import Pool
 from .devices import Devices
 from .health import Health
 from .inbox import Inbox
+from .metrics import Metrics
 from .preferences import Preferences
 from .profiles import Profiles
 from .publishing import Publishing
@@ -39,6 +40,7 @@ class Services:
     user_limiter: RateLimiter | None = None
     producer_limiter: RateLimiter | None = None
     vapid_public_key: str | None = None  # Web Push applicationServerKey; None: no VAPID key
+    metrics: Metrics | None = None  # None: TIDINGS_METRICS=false
 
 
 SERVICES: web.AppKey[Services] = web.AppKey("services", Services)

@@ -9,7 +9,8 @@ Contracts:
   serving. The first report of a dependency that was up logs one WARNING
   ("... is unavailable") and starts probing it every ``interval`` seconds; the
   first probe that succeeds logs one INFO line ("... is available again after
-  N s"). Reports during an outage log nothing: no line per request.
+  N s"). Reports during an outage log nothing: no line per request. Every
+  report is counted (``tidings_dependency_errors_total``).
 - :meth:`Health.check` probes every dependency now (``/readyz``) and names the
   ones that are down.
 """
@@ -23,6 +24,7 @@ from collections.abc import Awaitable, Callable, Mapping
 
 from ..core.errors import BusUnavailable, Unavailable
 from ..store.errors import translate_exception
+from .metrics import Recorder
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +45,10 @@ def unavailable(exc: BaseException) -> Unavailable | None:
 
 
 class Health:
-    def __init__(self, probes: Mapping[str, Probe], *, interval: float = 1.0):
+    def __init__(self, probes: Mapping[str, Probe], *, interval: float = 1.0,
+                 metrics: Recorder | None = None):
         self._probes = dict(probes)
+        self._metrics = metrics or Recorder()
         self._interval = interval
         self._down: dict[str, float] = {}  # dependency -> loop time its outage began
         self._watchers: dict[str, asyncio.Task[None]] = {}
@@ -52,6 +56,8 @@ class Health:
     def report(self, exc: Unavailable) -> None:
         """A call failed because ``exc.dependency`` is unavailable."""
         dep = exc.dependency
+        if dep in self._probes:
+            self._metrics.dependency_error(dep)
         if dep not in self._probes or dep in self._down:
             return
         self._down[dep] = asyncio.get_running_loop().time()

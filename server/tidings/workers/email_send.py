@@ -39,6 +39,7 @@ from ..core.email_message import Email
 from ..core.mail_outcomes import MailOutcome, MailResult, retry_delay
 from ..core.typedefs import TypeDefinition
 from ..mail.base import Mailer
+from ..services.metrics import Recorder
 from ..store import digests, profiles
 from ..store.push import Record
 from ..store.push_jobs import Claimed, Pool
@@ -71,6 +72,7 @@ class EmailSender:
         self._decisions = Decisions(pool, (CHANNEL,))
         self._logs: dict[int, JobLog] = {}
         self.settling: set[int] = set()  # jobs whose change is being written
+        self.metrics = Recorder()  # the worker reports its outages here
 
     async def start(self, batch: Sequence[Claimed]) -> list[tuple[Claimed, Outgoing | None]]:
         """Each job of ``batch`` with its e-mail, or None when there is nothing to send

@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 
 from ..core.errors import StoreError, StoreUnavailable
 from ..push.registry import Registry
+from ..services.metrics import Recorder
 from ..store import push_jobs, push_results
 from ..store.push_jobs import Claimed, Pool
 from ..store.push_wake import WakeListener
@@ -77,7 +78,7 @@ class PushWorker:
 
     def __init__(self, pool: Pool, registry: Registry, config: WorkerConfig | None = None, *,
                  throttle: Throttle | None = None, clock: Callable[[], float] | None = None,
-                 rand: Callable[[], float] = random.random):
+                 rand: Callable[[], float] = random.random, metrics: Recorder | None = None):
         self.pool, self.registry = pool, registry
         self.config = cfg = config or WorkerConfig()
         self.clock = clock
@@ -89,7 +90,7 @@ class PushWorker:
         self.sender = Sender(pool, registry, self.settler, self.sending_log,
                              Policy(cfg.max_attempts, cfg.backoff_base, cfg.backoff_cap,
                                     cfg.device_per_minute),
-                             throttle, clock or time.time, rand)
+                             throttle, clock or time.time, rand, metrics or Recorder())
         self._held: dict[int, asyncio.Task[None] | None] = {}  # None: being started
         self._stop = asyncio.Event()
         self._wake = asyncio.Event()
@@ -155,6 +156,8 @@ class PushWorker:
             except (StoreUnavailable, StoreError) as exc:
                 if burst:
                     raise
+                if isinstance(exc, StoreUnavailable):
+                    self.sender.metrics.dependency_error(exc.dependency)
                 if not self._down:
                     log.warning("push worker waits for PostgreSQL: %s", exc)
                 self._down = True

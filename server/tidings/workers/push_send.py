@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -27,6 +28,7 @@ from typing import Protocol
 from ..core.errors import BusUnavailable
 from ..core.push import Device, Outcome, SendResult, backoff
 from ..push.registry import Registry
+from ..services.metrics import Recorder
 from ..store import push as deliveries
 from ..store.push import Invalid, Record
 from ..store.push_jobs import Claimed, Pool
@@ -55,8 +57,10 @@ class Policy:
 class Sender:
     def __init__(self, pool: Pool, registry: Registry, settler: Settler,
                  sending_log: Settler, policy: Policy, throttle: Throttle | None,
-                 wall_clock: Callable[[], float], rand: Callable[[], float]):
+                 wall_clock: Callable[[], float], rand: Callable[[], float],
+                 metrics: Recorder):
         self._pool, self._registry, self._settler = pool, registry, settler
+        self.metrics = metrics
         self._sending_log = sending_log
         self._policy, self._throttle = policy, throttle
         self._wall_clock, self._rand = wall_clock, rand
@@ -227,11 +231,14 @@ class Sender:
             async with app.limit:
                 await self._sending_log.sending(Record(c.job.uid, c.job.user_id, app.provider.name,
                                                    "sending", device.id, None, c.attempt))
+                started = time.perf_counter()
                 try:
                     result = await app.provider.send(device, c.job)
                 except Exception as exc:
                     log.exception("push provider %s raised", app.provider.name)
                     result = SendResult(Outcome.RETRY, f"provider error: {exc!r}")
+                self.metrics.pushed(app.provider.name, result.outcome.value,
+                                    time.perf_counter() - started)
         rec = Record(c.job.uid, c.job.user_id, self.channel(device), _ROW[result.outcome],
                      device.id, result.detail or None, c.attempt)
         if result.outcome is Outcome.INVALID_TOKEN:
