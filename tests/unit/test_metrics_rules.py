@@ -199,3 +199,7 @@ async def test_the_dashboard_names_only_metrics_that_exist():
     assert not missing, f"metrics with no panel: {sorted(missing)}"
     for panel in dashboard["panels"]:
         assert panel.get("title") and panel.get("gridPos"), panel
+
+
+def test_a_preferences_event_is_a_delivery_of_its_own_kind():
+    assert delivery_kind(events.preferences_event("u1", {"channels": {}})) == "preferences"

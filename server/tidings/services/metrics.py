@@ -55,7 +55,7 @@ CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 #: Seconds the queue gauges are kept before the next scrape reads them again.
 BACKLOG_TTL = 5.0
 
-DELIVERY_KINDS = ("notification", "live", "counts")
+DELIVERY_KINDS = ("notification", "live", "counts", "preferences")
 DEPENDENCIES = ("postgres", "redis")
 OUTCOMES = tuple(o.value for o in Outcome)
 
@@ -69,9 +69,12 @@ disable_created_metrics()
 
 
 def delivery_kind(event: dict[str, Any]) -> str:
-    """``notification`` (stored), ``live`` (``persist: false``) or ``counts``."""
+    """``notification`` (stored), ``live`` (``persist: false``), ``counts`` or
+    ``preferences``."""
     if event["k"] == events.COUNTS:
         return "counts"
+    if event["k"] == events.PREFERENCES:
+        return "preferences"
     rows = event["r"]
     return "live" if rows and rows[0][3] is None else "notification"
 
