@@ -125,9 +125,9 @@ async def test_worker_serves_its_metrics_on_the_metrics_port(database_url):
                                " VALUES ($1, 'apns', $2)", user, "ab" * 32)
             async with pool.acquire() as conn, conn.transaction():
                 [stored] = await store.publish(conn, store.prepare([store.Draft(
-                    [user], [uuid.uuid4()], {"message": "m"}, {"when": "always"})]))
+                    [user], [str(uuid.uuid4())], {"message": "m"}, {"when": "always"})]))
                 await outbox.retire(conn, {stored.outbox_id: [push_jobs.OwedPush(
-                    {"when": "always"}, [stored.rows[0].id])]})
+                    {"when": "always"}, [stored.rows[0]["id"]])]})
             proc = subprocess.Popen(
                 [sys.executable, "-m", "tidings", "worker"], stdout=subprocess.DEVNULL,
                 env=_env(TIDINGS_DATABASE_URL=url, TIDINGS_METRICS_PORT=str(port)))
