@@ -6,12 +6,14 @@ Each command runs as a user runs it: a fresh process, in an empty folder, with n
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -72,12 +74,32 @@ def test_port_in_use_is_found_first(tmp_path):
     assert list(tmp_path.iterdir()) == [], "a failed serve left files behind"
 
 
+@contextlib.contextmanager
+def _taken_after_free(free: int) -> Iterator[int]:
+    """A port held for the block whose ``free`` ports below it were free a moment ago."""
+    for _ in range(50):
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            busy = taken.getsockname()[1]
+            if busy - free >= 1024 and all(_free(p) for p in range(busy - free, busy)):
+                yield busy
+                return
+    raise RuntimeError("no port with free neighbours")
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 @pytest.mark.parametrize("workers", [1, 2])
 def test_a_metrics_port_in_use_is_found_before_anything_starts(tmp_path, workers):
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        busy = taken.getsockname()[1]
+    with _taken_after_free(workers - 1) as busy:
         first = busy - workers + 1  # the last process's port is the one taken
         result = _tidings(tmp_path, "serve", "--port", str(free_port()), "--workers",
                           str(workers), "--metrics-port", str(first))
