@@ -33,6 +33,7 @@ import orjson
 from jwt.algorithms import Algorithm, get_default_algorithms
 
 from .config import Settings
+from .core import errors
 from .core.errors import AuthError
 from .core.ids import USER_ID_RULE, is_user_id
 from .core.jsonvalues import MAX_INT, MIN_INT
@@ -53,8 +54,8 @@ class Identity:
     expires_at: float
 
 
-def _bad(message: str, code: str = "invalid_token") -> AuthError:
-    return AuthError(message, code=code)
+def _bad(message: str, kind: errors.ErrorKind = errors.INVALID_TOKEN) -> AuthError:
+    return AuthError(message, kind=kind)
 
 
 def _part(segment: bytes) -> bytes:
@@ -180,7 +181,7 @@ class TokenVerifier:
                 raise _bad(f"token is not valid yet ({name})")
         exp = claims["exp"]
         if exp <= now - s.jwt_leeway:
-            raise _bad("token expired", code="token_expired")
+            raise _bad("token expired", errors.TOKEN_EXPIRED)
         if s.jwt_issuer is not None:
             if claims.get("iss") is None:
                 raise _bad("token has no 'iss' claim")
@@ -241,7 +242,7 @@ class TokenVerifier:
         except (aiohttp.ClientError, TimeoutError, jwt.PyJWTError, ValueError, KeyError,
                 TypeError) as exc:
             raise _bad(f"cannot fetch signing keys ({type(exc).__name__})",
-                       code="jwks_unavailable") from None
+                       errors.JWKS_UNAVAILABLE) from None
         self._jwks = found
 
 
@@ -259,7 +260,7 @@ def check_api_key(presented: str | None, keys: tuple[str, ...]) -> None:
     if not presented:
         raise AuthError("an API key is required (Authorization: Bearer <key>)")
     if not _one_of(presented, keys):
-        raise AuthError("API key is not valid", code="invalid_api_key")
+        raise errors.INVALID_API_KEY.error("API key is not valid")
 
 
 def mint(secret: str, user_id: str, ttl: int, *, audience: str | None = None,

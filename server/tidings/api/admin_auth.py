@@ -16,7 +16,8 @@ import hmac
 
 from aiohttp import web
 
-from ..core.errors import AuthError, NotFound, TidingsError
+from ..core import errors
+from ..core.errors import AuthError, NotFound
 from .http import bearer, services
 
 
@@ -38,7 +39,7 @@ def check_admin_key(presented: str | None, keys: tuple[str, ...]) -> str:
         if hmac.compare_digest(given, key.encode()):
             found = key
     if found is None:
-        raise TidingsError("admin key is not valid", code="invalid_admin_key", status=403)
+        raise errors.INVALID_ADMIN_KEY.error("admin key is not valid")
     return key_id(found)
 
 

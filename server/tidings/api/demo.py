@@ -7,8 +7,8 @@ from pathlib import Path
 from aiohttp import web
 
 from ..auth import mint
-from ..core import origins
-from ..core.errors import NotFound, TidingsError
+from ..core import errors, origins
+from ..core.errors import NotFound
 from ..core.ids import user_id
 from .http import reply, services
 
@@ -47,8 +47,8 @@ async def dev_token(request: web.Request) -> web.Response:
         raise NotFound("dev tokens are only given in dev mode")
     if not origins.host_allowed(request.headers.get("Host"), s.public_url,
                                 origins.is_loopback(s.host)):
-        raise TidingsError("dev tokens are given only to requests naming a loopback host"
-                           " or the public URL's host", code="host_not_allowed", status=403)
+        raise errors.HOST_NOT_ALLOWED.error(
+            "dev tokens are given only to requests naming a loopback host or the public URL's host")
     user = user_id(request.query.get("user") or "alice")
     return reply({"token": mint(s.jwt_secret, user, DEV_TOKEN_TTL, audience=s.jwt_audience,
                                 issuer=s.jwt_issuer), "expires_in": DEV_TOKEN_TTL})

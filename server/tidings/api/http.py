@@ -21,6 +21,7 @@ from aiohttp import web
 
 from .. import logcontext
 from ..auth import Identity, check_api_key
+from ..core import errors
 from ..core.decoding import decode_body
 from ..core.errors import AuthError, RateLimited, TidingsError, TooLarge
 from ..core.ratelimit import RateLimiter
@@ -31,11 +32,11 @@ from ..services.health import unavailable
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-_STATUS_CODES = {
-    404: "not_found",
-    405: "method_not_allowed",
-    413: "payload_too_large",
-    415: "unsupported_media_type",
+_STATUS_KINDS = {
+    404: errors.NOT_FOUND,
+    405: errors.METHOD_NOT_ALLOWED,
+    413: errors.PAYLOAD_TOO_LARGE,
+    415: errors.UNSUPPORTED_MEDIA_TYPE,
 }
 
 
@@ -70,13 +71,13 @@ def failure(request: web.Request, exc: Exception) -> tuple[int, str, str, dict[s
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
         return exc.status, exc.code, exc.message, headers
     if isinstance(exc, web.HTTPException):
-        code = _STATUS_CODES.get(exc.status, "http_error")
+        code = _STATUS_KINDS.get(exc.status, errors.HTTP_ERROR).code
         message = (f"request body is over {MAX_BODY_BYTES} bytes" if exc.status == 413
                    else exc.reason)
         allow = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
         return exc.status, code, message, allow
     log.exception("unhandled error on %s %s", request.method, request.path, exc_info=exc)
-    return 500, "internal_error", "internal server error", None
+    return 500, errors.INTERNAL_ERROR.code, errors.INTERNAL_ERROR.message, None
 
 
 def _error_reply(request: web.Request, exc: Exception) -> web.Response:
@@ -204,8 +205,8 @@ async def raw_body(request: web.Request) -> bytes:
     """The request's body, read only if it is JSON (415 otherwise) and within
     :data:`MAX_BODY_BYTES` (413 otherwise)."""
     if not _json_type(request.headers.get("Content-Type")):
-        raise TidingsError("request bodies are JSON: send Content-Type: application/json",
-                           code="unsupported_media_type", status=415)
+        raise errors.UNSUPPORTED_MEDIA_TYPE.error(
+            "request bodies are JSON: send Content-Type: application/json")
     if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
         raise TooLarge(f"request body is over {MAX_BODY_BYTES} bytes")
     return await request.read()

@@ -16,9 +16,12 @@ import orjson
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
+from ..core import errors
+
 log = logging.getLogger(__name__)
 
-_CODES = {400: "bad_http_request", 413: "payload_too_large", 431: "headers_too_large"}
+_KINDS = {400: errors.BAD_HTTP_REQUEST, 413: errors.PAYLOAD_TOO_LARGE,
+          431: errors.HEADERS_TOO_LARGE}
 
 
 def handle_error(self: RequestHandler, request: web.BaseRequest, status: int = 500,
@@ -31,10 +34,10 @@ def handle_error(self: RequestHandler, request: web.BaseRequest, status: int = 5
     kind = type(exc).__name__ if exc is not None else "error"
     if status >= 500:
         log.error("unhandled %s on a request from %s", kind, request.remote, exc_info=exc)
-        code, text = "internal_error", "internal server error"
+        code, text = errors.INTERNAL_ERROR.code, errors.INTERNAL_ERROR.message
     else:
         log.info("refused a malformed request from %s (%s, %d)", request.remote, kind, status)
-        code = _CODES.get(status, "bad_http_request")
+        code = _KINDS.get(status, errors.BAD_HTTP_REQUEST).code
         text = f"malformed HTTP request line or header ({kind})"
     if request.writer.output_size > 0:
         raise ConnectionError("the response has begun; no error body can be sent")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ..core.errors import NotFound
+from ..core import errors
 from .demo import STATIC
 from .http import reply, services
 
@@ -23,8 +23,8 @@ routes = web.RouteTableDef()
 async def public_key(request: web.Request) -> web.Response:
     key = services(request).vapid_public_key
     if key is None:
-        raise NotFound("Web Push is not configured on this server (no TIDINGS_VAPID_PRIVATE_KEY)",
-                       code="webpush_not_configured")
+        raise errors.WEBPUSH_NOT_CONFIGURED.error(
+            "Web Push is not configured on this server (no TIDINGS_VAPID_PRIVATE_KEY)")
     return reply({"public_key": key})
 
 

@@ -13,6 +13,7 @@ from typing import TypeVar
 
 import msgspec
 
+from . import errors
 from .errors import TooLarge, ValidationError
 from .jsonvalues import check_value, too_deep, whole_numbers
 from .schemas import MAX_BODY_BYTES, BatchRequest
@@ -30,14 +31,13 @@ def _decoding(body: bytes) -> Iterator[None]:
     if len(body) > MAX_BODY_BYTES:
         raise TooLarge(f"request body is over {MAX_BODY_BYTES} bytes")
     if not body.strip():
-        raise ValidationError("request body is empty; a JSON object is required",
-                              code="invalid_json")
+        raise errors.INVALID_JSON.error("request body is empty; a JSON object is required")
     try:
         yield
     except msgspec.ValidationError as exc:
         raise ValidationError(_message(exc)) from None
     except msgspec.DecodeError as exc:
-        raise ValidationError(f"malformed JSON: {_message(exc)}", code="invalid_json") from None
+        raise errors.INVALID_JSON.error(f"malformed JSON: {_message(exc)}") from None
     except RecursionError:
         raise too_deep() from None
 

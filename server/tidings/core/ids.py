@@ -13,6 +13,7 @@ import base64
 import hashlib
 import re
 
+from . import errors
 from .errors import ValidationError
 
 #: 1 to 255 characters, none of them a control character (C0, DEL or C1).
@@ -35,7 +36,7 @@ def user_id(value: str | int) -> str:
     with code ``invalid_user_id``."""
     text = str(value)
     if not is_user_id(text):
-        raise ValidationError(USER_ID_RULE, code="invalid_user_id")
+        raise errors.INVALID_USER_ID.error(USER_ID_RULE)
     return text
 
 

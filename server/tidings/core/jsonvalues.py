@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import errors
 from .errors import ValidationError
 
 #: Levels of objects and arrays in a whole request body (the body object is level 1).
@@ -22,8 +23,8 @@ MAX_INT = 2**63 - 1
 
 
 def too_deep() -> ValidationError:
-    return ValidationError(
-        f"JSON nests more than {MAX_DEPTH} levels of objects and arrays", code="too_deep")
+    return errors.TOO_DEEP.error(
+        f"JSON nests more than {MAX_DEPTH} levels of objects and arrays")
 
 
 def check_value(value: Any, depth: int = 1) -> None:
@@ -40,9 +41,8 @@ def check_value(value: Any, depth: int = 1) -> None:
         return
     if isinstance(value, int | float):
         if not MIN_INT <= value <= MAX_INT:
-            raise ValidationError(
-                f"numbers must be within {MIN_INT}..{MAX_INT} (64-bit)",
-                code="number_out_of_range")
+            raise errors.NUMBER_OUT_OF_RANGE.error(
+                f"numbers must be within {MIN_INT}..{MAX_INT} (64-bit)")
         return
     if depth > MAX_DEPTH:
         raise too_deep()
@@ -57,7 +57,7 @@ def check_value(value: Any, depth: int = 1) -> None:
 
 
 def _nul() -> ValidationError:
-    return ValidationError("text may not contain NUL (\\u0000) characters", code="nul_character")
+    return errors.NUL_CHARACTER.error("text may not contain NUL (\\u0000) characters")
 
 
 def whole_numbers(value: Any) -> Any:

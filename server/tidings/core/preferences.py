@@ -30,7 +30,7 @@ from typing import Annotated, Any
 import msgspec
 from msgspec import Meta, Struct
 
-from .errors import NotFound, ValidationError
+from . import errors
 from .typedefs import CHANNELS, TYPE_NAME_PATTERN, Channel, TypeDefinition
 
 HHMM_PATTERN = "^([01][0-9]|2[0-3]):[0-5][0-9]$"
@@ -159,9 +159,9 @@ def apply_patch(types: Mapping[str, TypeDefinition], choices: Choices,
     if refused is not None:
         message = f"{refused.where}: {refused.reason}"
         if refused.reason == _NO_TYPE:
-            raise NotFound(message, code="unknown_type")
-        code = "required_type" if refused.reason == _REQUIRED else "invalid_preferences"
-        raise ValidationError(message, code=code)
+            raise errors.UNKNOWN_TYPE.error(message)
+        kind = errors.REQUIRED_TYPE if refused.reason == _REQUIRED else errors.INVALID_PREFERENCES
+        raise kind.error(message)
     channels = dict(choices.channels)
     kinds = {name: TypeChoice(dict(c.channels)) for name, c in choices.types.items()}
     quiet = choices.quiet_hours

@@ -16,6 +16,8 @@ from typing import Annotated, Any
 import msgspec
 from msgspec import Meta, Struct
 
+from . import errors
+
 # Close codes (RFC 6455 ranges: 1xxx protocol, 4xxx application).
 CLOSE_BAD_TOKEN = 4001
 CLOSE_ORIGIN = 4003
@@ -67,8 +69,8 @@ def refreshed_message(expires_at: float) -> dict[str, Any]:
     return {"type": "refreshed", "expires_at": int(expires_at)}
 
 
-def error_message(code: str, message: str) -> dict[str, Any]:
-    return {"type": "error", "code": code, "message": message}
+def error_message(kind: errors.ErrorKind, message: str) -> dict[str, Any]:
+    return {"type": "error", "code": kind.code, "message": message}
 
 
 #: Client messages per second per socket, and the burst allowed above that rate.
@@ -118,7 +120,7 @@ class MessageBudget:
 def refusal(message: ClientMessage) -> dict[str, Any] | None:
     """The error frame for a well-formed message that is not processed, or None."""
     if isinstance(message, MarkRead) and len(message.uids) > MAX_MARK_READ:
-        return error_message("too_many_uids",
+        return error_message(errors.TOO_MANY_UIDS,
                              f"mark_read names at most {MAX_MARK_READ} uids per message")
     return None
 

@@ -13,7 +13,8 @@ from typing import Annotated, Any, ClassVar, Literal
 import msgspec
 from msgspec import Meta, Struct
 
-from .errors import TooLarge, ValidationError
+from . import errors
+from .errors import ValidationError
 from .ids import (
     APNS_TOKEN_PATTERN,
     FCM_TOKEN_PATTERN,
@@ -206,17 +207,16 @@ def check_publish(req: PublishRequest) -> list[str]:
     extra = req.push.extra if req.push is not None else None
     size = len(msgspec.json.encode([req.data, req.changed_data, req.custom_info, extra]))
     if size > MAX_PAYLOAD_BYTES:
-        raise TooLarge(
+        raise errors.DATA_TOO_LARGE.error(
             f"data, changed_data, custom_info and push.extra together are {size} bytes; "
             f"the limit is {MAX_PAYLOAD_BYTES}",
-            code="data_too_large",
         )
     bad = next((k for k in extra or () if reserved_extra_key(k)), None)
     if bad is not None:
-        raise ValidationError(
+        raise errors.RESERVED_EXTRA_KEY.error(
             f"push.extra may not hold the key {bad!r}: uid, seq, type, data and aps are the"
             " payload's own, and from, message_type and keys starting with google or gcm are"
-            " reserved by FCM", code="reserved_extra_key")
+            " reserved by FCM")
     if req.push is not None and req.push.when == "unread_after" and req.push.after is None:
         raise ValidationError("push.after (seconds) is required when push.when is 'unread_after'")
     if not req.persist and req.push is not None and req.push.when == "unread_after":

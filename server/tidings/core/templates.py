@@ -27,6 +27,7 @@ from typing import Any
 from jinja2 import StrictUndefined, TemplateError, meta
 from jinja2.sandbox import SandboxedEnvironment
 
+from . import errors
 from .errors import ValidationError
 
 #: The names a notification's templates may use.
@@ -96,26 +97,24 @@ def check(field: str, source: str, names: frozenset[str] = NOTIFICATION_NAMES) -
     parses, uses only ``names`` and renders a sample. A lookup in ``data`` (whose keys
     differ per notification) is not tried on the sample: only at send time."""
     if len(source) > MAX_TEMPLATE_CHARS:
-        raise ValidationError(f"{field}: a template is at most {MAX_TEMPLATE_CHARS} characters",
-                              code="invalid_template")
+        raise errors.INVALID_TEMPLATE.error(
+            f"{field}: a template is at most {MAX_TEMPLATE_CHARS} characters")
     try:
         parsed = _env.parse(source)
         unknown = sorted(meta.find_undeclared_variables(parsed) - names)
         if unknown:
-            raise ValidationError(
+            raise errors.INVALID_TEMPLATE.error(
                 f"{field}: unknown name {unknown[0]!r}; a template may use "
-                + ", ".join(sorted(names)), code="invalid_template")
+                + ", ".join(sorted(names)))
         _render(_compiled(source), dict(_sample(names)))
     except ValidationError:
         raise
     except TemplateError as exc:
         if _data_lookup(exc):
             return
-        raise ValidationError(f"{field}: {type(exc).__name__}: {exc}",
-                              code="invalid_template") from None
+        raise errors.INVALID_TEMPLATE.error(f"{field}: {type(exc).__name__}: {exc}") from None
     except Exception as exc:  # a filter or test raising on the sample (e.g. 1/0)
-        raise ValidationError(f"{field}: {type(exc).__name__}: {exc}",
-                              code="invalid_template") from None
+        raise errors.INVALID_TEMPLATE.error(f"{field}: {type(exc).__name__}: {exc}") from None
 
 
 def _data_lookup(exc: TemplateError) -> bool:

@@ -21,7 +21,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import Meta, Struct
 
-from . import templates
+from . import errors, templates
 from .errors import ValidationError
 from .schemas import MAX_DELAY_SECONDS, PushOptions, reserved_extra_key
 
@@ -81,7 +81,7 @@ class TypeDefinition(Struct, forbid_unknown_fields=True):
 
 def check_name(name: str) -> str:
     if not _TYPE_NAME_RE.fullmatch(name):
-        raise ValidationError(TYPE_NAME_RULE, code="invalid_type_name")
+        raise errors.INVALID_TYPE_NAME.error(TYPE_NAME_RULE)
     return name
 
 
@@ -99,8 +99,7 @@ def check_type(t: TypeDefinition) -> TypeDefinition:
     if push is not None:
         bad = next((k for k in push.extra or () if reserved_extra_key(k)), None)
         if bad is not None:
-            raise ValidationError(f"push.extra may not hold the key {bad!r}",
-                                  code="reserved_extra_key")
+            raise errors.RESERVED_EXTRA_KEY.error(f"push.extra may not hold the key {bad!r}")
         if push.when == "unread_after" and push.after is None:
             raise ValidationError(
                 "push.after (seconds) is required when push.when is 'unread_after'")

@@ -34,6 +34,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 
+from . import errors
 from .errors import ValidationError
 from .push import DELIVERED, Outcome, PushJob, SendResult, collapse_id, fit
 
@@ -112,12 +113,12 @@ def check_keys(p256dh: str, auth: str) -> None:
     ValidationError. Whether the point is on the curve is checked when sending: a key that
     is not deactivates the device."""
     if not _P256DH.fullmatch(p256dh):
-        raise ValidationError("subscription.keys.p256dh must be the browser's P-256 public key:"
-                              " 65 bytes (an uncompressed point, 0x04 first), base64url without"
-                              " padding", code="invalid_subscription_keys")
+        raise errors.INVALID_SUBSCRIPTION_KEYS.error(
+            "subscription.keys.p256dh must be the browser's P-256 public key: 65 bytes (an"
+            " uncompressed point, 0x04 first), base64url without padding")
     if not _AUTH.fullmatch(auth):
-        raise ValidationError("subscription.keys.auth must be 16 bytes, base64url without"
-                              " padding", code="invalid_subscription_keys")
+        raise errors.INVALID_SUBSCRIPTION_KEYS.error(
+            "subscription.keys.auth must be 16 bytes, base64url without padding")
 
 
 # -- where the server may post --------------------------------------------------------------
@@ -208,7 +209,7 @@ class Endpoint:
 
 
 def _refuse(problem: str) -> ValidationError:
-    return ValidationError(f"subscription.endpoint {problem}", code="endpoint_not_allowed")
+    return errors.ENDPOINT_NOT_ALLOWED.error(f"subscription.endpoint {problem}")
 
 
 def check_endpoint(url: str, policy: HostPolicy) -> Endpoint:

@@ -17,7 +17,7 @@ import orjson
 from aiohttp import web
 
 from ..config import Settings
-from ..core import origins, protocol
+from ..core import errors, origins, protocol
 from ..core.errors import AuthError, StoreError, Unavailable
 from ..services.context import Services
 from .connection import Connection
@@ -43,10 +43,10 @@ def _since(request: web.Request) -> int | None:
     return value
 
 
-def _error(status: int, code: str, message: str) -> web.Response:
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return web.Response(body=orjson.dumps({"error": {"code": code, "message": message}}),
-                        status=status, content_type="application/json", headers=headers)
+def _error(kind: errors.ErrorKind, message: str) -> web.Response:
+    headers = {"WWW-Authenticate": "Bearer"} if kind.status == 401 else None
+    return web.Response(body=orjson.dumps({"error": {"code": kind.code, "message": message}}),
+                        status=kind.status, content_type="application/json", headers=headers)
 
 
 async def not_an_upgrade(request: web.Request, services: Services,
@@ -54,12 +54,12 @@ async def not_an_upgrade(request: web.Request, services: Services,
     """A request that cannot become a socket: 401 without a valid token, else 400."""
     token = header_token(request) or subprotocol
     if token is None:
-        return _error(401, "unauthorized", "a user token is required (Authorization: Bearer)")
+        return _error(errors.UNAUTHORIZED, "a user token is required (Authorization: Bearer)")
     try:
         await services.verifier.verify(token)
     except AuthError as exc:
-        return _error(401, exc.code, exc.message)
-    return _error(400, "not_a_websocket", "this endpoint takes WebSocket upgrades only")
+        return _error(exc.kind, exc.message)
+    return _error(errors.NOT_A_WEBSOCKET, errors.NOT_A_WEBSOCKET.message)
 
 
 class Refused(Exception):

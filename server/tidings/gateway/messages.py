@@ -18,19 +18,19 @@ from collections.abc import Awaitable
 
 import msgspec
 
-from ..core import protocol
+from ..core import errors, protocol
 from ..core.errors import AuthError, TidingsError
 from ..services.context import Services
 from .connection import Connection
 from .hub import Hub
 
 _RATE_LIMITED = msgspec.json.encode(protocol.error_message(
-    "rate_limited", f"more than {protocol.MESSAGE_RATE:g} messages a second (bursts of "
+    errors.RATE_LIMITED, f"more than {protocol.MESSAGE_RATE:g} messages a second (bursts of "
                     f"{protocol.MESSAGE_BURST:g}); this one was not processed"))
 
 
-def _error(code: str, message: str) -> bytes:
-    return msgspec.json.encode(protocol.error_message(code, message))
+def _error(kind: errors.ErrorKind, message: str) -> bytes:
+    return msgspec.json.encode(protocol.error_message(kind, message))
 
 
 def on_text(conn: Connection, hub: Hub, services: Services,
@@ -69,7 +69,7 @@ async def _mark_read(conn: Connection, services: Services, uids: list[uuid.UUID]
     try:
         await services.inbox.act(conn.user_id, "MARK_AS_READ", uids)
     except TidingsError as exc:
-        conn.send(_error(exc.code, exc.message))
+        conn.send(_error(exc.kind, exc.message))
 
 
 async def _refresh(conn: Connection, hub: Hub, services: Services, token: str) -> None:

@@ -14,8 +14,8 @@ import uuid
 from collections.abc import Sequence
 
 from ..bus.publisher import Publisher
-from ..core import events
-from ..core.errors import BusUnavailable, NotFound, ValidationError
+from ..core import errors, events
+from ..core.errors import BusUnavailable, NotFound
 from ..core.schemas import ListQuery
 from ..core.shapes import Counts
 from ..store import db, inbox
@@ -40,7 +40,7 @@ class Inbox:
         matching = {None: counts.total, True: counts.read, False: counts.unread}[is_read]
         offset = 0 if before is not None else (q.page - 1) * q.page_size
         if before is None and q.page > 1 and offset >= matching:
-            raise NotFound("Invalid page.", code="invalid_page")
+            raise errors.INVALID_PAGE.error("Invalid page.")
         rows = await inbox.page(self._pool, user_id, limit=q.page_size, offset=offset,
                                 is_read=is_read, before=before)
         more = len(rows) == q.page_size and (before is not None or offset + len(rows) < matching)
@@ -57,7 +57,7 @@ class Inbox:
                   uids: Sequence[uuid.UUID] = ()) -> tuple[int, Counts]:
         """Apply ``action`` to the user's own notifications; (changed, counts now)."""
         if action in inbox.BY_UID and not uids:
-            raise ValidationError(f"{action} needs notification_uids", code="uids_required")
+            raise errors.UIDS_REQUIRED.error(f"{action} needs notification_uids")
         changed, counts = await inbox.act(self._pool, user_id, action, uids)
         if counts is None:
             return 0, await inbox.counts(self._pool, user_id)

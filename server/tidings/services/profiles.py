@@ -13,7 +13,8 @@ from datetime import UTC, tzinfo
 from functools import lru_cache
 from typing import Any
 
-from ..core.errors import NotFound, ValidationError
+from ..core import errors
+from ..core.errors import NotFound
 from ..core.profiles import ProfileRequest
 from ..store import db
 from ..store import profiles as store
@@ -41,8 +42,8 @@ def known_timezones() -> frozenset[str]:
 
 def check_timezone(name: str) -> str:
     if name not in known_timezones() or _zone(name) is None:
-        raise ValidationError(f"timezone {name!r} is not an IANA time zone name"
-                              " (e.g. Europe/Paris)", code="invalid_timezone")
+        raise errors.INVALID_TIMEZONE.error(f"timezone {name!r} is not an IANA time zone name"
+                              " (e.g. Europe/Paris)")
     return name
 
 

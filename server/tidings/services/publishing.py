@@ -71,8 +71,8 @@ from typing import Any
 import msgspec
 
 from ..bus.publisher import Publisher
-from ..core import events
-from ..core.errors import BusUnavailable, Conflict, StoreError, StoreUnavailable, Unavailable
+from ..core import errors, events
+from ..core.errors import BusUnavailable, StoreError, StoreUnavailable, Unavailable
 from ..core.schemas import PublishRequest
 from ..store import db, idempotency, outbox, scheduled, streamed
 from ..store import publish as store
@@ -402,9 +402,8 @@ def _request_hash(req: PublishRequest) -> str:
 def _earlier(earlier: db.Row, request_hash: str) -> Answer:
     """The answer to a request repeating an idempotency key ``earlier`` requests hold."""
     if earlier["request_hash"] != request_hash:
-        raise Conflict("idempotency_key was used with a different request",
-                       code="idempotency_key_reused")
+        raise errors.IDEMPOTENCY_KEY_REUSED.error()
     if earlier["status"] is None:
-        raise Conflict("a publish with this idempotency_key is still being stored; ask again"
-                       " for its answer", code="publish_in_progress")
+        raise errors.PUBLISH_IN_PROGRESS.error(
+            "a publish with this idempotency_key is still being stored; ask again for its answer")
     return Answer(earlier["status"], earlier["response"])

@@ -59,7 +59,7 @@ def parse_file(text: bytes) -> TypeMap:
             check_name(name)
             check_type(t)
         except TidingsError as exc:
-            raise TidingsError(f"type {name!r}: {exc.message}", code=exc.code) from None
+            raise TidingsError(f"type {name!r}: {exc.message}", kind=exc.kind) from None
     return found
 
 
