@@ -24,7 +24,7 @@ from ..core.typedefs import TYPE_NAME_PATTERN, TypeDefinition
 from ..services.profiles import known_timezones
 from . import openapi_admin
 from .http import reply
-from .openapi_schemas import ERRORS, LIMITS, RESPONSES, RETRY_AFTER, tighten
+from .openapi_schemas import ERRORS, LIMITS, RESPONSES, RETRY_AFTER, error_body, tighten
 
 routes = web.RouteTableDef()
 
@@ -216,7 +216,7 @@ def _operation(summary: str, security: Any, kind: Any, answers: dict[int, str | 
 
 def _error_response(description: str, status: int) -> dict[str, Any]:
     answer: dict[str, Any] = {"description": description, "content": {"application/json": {
-        "schema": {"$ref": "#/components/schemas/Error"}}}}
+        "schema": error_body(status)}}}
     if status in (429, 503):
         answer["headers"] = RETRY_AFTER
     return answer

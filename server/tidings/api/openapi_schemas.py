@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from ..core import ids, webpush
+from ..core import errors, ids, webpush
 from ..core import schemas as s
 from ..core.jsonvalues import MAX_DEPTH, MAX_INT, MIN_INT
 from ..core.preferences import HHMM_PATTERN
@@ -62,7 +62,8 @@ _PUBLISHED = _obj({
                  "description": "a large publish accepted in part (202): recipients not"
                                 " stored yet (seq null), which the server stores later"}})
 _SCHEDULED = _obj({"scheduled": {"const": True}, "id": {"type": "integer"}, "deliver_at": _TIME})
-_ERROR = _obj({"code": _STR, "message": _STR})
+_ERROR = _obj({"code": {"enum": [k.code for k in errors.CATALOG.values() if not k.socket_only]},
+               "message": _STR})
 
 
 def _slot(status: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:
@@ -158,30 +159,32 @@ RESPONSES: dict[str, dict[str, Any]] = {
 }
 
 
-#: Each error status: its component's name and what it means (codes included).
-ERRORS = {
-    400: ("BadRequest", "the body or query is invalid: invalid_request, invalid_json, too_deep,"
-          " number_out_of_range, nul_character, invalid_user_id, uids_required,"
-          " reserved_extra_key, invalid_type_name, invalid_template, invalid_timezone,"
-          " invalid_preferences, required_type,"
-          " bad_http_request (a malformed request line or header)"),
-    401: ("Unauthorized", "missing or bad credentials: unauthorized, invalid_token,"
-          " token_expired, invalid_api_key, invalid_admin_key, jwks_unavailable"),
-    403: ("Forbidden", "host_not_allowed: a dev token asked for under a Host that names neither"
-          " a loopback address nor the public URL's host (DNS rebinding); invalid_admin_key:"
-          " the key is not one of TIDINGS_ADMIN_KEYS"),
-    404: ("NotFound", "not the caller's, or does not exist: not_found, invalid_page,"
-          " unknown_type; every admin route while no admin key is configured"),
-    409: ("Conflict", "idempotency_key_reused: the same key came with another body;"
-          " publish_in_progress: a large publish with this key is still being stored"),
-    413: ("TooLarge", f"payload_too_large (body over {s.MAX_BODY_BYTES} bytes), data_too_large"
-          f" (data, changed_data, custom_info and push.extra over {s.MAX_PAYLOAD_BYTES} bytes)"),
-    415: ("UnsupportedMediaType", "unsupported_media_type: a body whose Content-Type is not"
-          " JSON (application/json or application/*+json; an absent one is read as JSON)"),
-    429: ("RateLimited", "rate_limited; Retry-After says the whole seconds to wait"),
-    503: ("Unavailable", "unavailable: PostgreSQL or Redis is down, nothing was done;"
-          " retry after Retry-After seconds"),
+#: Each error status an operation lists: its response's name and what it means.
+_STATUSES = {
+    400: ("BadRequest", "the body or query is invalid"),
+    401: ("Unauthorized", "missing or bad credentials (with WWW-Authenticate: Bearer)"),
+    403: ("Forbidden", "the credentials or the request's Host are refused"),
+    404: ("NotFound", "not the caller's, or does not exist"),
+    409: ("Conflict", "an earlier request with this idempotency_key stands in the way"),
+    413: ("TooLarge", "the body or its free-form data is too large"),
+    415: ("UnsupportedMediaType", "the body is not JSON (application/json or"
+          " application/*+json; an absent Content-Type is read as JSON)"),
+    429: ("RateLimited", "too many requests; Retry-After says the whole seconds to wait"),
+    503: ("Unavailable", "PostgreSQL or Redis is down, nothing was done"),
 }
+#: Each error status: its response's name and its description, the catalog's codes of
+#: that status with when each is given and what the client should do.
+ERRORS = {status: (name, f"{meaning}. Codes: " + "; ".join(
+    f"{k.code}: {k.when} (client: {k.action})" for k in errors.http_kinds(status)))
+    for status, (name, meaning) in _STATUSES.items()}
+
+
+def error_body(status: int) -> dict[str, Any]:
+    """The schema of an error answer with ``status``: a code the catalog gives that status."""
+    return _obj({"error": _obj({"code": {"enum": [k.code for k in errors.http_kinds(status)]},
+                                "message": _STR})})
+
+
 RETRY_AFTER = {"Retry-After": {"schema": {"type": "integer", "minimum": 1}}}
 
 LIMITS = f"""Limits the server enforces (each refusal is a 4xx with a code):

@@ -19,7 +19,7 @@ import math
 from dataclasses import dataclass
 from typing import ClassVar
 
-FIX = "fix the request; the same request fails again"
+FIX = "fix the request"
 REAUTH = "get a valid token or key, then retry"
 RETRY = "retry after Retry-After seconds"
 CONFIGURE = "ask the operator; the server is not set up for this"
@@ -90,10 +90,10 @@ INVALID_TIMEZONE = _declare(
     "a profile's timezone that is not an IANA time zone name this server knows", FIX)
 INVALID_PREFERENCES = _declare(
     "invalid_preferences", 400, "the preferences are not valid",
-    "a preferences change that cannot apply (e.g. quiet hours with no end)", FIX)
+    "a preferences change naming a channel its type does not use", FIX)
 REQUIRED_TYPE = _declare(
     "required_type", 400, "this type is required",
-    "turning off every channel of a type declared `required`", FIX)
+    "turning off a channel a `required` type has on by default", FIX)
 ENDPOINT_NOT_ALLOWED = _declare(
     "endpoint_not_allowed", 400, "the subscription's endpoint is not allowed",
     "a Web Push endpoint that is not https or not on a host `TIDINGS_WEBPUSH_ALLOWED_HOSTS`"
@@ -123,7 +123,7 @@ INVALID_API_KEY = _declare(
     "a key that is not one of `TIDINGS_API_KEYS`", REAUTH)
 JWKS_UNAVAILABLE = _declare(
     "jwks_unavailable", 401, "cannot fetch signing keys",
-    "the signing keys (`TIDINGS_JWKS_URL`) could not be fetched to verify the token",
+    "the signing keys (`TIDINGS_JWT_JWKS_URL`) could not be fetched to verify the token",
     "retry later")
 INVALID_ADMIN_KEY = _declare(
     "invalid_admin_key", 403, "admin key is not valid",
@@ -215,6 +215,8 @@ class TidingsError(Exception):
     def __init__(self, message: str | None = None, *, kind: ErrorKind | None = None):
         if kind is not None:
             self.kind = kind  # type: ignore[misc]
+        elif not hasattr(self, "kind"):
+            raise TypeError(f"{type(self).__name__} needs a kind of the catalog")
         self.message = self.kind.message if message is None else message
         super().__init__(self.message)
 
