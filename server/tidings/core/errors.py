@@ -229,9 +229,6 @@ class TidingsError(Exception):
         assert self.kind.status is not None, "http_error and socket frames are never raised"
         return self.kind.status
 
-    def body(self) -> dict:
-        return {"error": {"code": self.code, "message": self.message}}
-
 
 class ValidationError(TidingsError):
     kind = INVALID_REQUEST
