@@ -72,12 +72,14 @@ def page(items: list[dict[str, Any]], limit: int) -> dict[str, Any]:
 
 class Admin:
     def __init__(self, settings: Settings, pool: db.Pool, redis: Redis, publishing: Publishing,
-                 types: Types):
+                 types: Types, *, page_rows: int = subscribers.PAGE_ROWS):
+        """``page_rows``: known users read per page of a send to a type's subscribers."""
         self._settings = settings
         self._pool = pool
         self._redis = redis
         self._publishing = publishing
         self._types = types
+        self._page_rows = page_rows
 
     # -- actions ----------------------------------------------------------
 
@@ -112,7 +114,7 @@ class Admin:
         handled: str | None = None
         try:
             async for users in subscribers.pages(self._pool, self._types.known, name,
-                                                 req.after or ""):
+                                                 req.after or "", self._page_rows):
                 answer = await self._publishing.publish(type_publish(req, name, users), users)
                 created += answer.body["created"]
                 pending += answer.body.get("pending", 0)
