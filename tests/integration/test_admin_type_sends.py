@@ -221,6 +221,8 @@ async def test_a_send_stopped_midway_names_where_to_resume(node, http, pool, set
         await pool.execute("ALTER TABLE tidings_notifications DROP CONSTRAINT refuse_one")
     assert answer.status == 202
     assert (answer.body["created"], answer.body["resume_after"]) == (2, users[1])
+    [row] = [r for r in await audit_rows(pool) if r["target"] == f"subscribers of {name}"]
+    assert (row["detail"]["recipient_count"], row["detail"]["resume_after"]) == (2, users[1])
     answer = await admin.send_to_type("key-test", name,
                                       TypeSend(message="m", after=answer.body["resume_after"]))
     assert answer.status == 201 and answer.body["resume_after"] is None

@@ -90,7 +90,8 @@ async def test_console_sends_and_requeues_in_a_browser(console, redis, pool, apn
             await tab.fill("#s-message", "Out now.")
             await tab.js("document.getElementById('s-push').checked = false")
             await tab.click("#send-form button[type=submit]")
-            await tab.until(f"!!document.querySelector(\"#send-result tr[data-recipient='{user}']\")")
+            sent = f"#send-result tr[data-recipient='{user}']"
+            await tab.until(f"!!document.querySelector(\"{sent}\")")
             assert "sent to 1" in await tab.js(
                 "document.getElementById('send-result').textContent")
             await sock.until(lambda m: any(x["type"] == "notification"

@@ -13,7 +13,8 @@ Contracts:
   otherwise its audit row is committed first, then each page of subscribers is
   one publish carrying the type (so the type's push defaults, preferences and
   templates apply as to any typed publish; a page of more than a publish's
-  chunk is streamed). The row gains ``recipient_count`` when the send is done.
+  chunk is streamed). The row gains ``recipient_count`` and ``resume_after``
+  when the send ends.
   A page that fails when earlier pages are stored ends the send with a 202
   naming ``resume_after`` (the last subscriber handled; sending again with
   ``after`` set to it reaches the rest, once); the first page failing is the
@@ -29,6 +30,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -43,6 +45,7 @@ from ..core.errors import NotFound, StoreError, Unavailable
 from ..core.preferences import effective, parse_choices
 from ..core.push_apps import attribute
 from ..core.schemas import PublishRequest
+from ..core.typedefs import TypeDefinition
 from ..push.app_info import describe
 from ..push.registry import parse_config
 from ..store import admin as store
@@ -95,26 +98,30 @@ class Admin:
                               "persist": req.persist, "delay": req.delay})
         return await self._publishing.publish(req, users)
 
-    async def declared(self, name: str) -> None:
-        """Raises ``NotFound`` (``unknown_type``) unless ``name`` is a declared type."""
+    async def declared(self, name: str) -> Mapping[str, TypeDefinition]:
+        """The declared types, ``name`` among them; raises ``NotFound`` (``unknown_type``)
+        if it is not declared."""
         if name not in self._types.known:
             await self._types.load()  # declared on another node since the last reload
-        if name not in self._types.known:
+        known = self._types.known
+        if name not in known:
             raise NotFound("Notification type not found", code="unknown_type")
+        return known
 
     async def send_to_type(self, admin: str, name: str, req: TypeSend) -> Answer:
         """Publish ``req`` to every subscriber of the type ``name`` as ``admin`` (see the
         module)."""
-        await self.declared(name)
+        known = await self.declared(name)
         audit_id = await store.audit(self._pool, admin, "send", f"subscribers of {name}", {
             "type_subscribers": name, "after": req.after, "title": req.title, "type": name,
             "message": req.message[:200], "push": None if req.push is None else req.push.when})
         created = pending = 0
         shown: list[dict[str, Any]] = []
         handled: str | None = None
+        stopped: str | None = None
         try:
-            async for users in subscribers.pages(self._pool, self._types.known, name,
-                                                 req.after or "", self._page_rows):
+            async for users in subscribers.pages(self._pool, known, name, req.after or "",
+                                                 self._page_rows):
                 answer = await self._publishing.publish(type_publish(req, name, users), users)
                 created += answer.body["created"]
                 pending += answer.body.get("pending", 0)
@@ -125,18 +132,15 @@ class Admin:
                 raise
             log.warning("a send to the subscribers of %r stopped after %s (%s)", name, handled,
                         exc)
-            return Answer(202, self._sent(name, created, pending, shown, handled))
+            stopped = handled
+        outcome = {"recipient_count": created + pending, "resume_after": stopped}
         try:
-            await store.audit_outcome(self._pool, audit_id, {"recipient_count": created + pending})
+            await store.audit_outcome(self._pool, audit_id, outcome)
         except (Unavailable, StoreError) as exc:  # the send is done: its answer stands
-            log.warning("the audit row %d did not get its recipient count (%s)", audit_id, exc)
-        return Answer(202 if pending else 201, self._sent(name, created, pending, shown, None))
-
-    @staticmethod
-    def _sent(name: str, created: int, pending: int, shown: list[dict[str, Any]],
-              resume_after: str | None) -> dict[str, Any]:
-        return {"type": name, "recipients": created + pending, "created": created,
-                "pending": pending, "notifications": shown, "resume_after": resume_after}
+            log.warning("the audit row %d did not get its outcome (%s)", audit_id, exc)
+        return Answer(202 if pending or stopped else 201, {
+            "type": name, "recipients": created + pending, "created": created,
+            "pending": pending, "notifications": shown, "resume_after": stopped})
 
     async def requeue(self, admin: str, ids: list[int]) -> dict[str, list[int]]:
         done = await store.requeue(self._pool, admin, ids)
@@ -162,8 +166,8 @@ class Admin:
 
     async def subscribers_of(self, name: str, after: str, limit: int) -> dict[str, Any]:
         """A page of the subscribers of the declared type ``name`` (see :mod:`.subscribers`)."""
-        await self.declared(name)
-        return await subscribers.page(self._pool, self._types.known, name, after, limit)
+        known = await self.declared(name)
+        return await subscribers.page(self._pool, known, name, after, limit)
 
     async def types(self) -> dict[str, Any]:
         return {"types": await self._types.list()}
