@@ -13,12 +13,11 @@ Contracts:
   otherwise its audit row is committed first, then each page of subscribers is
   one publish carrying the type (so the type's push defaults, preferences and
   templates apply as to any typed publish; a page of more than a publish's
-  chunk is streamed). The row gains ``recipient_count`` and ``resume_after``
-  when the send ends.
-  A page that fails when earlier pages are stored ends the send with a 202
-  naming ``resume_after`` (the last subscriber handled; sending again with
-  ``after`` set to it reaches the rest, once); the first page failing is the
-  publish's error.
+  chunk is streamed). A page that fails when earlier pages are stored ends the
+  send with a 202 naming ``resume_after`` (the last subscriber handled;
+  sending again with ``after`` set to it reaches the rest, once); the first
+  page failing is the publish's error. The audit row gains ``recipient_count``
+  and ``resume_after`` when the send ends.
 - Reads never change anything. A user's lookup holds their counts, latest
   notifications, devices with their last push and last error, the live nodes
   holding their sockets, their effective preferences (the document the user
