@@ -205,7 +205,7 @@ def _node(settings: Settings, webpush: WebPushSetup):
             )
             app[SERVICES] = services
             app[ws.HUB] = hub
-            app[ADMIN] = Admin(settings, pool, redis, publishing)
+            app[ADMIN] = Admin(settings, pool, redis, publishing, kinds)
             app[ws.GATE] = ws.Gate(hub, services)
             await hub.start()
             stats = NodeStats(redis, node_id, lambda: node_sample.sample(hub), health.report)

@@ -22,6 +22,9 @@ from helpers import ADMIN, ADMIN_KEY, API_KEY, PRODUCER, Socket, new_user, serve
 ADMIN_ROUTES = [
     ("post", "/api/v1/admin/notifications", {"recipients": ["x"], "message": "m"}),
     ("get", "/api/v1/admin/user?id=x", None),
+    ("get", "/api/v1/admin/types", None),
+    ("post", "/api/v1/admin/types/x/notifications", {"message": "m"}),
+    ("get", "/api/v1/admin/types/x/subscribers", None),
     ("get", "/api/v1/admin/notifications/00000000-0000-0000-0000-000000000000/deliveries",
      None),
     ("get", "/api/v1/admin/dead-letters", None),

@@ -1,10 +1,13 @@
 """The operator's console end to end in headless Chromium (tests/cdp.py): open /admin, enter
 the admin key, send a notification and see it arrive on a user's socket, then requeue the
-dead letter its push left (the fake APNs answered 503) and see the push go out."""
+dead letter its push left (the fake APNs answered 503) and see the push go out; send to the
+subscribers of a type the user opted in to and see it arrive too, and the user's
+preferences and profile in the user view."""
 
 from __future__ import annotations
 
 import os
+import uuid
 
 import pytest
 from push_helpers import add_device, jobs_of, token_of, work
@@ -14,13 +17,24 @@ from tidings.services.context import SERVICES
 
 from cdp import CHROMIUM, chromium
 from fakes.fake_apns import Answer
-from helpers import ADMIN_KEY, Socket, new_user
+from helpers import ADMIN_KEY, PRODUCER, Socket, new_user, user_headers
 
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"no Chromium at {CHROMIUM}")
 
 
-async def test_console_sends_and_requeues_in_a_browser(console, redis, pool, apns, tmp_path):
+async def test_console_sends_and_requeues_in_a_browser(console, redis, pool, apns, http,
+                                                        tmp_path):
     user = new_user("browser")
+    kind = f"opt-in-{uuid.uuid4().hex[:8]}"  # users are in only if they turn it on
+    async with http.put(f"{console.url}/api/v1/types/{kind}", headers=PRODUCER,
+                        json={"title": "Release notes", "channels": {"push": False}}) as r:
+        assert r.status == 201
+    async with http.patch(f"{console.url}/api/v1/me/preferences", headers=user_headers(user),
+                          json={"types": {kind: {"channels": {"push": True}}}}) as r:
+        assert r.status == 200
+    async with http.put(f"{console.url}/api/v1/users/{user}", headers=PRODUCER,
+                        json={"email": "browser@example.com", "locale": "de-DE"}) as r:
+        assert r.status == 201
     dev = await add_device(pool, user)
     apns.answer(await token_of(pool, dev), Answer(503, "ServiceUnavailable"))
     sock = Socket(console.url, user)
@@ -67,11 +81,34 @@ async def test_console_sends_and_requeues_in_a_browser(console, redis, pool, apn
                 ".slice(0, 2).join(',')")
             assert actions == "requeue,send"
 
+            await tab.click("[data-tab=send]")
+            await tab.click("#s-to-type")
+            await tab.until(f"!!document.querySelector('#s-subscribers option[value=\"{kind}\"]')")
+            assert await tab.js("document.getElementById('s-recipients').hidden")
+            await tab.fill("#s-subscribers", kind)
+            await tab.fill("#s-title", "Version 2")
+            await tab.fill("#s-message", "Out now.")
+            await tab.js("document.getElementById('s-push').checked = false")
+            await tab.click("#send-form button[type=submit]")
+            sent = f"#send-result tr[data-recipient='{user}']"
+            await tab.until(f"!!document.querySelector(\"{sent}\")")
+            assert "sent to 1" in await tab.js(
+                "document.getElementById('send-result').textContent")
+            await sock.until(lambda m: any(x["type"] == "notification"
+                                           and x["notification"]["type"] == kind for x in m))
+            [typed] = [x["notification"] for x in sock.messages
+                       if x["type"] == "notification" and x["notification"]["type"] == kind]
+            assert typed["title"] == "Version 2"
+
             await tab.click("[data-tab=user]")
             await tab.fill("#user-form input[name=user]", user)
             await tab.click("#user-form button[type=submit]")
             assert "gave up after 1 attempts" in await tab.until(
-                "document.querySelector('#user-out table')?.textContent")
+                "document.querySelector('#user-out table.devices')?.textContent")
+            assert "push on" in await tab.until(
+                f"document.querySelector(\"#user-out tr[data-type='{kind}']\")?.textContent")
+            profile = await tab.js("document.querySelector('#user-out .profile').textContent")
+            assert "browser@example.com" in profile and "de-DE" in profile
             (tmp_path / "user.png").write_bytes(await tab.screenshot())
 
             await tab.click("[data-tab=apps]")

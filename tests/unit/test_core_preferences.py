@@ -21,6 +21,7 @@ from tidings.core.preferences import (
     channel_on,
     effective,
     in_quiet_hours,
+    subscribes,
 )
 from tidings.core.schemas import PushOptions
 from tidings.core.typedefs import CHANNELS, Digest, TypeDefinition, merged_push
@@ -80,6 +81,18 @@ def test_a_channel_is_on_only_if_the_type_offers_it_and_nothing_turned_it_off(
         chosen = own.channels.get(channel) if own else None
         assert on == (choices.channels.get(channel, True)
                       and (t.channels[channel] if chosen is None else chosen))
+
+
+@given(types_maps, choices_st, NAMES)
+def test_a_user_subscribes_unless_every_channel_of_the_type_is_off(types, choices, name):
+    t = types.get(name)
+    if t is None:
+        return
+    on = [c for c in t.channels if channel_on(types, name, choices, c)]
+    assert subscribes(types, name, choices) == (bool(on) or not t.channels)
+    if t.required and any(t.channels.values()):
+        assert subscribes(types, name, choices), "nobody leaves a required type"
+    assert subscribes(types, name, Choices()) == (any(t.channels.values()) or not t.channels)
 
 
 @given(st.builds(QuietHours, hhmm, hhmm), st.integers(0, 1439))

@@ -12,10 +12,18 @@ import uuid
 from aiohttp import web
 
 from ..core import ids
-from ..core.admin_schemas import JobIds, PageQuery, UserQuery
+from ..core.admin_schemas import (
+    JobIds,
+    PageQuery,
+    SubscribersQuery,
+    TypeSend,
+    UserQuery,
+    type_publish,
+)
 from ..core.decoding import convert_query
 from ..core.errors import NotFound
 from ..core.schemas import PublishRequest, check_publish
+from ..core.typedefs import is_type_name
 from ..services.admin import ADMIN
 from .admin_auth import admin, console_enabled
 from .demo import STATIC
@@ -43,6 +51,38 @@ async def send(request: web.Request) -> web.Response:
     users = check_publish(req)
     answer = await request.app[ADMIN].send(who, req, users)
     return reply(answer.body, answer.status)
+
+
+def _type_name(request: web.Request) -> str:
+    name = request.match_info["name"]
+    if not is_type_name(name):
+        raise NotFound("Notification type not found", code="unknown_type")
+    return name
+
+
+@routes.get("/api/v1/admin/types")
+async def types(request: web.Request) -> web.Response:
+    admin(request)
+    return reply(await request.app[ADMIN].types())
+
+
+@routes.post("/api/v1/admin/types/{name}/notifications")
+async def send_to_type(request: web.Request) -> web.Response:
+    """Publish to every subscriber of a declared type, audited (see the service)."""
+    who = admin(request)
+    name = _type_name(request)
+    req = await body(request, TypeSend)
+    check_publish(type_publish(req, name, []))
+    answer = await request.app[ADMIN].send_to_type(who, name, req)
+    return reply(answer.body, answer.status)
+
+
+@routes.get("/api/v1/admin/types/{name}/subscribers")
+async def subscribers(request: web.Request) -> web.Response:
+    admin(request)
+    name = _type_name(request)
+    q = convert_query(request.query.items(), SubscribersQuery)
+    return reply(await request.app[ADMIN].subscribers_of(name, q.cursor, q.limit))
 
 
 @routes.get("/api/v1/admin/user")

@@ -13,6 +13,8 @@ from ..core import admin_schemas as a
 from ..core import ids
 from ..core import schemas as s
 from ..core.jsonvalues import MAX_INT
+from ..core.typedefs import TYPE_NAME_PATTERN
+from ..services.admin import RECIPIENTS_SHOWN
 from .openapi_schemas import COUNTS
 
 ADMIN = [{"adminKey": []}]
@@ -28,6 +30,10 @@ _INT = {"type": "integer"}
 _NINT = {"type": ["integer", "null"]}
 _UID = {"name": "uid", "in": "path", "required": True,
         "schema": {"type": "string", "format": "uuid"}}
+_TYPE = {"name": "name", "in": "path", "required": True,
+         "description": "a declared type (404 unknown_type otherwise)",
+         "schema": {"type": "string", "pattern": TYPE_NAME_PATTERN}}
+_USER_ID = {"type": "string", "pattern": ids.USER_ID_PATTERN, "minLength": 1, "maxLength": 255}
 
 
 def _q(name: str, schema: dict[str, Any], description: str,
@@ -73,7 +79,28 @@ RESPONSES: dict[str, dict[str, Any]] = {
             "last_error": {"anyOf": [{"type": "null"}, _obj({
                 "outcome": _STR, "detail": _NSTR, "at": _TIME})]}})},
         "sockets": {"type": "array", "description": "the live nodes holding the user's sockets",
-                    "items": _obj({"node": _STR})}}),
+                    "items": _obj({"node": _STR})},
+        "preferences": {"$ref": "#/components/schemas/Preferences"},
+        "profile": {"anyOf": [{"type": "null"}, {"$ref": "#/components/schemas/Profile"}]}}),
+    "SubscribersSent": _obj({
+        "type": _STR,
+        "recipients": {"type": "integer", "minimum": 0,
+                       "description": "subscribers the notification was published to"},
+        "created": {"type": "integer", "minimum": 0, "description": "of them, stored now"},
+        "pending": {"type": "integer", "minimum": 0,
+                    "description": "of them, accepted and stored later (a large page)"},
+        "notifications": {"type": "array", "description": "the first recipients' uids",
+                          "maxItems": RECIPIENTS_SHOWN, "items": _obj({
+                              "recipient": _STR, "uid": {"type": "string", "format": "uuid"},
+                              "seq": _NINT})},
+        "resume_after": {"type": ["string", "null"],
+                         "description": "set when the send stopped midway: the last"
+                                        " subscriber handled; send again with `after` set"
+                                        " to it for the rest"}}),
+    "Subscribers": _obj({
+        "items": {"type": "array", "items": _STR, "description": "user ids, in order"},
+        "next_after": {"type": ["string", "null"],
+                       "description": "pass as `after` for the next page"}}),
     "DeadLetters": _page_of(_obj({
         "id": _INT, "uid": {"type": "string", "format": "uuid"}, "user_id": _STR,
         "title": _NSTR, "message": _STR, "attempt": _INT,
@@ -110,8 +137,22 @@ ENDPOINTS: list[tuple[Any, ...]] = [
      "Send a notification as a publish would (push now: push.when \"always\"); audited",
      ADMIN, s.PublishRequest, {201: "Published", 202: "PublishedLater"},
      (*_JSON_IN, 401, 403, 404, 409, 503), []),
+    ("get", "/api/v1/admin/types", "The declared notification types", ADMIN, None,
+     {200: "TypeList"}, (401, 403, 404, 503), []),
+    ("post", "/api/v1/admin/types/{name}/notifications",
+     "Send a notification carrying the type to every subscriber of the type (users Tidings"
+     " knows with a channel of the type on); audited. 202: part stored later, or stopped"
+     " midway (resume_after)", ADMIN, a.TypeSend, {201: "SubscribersSent", 202: "SubscribersSent"},
+     (*_JSON_IN, 401, 403, 404, 503), [_TYPE]),
+    ("get", "/api/v1/admin/types/{name}/subscribers",
+     "The subscribers of a type, in user id order", ADMIN, None, {200: "Subscribers"},
+     (400, 401, 403, 404, 503),
+     [_TYPE, _q("limit", {"type": "integer", "minimum": 1, "maximum": a.MAX_LIMIT},
+                f"user ids per page ({a.DEFAULT_LIMIT} by default)"),
+      _q("after", _USER_ID, "only users whose ids sort after it (the previous next_after)")]),
     ("get", "/api/v1/admin/user",
-     "Look up a user: counts, latest notifications, devices (last push, last error), sockets",
+     "Look up a user: counts, latest notifications, devices (last push, last error), sockets,"
+     " effective preferences, profile",
      ADMIN, None, {200: "AdminUser"}, (400, 401, 403, 404, 503),
      [_q("id", {"type": "string", "pattern": ids.USER_ID_PATTERN}, "the user id",
          required=True)]),

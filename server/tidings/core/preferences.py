@@ -4,7 +4,8 @@ What may live here: the stored choices (:class:`Choices`), the PATCH body
 (:class:`PreferencesPatch`), the effective document clients see
 (:func:`effective`), the merge of a PATCH into the choices (:func:`apply_patch`),
 and the one rule of whether a channel is on for a user and a type
-(:func:`channel_on`), shared with the send-time decision.
+(:func:`channel_on`), shared with the send-time decision, and whether a user
+subscribes to a type (:func:`subscribes`).
 
 Contracts:
 
@@ -14,6 +15,10 @@ Contracts:
   and the channel is on by default (users cannot turn those off), or the user's
   global switch for the channel is on and their choice for the type (else the
   type's default) is on.
+- A user subscribes to a type when some channel of the type is on for them, or
+  when the type uses no channel (the inbox only: nothing to turn off). So a
+  required type with a channel on by default has every user; a type whose
+  channels are all off by default has only those who turned one on.
 - A PATCH changes only what it names; a choice for an undeclared type, a channel
   a type does not offer, or turning off a channel of a required type that is on
   by default is refused (``ValidationError``) and changes nothing.
@@ -108,6 +113,13 @@ def channel_on(types: Mapping[str, TypeDefinition], name: str, choices: Choices,
     chosen = choices.types.get(name)
     own = chosen.channels.get(channel) if chosen is not None else None  # type: ignore[call-overload]
     return default if own is None else own
+
+
+def subscribes(types: Mapping[str, TypeDefinition], name: str, choices: Choices) -> bool:
+    """Whether a user with ``choices`` subscribes to the declared type ``name`` (see the
+    module)."""
+    channels = types[name].channels
+    return not channels or any(channel_on(types, name, choices, c) for c in channels)
 
 
 def effective(types: Mapping[str, TypeDefinition], choices: Choices) -> dict[str, Any]:

@@ -3,6 +3,10 @@
 What may live here: statements that only the console runs (schema 7's
 ``tidings_admin_audit``, and reads across users that no user endpoint makes).
 
+The users Tidings knows (:func:`known_users`) are those it has seen: with a
+per-user state (any notification stored for them), a profile, stored
+preferences, or a device (a browser subscription included, active or not).
+
 Contracts:
 
 - An action's audit row is written in the transaction that performs it
@@ -11,6 +15,8 @@ Contracts:
 - :func:`requeue` and :func:`discard` touch dead letters only (``dead``); other ids
   are reported as not found. A requeued job is due now, at attempt 1, unleased,
   and the push workers are woken.
+- A send's audit row may gain its outcome when the send is done
+  (:func:`audit_outcome`: keys added to ``detail``); nothing else changes a row.
 - Times leave as ISO 8601 text. Every function raises only
   :class:`~tidings.core.errors.StoreUnavailable` or
   :class:`~tidings.core.errors.StoreError`.
@@ -46,6 +52,31 @@ async def audit(pool: Pool, admin: str, action: str, target: str | None,
                 detail: dict[str, Any]) -> int:
     """Write one audit row (``admin`` is a key id, never a key); returns its id."""
     return await _audit(pool, admin, action, target, detail)
+
+
+@store_edge
+async def audit_outcome(pool: Pool, audit_id: int, outcome: dict[str, Any]) -> None:
+    """Add ``outcome``'s keys to the ``detail`` of the audit row ``audit_id``."""
+    await pool.execute("UPDATE tidings_admin_audit SET detail = detail || $2::jsonb WHERE id = $1",
+                       audit_id, outcome)
+
+
+#: The tables whose rows make a user known to Tidings.
+KNOWN_FROM = ("tidings_user_state", "tidings_profiles", "tidings_preferences", "tidings_devices")
+
+
+@store_edge
+async def known_users(pool: Pool, after: str, limit: int) -> list[tuple[str, Any]]:
+    """Up to ``limit`` users Tidings knows whose ids sort after ``after``, in id order,
+    each with their stored preference choices (None: they chose nothing)."""
+    branches = " UNION ".join(
+        f"(SELECT DISTINCT user_id FROM {table} WHERE user_id > $1 ORDER BY user_id LIMIT $2)"
+        for table in KNOWN_FROM)
+    rows = await pool.fetch(
+        f"SELECT k.user_id, p.choices FROM ({branches}) k"
+        " LEFT JOIN tidings_preferences p USING (user_id) ORDER BY k.user_id LIMIT $2",
+        after, limit)
+    return [(r[0], r[1]) for r in rows]
 
 
 @store_edge
