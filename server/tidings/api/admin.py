@@ -11,7 +11,7 @@ import uuid
 
 from aiohttp import web
 
-from ..core import ids
+from ..core import errors, ids
 from ..core.admin_schemas import (
     JobIds,
     PageQuery,
@@ -56,7 +56,7 @@ async def send(request: web.Request) -> web.Response:
 def _type_name(request: web.Request) -> str:
     name = request.match_info["name"]
     if not is_type_name(name):
-        raise NotFound("Notification type not found", code="unknown_type")
+        raise errors.UNKNOWN_TYPE.error("Notification type not found")
     return name
 
 

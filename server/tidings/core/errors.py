@@ -141,7 +141,8 @@ INVALID_PAGE = _declare(
     "go back to page 1")
 UNKNOWN_TYPE = _declare(
     "unknown_type", 404, "no such notification type",
-    "preferences naming a type that is not declared", FIX)
+    "preferences naming a type that is not declared, or a console send to or listing of the"
+    " subscribers of one", FIX)
 WEBPUSH_NOT_CONFIGURED = _declare(
     "webpush_not_configured", 404, "Web Push is not configured on this server",
     "the VAPID key is asked for without `TIDINGS_VAPID_PRIVATE_KEY`", CONFIGURE)

@@ -39,8 +39,9 @@ from ..bus import node_stats, presence
 from ..bus.connect import Redis
 from ..bus.errors import translated as bus_errors
 from ..config import Settings
+from ..core import errors
 from ..core.admin_schemas import TypeSend, type_publish
-from ..core.errors import NotFound, StoreError, Unavailable
+from ..core.errors import StoreError, Unavailable
 from ..core.preferences import effective, parse_choices
 from ..core.push_apps import attribute
 from ..core.schemas import PublishRequest
@@ -104,7 +105,7 @@ class Admin:
             await self._types.load()  # declared on another node since the last reload
         known = self._types.known
         if name not in known:
-            raise NotFound("Notification type not found", code="unknown_type")
+            raise errors.UNKNOWN_TYPE.error("Notification type not found")
         return known
 
     async def send_to_type(self, admin: str, name: str, req: TypeSend) -> Answer:
