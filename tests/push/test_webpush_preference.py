@@ -111,3 +111,45 @@ async def test_a_type_with_web_push_only_plans_a_push_job_for_browsers(
     await burst()
     assert apns.requests == []
     assert payload_uids(webpush, sub_id) == [uid]
+
+
+async def test_browsers_get_the_web_push_templates_and_phones_the_push_ones(
+        http, node, pool, apns, webpush, burst, user):
+    kind = type_name()
+    await declare(http, node, kind, channels={"push": True, "web_push": True},
+                  push={"when": "always"}, templates={
+                      "push": {"title": "Phone: {{ created_by }}", "body": "P {{ message }}"},
+                      "web_push": {"title": "Browser: {{ created_by }}",
+                                   "body": "W {{ message }} {{ data.post }}"}})
+    await add_device(pool, user)
+    sub_id = await add_browser(pool, user, webpush)
+    uid = await publish(http, node, user, kind, "hi", created_by="bob", data={"post": "p1"})
+    await burst()
+    [phone] = apns.requests
+    assert phone.payload["uid"] == uid
+    assert phone.payload["aps"]["alert"] == {"title": "Phone: bob", "body": "P hi"}
+    [browser] = webpush.for_sub(sub_id)
+    assert (browser.payload["uid"], browser.payload["title"], browser.payload["body"]) == (
+        uid, "Browser: bob", "W hi p1")
+    assert [o for o, _ in await details(pool, uid)].count("pushed") == 2
+
+
+async def test_a_web_push_field_missing_or_failing_falls_back_to_push_then_to_the_text(
+        http, node, pool, apns, webpush, burst, user):
+    kind = type_name()
+    await declare(http, node, kind, channels={"web_push": True}, push={"when": "always"},
+                  templates={"push": {"title": "P {{ created_by }}"},
+                             "web_push": {"title": "W {{ data.post }}",
+                                          "body": "W {{ data.post }}: {{ message }}"}})
+    sub_id = await add_browser(pool, user, webpush)
+    rendered = await publish(http, node, user, kind, "one", created_by="bob",
+                             data={"post": "p1"})
+    await burst()
+    fell_back = await publish(http, node, user, kind, "two", title="Own title",
+                              created_by="bob", data={})
+    await burst()
+    got = {r.payload["uid"]: (r.payload["title"], r.payload["body"])
+           for r in webpush.for_sub(sub_id)}
+    # no data.post: the title falls back to the push template, the body (no push
+    # template) to the notification's message
+    assert got == {rendered: ("W p1", "W p1: one"), fell_back: ("P bob", "two")}
