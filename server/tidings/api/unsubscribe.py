@@ -1,0 +1,50 @@
+"""One-click unsubscribe from e-mails (RFC 8058): ``POST /api/v1/unsubscribe?token=...``.
+
+The token (:mod:`tidings.core.unsubscribe`) is the credential: it names the user
+and the type, and only this server's secret signs one. A POST whose body is
+``List-Unsubscribe=One-Click`` (form-encoded, as mail clients send it) turns
+e-mail off for that type for that user, as their own PATCH of preferences would
+(the preferences frame goes to their sockets), and answers 200; again, 200 and
+nothing more changes. A token that does not verify is a 403 and changes nothing;
+a required type is a 400 ``required_type``; another body a 400 ``not_one_click``.
+Only a POST acts: a GET (a link scanner, a preview) is a 405.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs
+
+from aiohttp import web
+
+from ..core import unsubscribe
+from ..core.errors import NotFound, ValidationError
+from .http import reply, services
+
+routes = web.RouteTableDef()
+_FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+async def _one_click(request: web.Request) -> bool:
+    """Whether the body is the RFC 8058 one: ``List-Unsubscribe=One-Click``."""
+    if request.content_type in _FORMS:
+        values = (await request.post()).getall("List-Unsubscribe", [])
+    else:  # a client that left the content type out
+        values = parse_qs(await request.text()).get("List-Unsubscribe", [])
+    return values == ["One-Click"]
+
+
+@routes.post(unsubscribe.PATH)
+async def one_click(request: web.Request) -> web.Response:
+    svc = services(request)
+    secret = svc.settings.unsubscribe_key
+    if not secret:
+        raise NotFound("one-click unsubscribe is not configured on this server (no"
+                       " TIDINGS_UNSUBSCRIBE_SECRET or TIDINGS_JWT_SECRET)",
+                       code="unsubscribe_not_configured")
+    user_id, kind = unsubscribe.read(unsubscribe.signing_key(secret),
+                                     request.query.get("token", ""))
+    if not await _one_click(request):
+        raise ValidationError("the body must be List-Unsubscribe=One-Click (RFC 8058)",
+                              code="not_one_click")
+    await svc.preferences.email_off(user_id, kind)
+    return reply({"type": kind, "channel": "email", "enabled": False})
