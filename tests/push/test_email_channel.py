@@ -418,6 +418,9 @@ async def test_one_click_unsubscribe_turns_that_types_email_off_and_the_next_is_
         async with http.post(forged, data={"List-Unsubscribe": "One-Click"}) as r:
             assert r.status == 403
             assert (await r.json())["error"]["code"] == "invalid_unsubscribe_token"
+        async with http.post(target.partition("?")[0], data={"List-Unsubscribe": "One-Click"}
+                             ) as r:
+            assert r.status == 400 and "token" in (await r.json())["error"]["message"]
         async with http.post(target, data={"List-Unsubscribe": "Maybe"}) as r:
             assert r.status == 400 and (await r.json())["error"]["code"] == "not_one_click"
         async with http.get(f"{node.url}/api/v1/me/preferences",

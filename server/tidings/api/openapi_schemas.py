@@ -163,15 +163,17 @@ ERRORS = {
     400: ("BadRequest", "the body or query is invalid: invalid_request, invalid_json, too_deep,"
           " number_out_of_range, nul_character, invalid_user_id, uids_required,"
           " reserved_extra_key, invalid_type_name, invalid_template, invalid_timezone,"
-          " invalid_preferences, required_type,"
+          " invalid_preferences, required_type, not_one_click,"
           " bad_http_request (a malformed request line or header)"),
     401: ("Unauthorized", "missing or bad credentials: unauthorized, invalid_token,"
           " token_expired, invalid_api_key, invalid_admin_key, jwks_unavailable"),
     403: ("Forbidden", "host_not_allowed: a dev token asked for under a Host that names neither"
           " a loopback address nor the public URL's host (DNS rebinding); invalid_admin_key:"
-          " the key is not one of TIDINGS_ADMIN_KEYS"),
+          " the key is not one of TIDINGS_ADMIN_KEYS; invalid_unsubscribe_token: an"
+          " unsubscribe link not signed by this server's secret"),
     404: ("NotFound", "not the caller's, or does not exist: not_found, invalid_page,"
-          " unknown_type; every admin route while no admin key is configured"),
+          " unknown_type, unsubscribe_not_configured; every admin route while no admin key"
+          " is configured"),
     409: ("Conflict", "idempotency_key_reused: the same key came with another body;"
           " publish_in_progress: a large publish with this key is still being stored"),
     413: ("TooLarge", f"payload_too_large (body over {s.MAX_BODY_BYTES} bytes), data_too_large"
