@@ -5,10 +5,10 @@ and the type, and only this server's secret signs one. A POST whose body is
 ``List-Unsubscribe=One-Click`` (form-encoded, as mail clients send it) turns
 e-mail off for that type for that user, as their own PATCH of preferences would
 (the preferences frame goes to their sockets), and answers 200; again, 200 and
-nothing more changes. A token that does not verify is a 403 and changes nothing (none
-at all: a 400);
-a required type is a 400 ``required_type``; another body a 400 ``not_one_click``.
-Only a POST acts: a GET (a link scanner, a preview) is a 405.
+nothing more changes. Refused, changing nothing: a token that does not verify (403
+``invalid_unsubscribe_token``; none at all, 400), a required type (400
+``required_type``), another body (400 ``not_one_click``). Only a POST acts: a GET
+(a link scanner, a preview) is a 405.
 """
 
 from __future__ import annotations
