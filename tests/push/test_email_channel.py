@@ -412,12 +412,17 @@ async def test_one_click_unsubscribe_turns_that_types_email_off_and_the_next_is_
     frames = aiter(listener)
     try:
         await next_of(frames, "counts")
-        async with http.get(target) as r:  # a GET (a link scanner) does not act
-            assert r.status == 405
+        async with http.get(target) as r:  # a GET (a person, a link scanner) does not act
+            assert r.status == 200 and r.content_type == "text/html"
+            shown = await r.text()
+        assert "<strong>Comments</strong>" in shown and 'method="post"' in shown
+        assert 'name="List-Unsubscribe" value="One-Click"' in shown
         forged = target[:-3] + ("AAA" if not target.endswith("AAA") else "BBB")
-        async with http.post(forged, data={"List-Unsubscribe": "One-Click"}) as r:
-            assert r.status == 403
-            assert (await r.json())["error"]["code"] == "invalid_unsubscribe_token"
+        for method in ("GET", "POST"):
+            async with http.request(method, forged, data={"List-Unsubscribe": "One-Click"}
+                                    ) as r:
+                assert r.status == 403
+                assert (await r.json())["error"]["code"] == "invalid_unsubscribe_token"
         async with http.post(target.partition("?")[0], data={"List-Unsubscribe": "One-Click"}
                              ) as r:
             assert r.status == 400 and "token" in (await r.json())["error"]["message"]

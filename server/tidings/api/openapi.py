@@ -238,7 +238,7 @@ def document() -> dict[str, Any]:
             if (method, path, status) in _LINKS:
                 op["responses"][str(status)]["links"] = _LINKS[method, path, status]
         paths.setdefault(path, {})[method] = op
-    paths[ONE_CLICK_PATH] = {"post": unsubscribe.OPERATION}  # a form body: not in the table
+    paths[ONE_CLICK_PATH] = unsubscribe.OPERATIONS  # a form body and a page: not in the table
     schemas = {**tighten(components, known_timezones()), **RESPONSES, **openapi_admin.RESPONSES,
                "NotificationOrRemoved": {"anyOf": [{"$ref": "#/components/schemas/Notification"},
                                                    {"$ref": "#/components/schemas/Removed"}]},
