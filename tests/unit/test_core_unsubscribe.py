@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tidings.core.errors import ValidationError
+from tidings.core.errors import TidingsError
 from tidings.core.unsubscribe import MAX_TOKEN, link, read, signing_key, token
 
 KEY = signing_key("s" * 40)
@@ -30,7 +30,7 @@ def test_a_token_reads_back_as_its_user_and_type(user, kind):
 
 
 def refused(text: str, key: bytes = KEY) -> None:
-    with pytest.raises(ValidationError) as caught:
+    with pytest.raises(TidingsError) as caught:
         read(key, text)
     assert (caught.value.status, caught.value.code) == (403, "invalid_unsubscribe_token")
 
