@@ -11,8 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import socket
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -65,7 +63,7 @@ from .services.realtime import Realtime
 from .services.types import Types
 from .store import backlog, db, migrate
 from .workers.email import EmailWorker
-from .workers.push import PushWorker, WorkerConfig
+from .workers.push import PushWorker, WorkerConfig, worker_name
 from .workers.relay import Relay
 
 log = logging.getLogger(__name__)
@@ -118,7 +116,7 @@ def push_worker(settings: Settings, redis: connect.Redis | None, pool: db.Pool,
         parse_config(settings.push_config, vapid=webpush.vapid is not None), webpush=webpush)
     if metrics is not None:
         metrics.known_providers(app.provider.name for app in registry.apps)
-    extra = {"name": f"{socket.gethostname()}-{os.getpid()}-{name}"} if name else {}
+    extra = {"name": worker_name(name)} if name else {}
     config = WorkerConfig(
         **extra,
         max_attempts=settings.push_max_attempts, lease=settings.push_lease,
@@ -145,7 +143,7 @@ def email_worker(settings: Settings, pool: db.Pool,
     """An e-mail worker with the settings' mailer (SMTP, else the console); close the
     mailer after it stops. ``name`` as for :func:`push_worker`."""
     sender = mailer(settings)
-    extra = {"name": f"{socket.gethostname()}-{os.getpid()}-{name}-email"} if name else {}
+    extra = {"name": worker_name(f"{name}-email")} if name else {}
     config = WorkerConfig(
         **extra, max_attempts=settings.push_max_attempts, lease=settings.push_lease)
     return EmailWorker(pool, sender, config, preferences_url=preferences_url(settings),
