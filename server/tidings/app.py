@@ -85,7 +85,7 @@ def create_app(settings: Settings) -> web.Application:
 
 async def _close_sockets(app: web.Application) -> None:
     """Shutdown begins: sockets close with 1012 so clients reconnect to another node."""
-    await app[ws.HUB].shutdown()
+    app[ws.HUB].close_sockets()
 
 
 def webpush_setup(settings: Settings) -> WebPushSetup:
@@ -243,7 +243,7 @@ def _node(settings: Settings, webpush: WebPushSetup):
             if publishing is not None:
                 await publishing.retired()  # before the pool closes
             await health.close()
-            await hub.shutdown()
+            await hub.stop()
             if registry is not None:
                 await registry.close()
             await blocking.aclose()
