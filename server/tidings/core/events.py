@@ -18,7 +18,7 @@ node only receives rows for users it holds. Everything here is pure.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -32,40 +32,10 @@ COUNTS = "c"
 PREFERENCES = "p"
 
 
-@dataclass(frozen=True, slots=True)
-class Recipient:
-    """One recipient's copy of a published notification."""
-
-    user_id: str
-    id: int | None
-    uid: str
-    seq: int | None
-    counts: Counts | None  # None for a live-only notification
-
-    def row(self) -> list[Any]:
-        c = self.counts
-        return [
-            self.user_id,
-            self.id,
-            self.uid,
-            self.seq,
-            c.total if c else None,
-            c.unread if c else None,
-            c.version if c else None,
-        ]
-
-
-def notification_event(
-    content: dict[str, Any], recipients: Iterable[Recipient], push: dict[str, Any] | None
-) -> dict[str, Any]:
-    """A notification event; ``content`` holds CONTENT_FIELDS plus created_at/updated_at."""
-    return rows_event(content, [r.row() for r in recipients], push)
-
-
-def rows_event(content: dict[str, Any], rows: list[list[Any]],
-               push: dict[str, Any] | None) -> dict[str, Any]:
-    """:func:`notification_event` from rows already in the event's shape
-    (``[user_id, id, uid, seq, total, unread, version]``): no object per recipient."""
+def notification_event(content: dict[str, Any], rows: list[list[Any]],
+                       push: dict[str, Any] | None) -> dict[str, Any]:
+    """A notification event; ``content`` holds CONTENT_FIELDS plus created_at/updated_at,
+    ``rows`` one ``[user_id, id, uid, seq, total, unread, version]`` per recipient."""
     return {"k": NOTIFICATION, "n": content, "r": rows, "push": push}
 
 
