@@ -118,8 +118,8 @@ class Draft:
 
 class Row(NamedTuple):
     """One recipient's row of a publish: its notification's id and seq, and the user's
-    counts right after it (None when an earlier attempt stored it; all None for a
-    live-only publish, which stores nothing)."""
+    counts right after it (the current ones when :func:`read_back`; None when an
+    earlier attempt stored it). All None for a live-only publish, which stores nothing."""
 
     id: int | None
     seq: int | None
@@ -134,7 +134,8 @@ NOT_STORED = Row(None, None, None, None, None)
 
 @dataclass(slots=True)
 class Published:
-    """A stored publish: its draft and one row per recipient, in the draft's order.
+    """A stored publish: its draft and one row per recipient, in the draft's order
+    (a live-only publish has every row :data:`NOT_STORED`).
 
     ``outbox_id`` is 0 when an earlier attempt had stored it all (that attempt's
     outbox row, if not yet retired, is left to the relay).
