@@ -61,7 +61,7 @@ def dispatch(sockets: int, runs: int = 10) -> float:
     """Seconds for the hub to hand one stored notification to ``sockets`` sockets."""
     hub = hub_with(sockets, Recorder())
     evs = iter([events.notification_event(CONTENT, [
-        events.Recipient(f"u{i}", i, f"{seq}-{i}", seq, Counts(seq, seq, seq))
+        [f"u{i}", i, f"{seq}-{i}", seq, seq, seq, seq]
         for i in range(sockets)], None) for seq in range(1, runs * REPEAT + 1)])
     return min(timeit.repeat(lambda: hub.dispatch(next(evs)), number=runs,
                              repeat=REPEAT)) / runs
@@ -86,8 +86,7 @@ async def scrape(sockets: int, runs: int = 200) -> float:
 
 def main() -> None:
     m, off = Metrics(), Recorder()
-    event = events.notification_event(CONTENT, [events.Recipient("u", 1, "x", 1,
-                                                                 Counts(1, 1, 1))], None)
+    event = events.notification_event(CONTENT, [["u", 1, "x", 1, 1, 1, 1]], None)
     names = {"m": m, "off": off, "ev": event, "perf": time.perf_counter}
     rows = [
         ("delivered(event, sockets), once per event dispatched",

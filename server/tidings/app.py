@@ -11,8 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import socket
 import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -67,7 +65,7 @@ from .services.realtime import Realtime
 from .services.types import Types
 from .store import backlog, db, migrate
 from .workers.email import EmailWorker
-from .workers.push import PushWorker, WorkerConfig
+from .workers.push import PushWorker, WorkerConfig, worker_name
 from .workers.relay import Relay
 
 log = logging.getLogger(__name__)
@@ -89,7 +87,7 @@ def create_app(settings: Settings) -> web.Application:
 
 async def _close_sockets(app: web.Application) -> None:
     """Shutdown begins: sockets close with 1012 so clients reconnect to another node."""
-    await app[ws.HUB].shutdown()
+    app[ws.HUB].close_sockets()
 
 
 def webpush_setup(settings: Settings) -> WebPushSetup:
@@ -120,7 +118,7 @@ def push_worker(settings: Settings, redis: connect.Redis | None, pool: db.Pool,
         parse_config(settings.push_config, vapid=webpush.vapid is not None), webpush=webpush)
     if metrics is not None:
         metrics.known_providers(app.provider.name for app in registry.apps)
-    extra = {"name": f"{socket.gethostname()}-{os.getpid()}-{name}"} if name else {}
+    extra = {"name": worker_name(name)} if name else {}
     config = WorkerConfig(
         **extra,
         max_attempts=settings.push_max_attempts, lease=settings.push_lease,
@@ -160,7 +158,7 @@ def email_worker(settings: Settings, pool: db.Pool,
     """An e-mail worker with the settings' mailer (SMTP, else the console); close the
     mailer after it stops. ``name`` as for :func:`push_worker`."""
     sender = mailer(settings)
-    extra = {"name": f"{socket.gethostname()}-{os.getpid()}-{name}-email"} if name else {}
+    extra = {"name": worker_name(f"{name}-email")} if name else {}
     config = WorkerConfig(
         **extra, max_attempts=settings.push_max_attempts, lease=settings.push_lease)
     return EmailWorker(pool, sender, config, preferences_url=preferences_url(settings),
@@ -261,7 +259,7 @@ def _node(settings: Settings, webpush: WebPushSetup):
             if publishing is not None:
                 await publishing.retired()  # before the pool closes
             await health.close()
-            await hub.shutdown()
+            await hub.stop()
             if registry is not None:
                 await registry.close()
             await blocking.aclose()

@@ -255,6 +255,12 @@ def _one_of(presented: str, keys: tuple[str, ...]) -> bool:
     return ok
 
 
+def bearer(authorization: str) -> str | None:
+    """The credential of an ``Authorization: Bearer <credential>`` header value, or None."""
+    scheme, _, value = authorization.partition(" ")
+    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+
+
 def check_api_key(presented: str | None, keys: tuple[str, ...]) -> None:
     """Raise AuthError unless ``presented`` equals one of ``keys`` (constant-time, all compared)."""
     if not presented:

@@ -16,7 +16,7 @@ from helpers import new_user
 
 def _event(users: list[str], message: str) -> dict:
     return events.notification_event(
-        {"message": message}, [events.Recipient(u, i, f"uid-{u}", 1, Counts(1, 1, 1))
+        {"message": message}, [[u, i, f"uid-{u}", 1, 1, 1, 1]
                                for i, u in enumerate(users, 1)], {"when": "offline"})
 
 

@@ -85,7 +85,7 @@ async def test_worker_burst_sends_due_pushes(database_url):
                 [stored] = await store.publish(conn, store.prepare([store.Draft(
                     [user], [str(uuid.uuid4())], {"message": "to the phone"}, {"when": "always"})]))
                 await outbox.retire(conn, {stored.outbox_id: [push_jobs.OwedPush(
-                    {"when": "always"}, [stored.rows[0]["id"]])]})
+                    {"when": "always"}, [stored.rows[0].id])]})
             env = {"TIDINGS_DATABASE_URL": url}  # no Redis: no throttle, nothing else lost
             result = await asyncio.to_thread(_run, "worker", "--burst", **env)
             assert result.returncode == 0, result.stderr
@@ -129,7 +129,7 @@ async def test_worker_serves_its_metrics_on_the_metrics_port(database_url):
                 [stored] = await store.publish(conn, store.prepare([store.Draft(
                     [user], [str(uuid.uuid4())], {"message": "m"}, {"when": "always"})]))
                 await outbox.retire(conn, {stored.outbox_id: [push_jobs.OwedPush(
-                    {"when": "always"}, [stored.rows[0]["id"]])]})
+                    {"when": "always"}, [stored.rows[0].id])]})
             proc = subprocess.Popen(
                 [sys.executable, "-m", "tidings", "worker"], stdout=subprocess.DEVNULL,
                 env=_env(TIDINGS_DATABASE_URL=url, TIDINGS_METRICS_PORT=str(port)))

@@ -31,12 +31,12 @@ async def test_drafts_in_one_statement_get_seqs_in_draft_order_and_counts_after_
     ]
     one, two, three = await store.publish(pool, store.prepare(drafts))
     def seqs(p):
-        return [(u, r["seq"]) for u, r in zip(p.draft.users, p.rows, strict=True)]
+        return [(u, r.seq) for u, r in zip(p.draft.users, p.rows, strict=True)]
 
     assert seqs(one) == [(a, 1), (b, 1)]
     assert seqs(two) == [(b, 2), (c, 1)]
     assert seqs(three) == [(b, 3)]
-    assert [(r["total_count"], r["unread_count"], r["version"])
+    assert [(r.total, r.unread, r.version)
             for r in (one.rows[1], two.rows[0], three.rows[0])] == [
         (1, 1, 1), (2, 2, 2), (3, 3, 3)], "each row carries the counts right after it"
     stored = await pool.fetch(
@@ -49,7 +49,7 @@ async def test_drafts_in_one_statement_get_seqs_in_draft_order_and_counts_after_
         "SELECT id, notification_ids, push FROM tidings_outbox WHERE id = ANY($1)",
         [p.outbox_id for p in (one, two, three)])}
     assert [outbox[p.outbox_id]["notification_ids"] for p in (one, two, three)] == [
-        sorted(r["id"] for r in p.rows) for p in (one, two, three)]
+        sorted(r.id for r in p.rows) for p in (one, two, three)]
     assert [outbox[p.outbox_id]["push"] for p in (one, two, three)] == [
         {"when": "offline"}, None, {"when": "never"}]
     await pool.execute("DELETE FROM tidings_outbox WHERE id = ANY($1)", list(outbox))

@@ -40,9 +40,9 @@ async def test_a_second_attempt_stores_nothing_twice_and_allocates_no_seq(pool):
     prepared = store.prepare([draft([a, b]), draft([b], "second")])
     first = await store.publish(pool, prepared)
     again = await store.publish(pool, prepared)
-    assert [[(r["id"], r["seq"]) for r in p.rows] for p in again] == [
-        [(r["id"], r["seq"]) for r in p.rows] for p in first]
-    assert all(r["total_count"] is None for p in again for r in p.rows), "read back, not counted"
+    assert [[(r.id, r.seq) for r in p.rows] for p in again] == [
+        [(r.id, r.seq) for r in p.rows] for p in first]
+    assert all(r.total is None for p in again for r in p.rows), "read back, not counted"
     assert [p.outbox_id for p in again] == [0, 0] and all(p.outbox_id for p in first)
     state = await pool.fetch("SELECT user_id, last_seq, total_count, unread_count"
                              " FROM tidings_user_state WHERE user_id = ANY($1) ORDER BY 1",
@@ -59,7 +59,7 @@ async def test_concurrent_attempts_of_the_same_drafts_store_once(pool):
     users = [new_user("race") for _ in range(20)]
     prepared = store.prepare([draft(users)])
     results = await asyncio.gather(*(store.publish(pool, prepared) for _ in range(4)))
-    seqs = {tuple(row["seq"] for row in r[0].rows) for r in results}
+    seqs = {tuple(row.seq for row in r[0].rows) for r in results}
     assert seqs == {tuple([1] * 20)}
     assert await pool.fetchval("SELECT count(*) FROM tidings_notifications"
                                " WHERE user_id = ANY($1)", users) == 20

@@ -175,7 +175,7 @@ async def test_a_later_chunk_refused_is_a_202_and_the_relay_stores_the_rest(
         assert [row[0] for row in here.rows()] == users[:11], "what is stored was routed"
         assert set(await stored(pool, users)) == set(users[:11])
         await make_due(pool)
-        assert await publishing.complete_streamed() == 0, "refused again: tried later"
+        assert await publishing.streams.complete_due() == 0, "refused again: tried later"
         assert await pool.fetchval(
             "SELECT due_at > now() + interval '30 s' FROM tidings_streamed") is True
         assert any("could not be completed" in r.getMessage() for r in caplog.records)
@@ -246,7 +246,7 @@ async def test_postgres_gone_midway_is_a_202_and_the_publish_is_completed_later(
             await publishing.publish(req, users)
         assert caught.value.code == "publish_in_progress"
     await make_due(pool)
-    assert await streaming(pool, redis).complete_streamed() == 1
+    assert await streaming(pool, redis).streams.complete_due() == 1
     assert await stored(pool, users) == {
         n["recipient"]: [(n["uid"], 1)] for n in answer.body["notifications"]}
     if keyed:

@@ -55,7 +55,7 @@ async def publish(pool, users: list[str], push: dict | None = None, *, message: 
         [stored] = await store.publish(conn, store.prepare([store.Draft(
             users, [str(uuid.uuid4()) for _ in users], {"message": message, **content}, push)]))
         await outbox.retire(conn, {stored.outbox_id: [push_jobs.OwedPush(
-            push, [r["id"] for r in stored.rows], delay=delay, check_unread=check_unread)]})
+            push, [r.id for r in stored.rows], delay=delay, check_unread=check_unread)]})
     return list(stored.draft.uids)
 
 

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from hypothesis import event, example, given, note, settings
 from hypothesis import strategies as st
 
-from tidings import config
+from tidings import auth, config
 from tidings.auth import Identity, TokenVerifier
 from tidings.core.errors import AuthError
 from tidings.core.ids import is_user_id
@@ -241,3 +241,11 @@ def test_public_keys_are_prepared_once_and_never_confused_with_secrets():
         with pytest.raises(AuthError, match="not allowed"):
             done(v.verify(jwt.encode(claims, _public_pem(key).encode()[:64],
                                      algorithm="HS256")))
+
+
+@pytest.mark.parametrize(("header", "credential"), [
+    ("Bearer abc.def.ghi", "abc.def.ghi"), ("bearer  key ", "key"), ("BEARER k", "k"),
+    ("", None), ("Bearer", None), ("Bearer   ", None), ("Basic abc", None), ("abc", None),
+])
+def test_bearer_reads_the_credential_of_a_bearer_header_only(header, credential):
+    assert auth.bearer(header) == credential

@@ -19,8 +19,8 @@ CONTENT = {"message": "hi", "type": "comment", "title": "T", "data": {"k": 1},
 
 def _event():
     return events.notification_event(CONTENT, [
-        events.Recipient("alice", 10, "u-a", 3, Counts(3, 2, 7)),
-        events.Recipient("bob", 11, "u-b", 1, Counts(1, 1, 1)),
+        ["alice", 10, "u-a", 3, 3, 2, 7],
+        ["bob", 11, "u-b", 1, 1, 1, 1],
     ], {"when": "offline"})
 
 
@@ -65,7 +65,7 @@ def test_spliced_frame_equals_the_contract_dict():
 def test_frames_escape_user_ids_and_text():
     tricky = 'quote" back\\slash \u2028 ünï'
     event = events.notification_event(
-        {**CONTENT, "message": tricky}, [events.Recipient(tricky, 1, "u", 1, Counts(1, 1, 1))],
+        {**CONTENT, "message": tricky}, [[tricky, 1, "u", 1, 1, 1, 1]],
         None)
     (d,) = events.deliveries(event)
     msg = orjson.loads(d.frame)
@@ -75,7 +75,7 @@ def test_frames_escape_user_ids_and_text():
 
 def test_live_only_delivery_has_no_counts():
     event = events.notification_event(
-        CONTENT, [events.Recipient("a", None, "u", None, None)], None)
+        CONTENT, [["a", None, "u", None, None, None, None]], None)
     (d,) = events.deliveries(event)
     assert d.seq is None and d.counts is None
     assert "total_notifications" not in orjson.loads(d.frame)
@@ -116,7 +116,7 @@ def test_parts_concatenate_to_each_users_part(rows, held, counts):
     else:
         event = events.notification_event(
             {"message": "m", "data": {"k": [1, "x"]}},
-            [events.Recipient(u, i, f"uid-{i}", i, Counts(i, i, i)) for i, u in enumerate(rows)],
+            [[u, i, f"uid-{i}", i, i, i, i] for i, u in enumerate(rows)],
             {"when": "offline"})
     parts = events.encode_parts(event)
     assert parts.users == events.users_of(event)
@@ -134,7 +134,7 @@ def test_parts_of_a_large_publish_hold_only_their_bytes():
     """A 10,000-recipient publish's parts are a few hundred KiB, not a buffer per row."""
     event = events.notification_event(
         {"message": "m"},
-        [events.Recipient(f"user-{i}", i, f"uid-{i:032d}", i, Counts(i, i, i))
+        [[f"user-{i}", i, f"uid-{i:032d}", i, i, i, i]
          for i in range(10_000)], None)
     tracemalloc.start()
     try:
@@ -164,8 +164,8 @@ def test_every_frame_is_the_contract_dict_of_its_row(message, optional, free, ro
     fields equal notification_dict of the row, for any content, stored or live-only."""
     content = {"message": message, **optional, **free, "created_at": NOW, "updated_at": NOW}
     event = events.decode(events.encode(events.notification_event(content, [
-        events.Recipient(user, i if stored else None, f"uid-{i}", i if stored else None,
-                         Counts(i + 2, i, i + 5) if stored else None)
+        [user, i, f"uid-{i}", i, i + 2, i, i + 5] if stored
+        else [user, None, f"uid-{i}", None, None, None, None]
         for i, (user, stored) in enumerate(rows)], None)))
     for delivery, (user, nid, uid, seq, total, unread, version) in zip(
             events.deliveries(event), event["r"], strict=True):

@@ -17,7 +17,6 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from tidings.core import events
-from tidings.core.events import Recipient
 from tidings.core.session import Close, Fetch, Send, Session
 from tidings.core.shapes import CONTENT_FIELDS, Counts
 
@@ -36,14 +35,16 @@ def content(message: str) -> dict:
 
 
 def stored(seq: int, version: int) -> events.Delivery:
+    c = counts(version)
     event = events.notification_event(
-        content(f"n{seq}"), [Recipient(USER, seq, str(uuid.uuid4()), seq, counts(version))], None)
+        content(f"n{seq}"), [[USER, seq, str(uuid.uuid4()), seq, c.total, c.unread, c.version]],
+        None)
     return next(events.deliveries(event))
 
 
 def live_only() -> events.Delivery:
     event = events.notification_event(
-        content("ping"), [Recipient(USER, None, str(uuid.uuid4()), None, None)], None)
+        content("ping"), [[USER, None, str(uuid.uuid4()), None, None, None, None]], None)
     return next(events.deliveries(event))
 
 

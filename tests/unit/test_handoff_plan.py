@@ -8,6 +8,15 @@ from hypothesis import strategies as st
 from tidings.core.push import Decision, decide
 from tidings.core.schemas import PushOptions
 from tidings.services.handoff import emails, owed
+from tidings.store.publish import NOT_STORED, Draft, Published, Row
+
+
+def _published(content: dict, push: dict | None, rows: list[tuple[int, bool]]) -> Published:
+    """A publish to user ``u<n>`` per row, stored (id ``n``) or not (live-only)."""
+    draft = Draft([f"u{n}" for n, _ in rows], [f"uid{n}" for n, _ in rows], content, push)
+    return Published(draft, [Row(n, n, 1, 1, 1) if stored else NOT_STORED
+                             for n, stored in rows])
+
 
 WHENS = st.sampled_from([None, "offline", "always", "never", "unread_after"])
 
@@ -18,11 +27,9 @@ WHENS = st.sampled_from([None, "offline", "always", "never", "unread_after"])
 def test_each_stored_recipient_gets_what_the_policy_decides(rows, when, after, badge):
     push = {k: v for k, v in {"when": when, "after": after, "badge": badge}.items()
             if v is not None}
-    event = {"k": "n", "n": {"message": "m"}, "push": push or None, "r": [
-        [f"u{n}", n if stored else None, f"uid{n}", n if stored else None, 1, 1, 1]
-        for n, stored, _ in rows]}
+    publish = _published({"message": "m"}, push or None, [(n, stored) for n, stored, _ in rows])
     online = {f"u{n}" for n, _, is_online in rows if is_online}
-    plan = owed(event, online)
+    plan = owed(publish, online)
     options = PushOptions(**push)
     expected = {n: decide(options, f"u{n}" in online) for n, stored, _ in rows if stored}
     got = {nid: job for job in plan for nid in job.notification_ids}
@@ -41,10 +48,8 @@ def test_each_stored_recipient_gets_what_the_policy_decides(rows, when, after, b
        st.sampled_from([None, "mailed", "silent"]), st.sampled_from([None, "never", "always"]))
 def test_a_type_using_email_owes_one_email_job_per_stored_recipient(rows, kind, when):
     push = {"when": when} if when else None
-    event = {"k": "n", "n": {"message": "m", "type": kind}, "push": push, "r": [
-        [f"u{n}", n if stored else None, f"uid{n}", n if stored else None, 1, 1, 1]
-        for n, stored in rows]}
-    plan = emails(event, lambda t: t == "mailed")
+    publish = _published({"message": "m", "type": kind}, push, rows)
+    plan = emails(publish, lambda t: t == "mailed")
     stored = [n for n, is_stored in rows if is_stored]
     if kind != "mailed" or not stored:
         assert plan == []

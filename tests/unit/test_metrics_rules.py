@@ -35,8 +35,8 @@ users = st.text(min_size=1, max_size=8)
 
 @given(st.lists(users, min_size=1, max_size=5), st.booleans())
 def test_a_notification_is_stored_or_live_by_its_seqs(recipients, stored):
-    rows = [events.Recipient(u, i if stored else None, f"uid-{i}", i if stored else None,
-                             Counts(i, i, i) if stored else None)
+    rows = [[u, i, f"uid-{i}", i, i, i, i] if stored
+            else [u, None, f"uid-{i}", None, None, None, None]
             for i, u in enumerate(recipients, 1)]
     event = events.notification_event({"message": "m"}, rows, None)
     assert delivery_kind(event) == ("notification" if stored else "live")

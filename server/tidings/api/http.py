@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import orjson
 from aiohttp import web
 
-from .. import logcontext
+from .. import auth, logcontext
 from ..auth import Identity, check_api_key
 from ..core import errors
 from ..core.decoding import decode_body
@@ -155,11 +155,7 @@ def services(request: web.Request) -> Services:
 
 
 def bearer(request: web.Request) -> str | None:
-    header = request.headers.get("Authorization", "")
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() != "bearer" or not value.strip():
-        return None
-    return value.strip()
+    return auth.bearer(request.headers.get("Authorization", ""))
 
 
 def _limit(limiter: RateLimiter | None, key: str) -> None:

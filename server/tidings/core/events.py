@@ -18,53 +18,24 @@ node only receives rows for users it holds. Everything here is pure.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import orjson
 
-from .shapes import ACTIVE, Counts
+from . import protocol
+from .shapes import Counts
 
 NOTIFICATION = "n"
 COUNTS = "c"
 PREFERENCES = "p"
 
 
-@dataclass(frozen=True, slots=True)
-class Recipient:
-    """One recipient's copy of a published notification."""
-
-    user_id: str
-    id: int | None
-    uid: str
-    seq: int | None
-    counts: Counts | None  # None for a live-only notification
-
-    def row(self) -> list[Any]:
-        c = self.counts
-        return [
-            self.user_id,
-            self.id,
-            self.uid,
-            self.seq,
-            c.total if c else None,
-            c.unread if c else None,
-            c.version if c else None,
-        ]
-
-
-def notification_event(
-    content: dict[str, Any], recipients: Iterable[Recipient], push: dict[str, Any] | None
-) -> dict[str, Any]:
-    """A notification event; ``content`` holds CONTENT_FIELDS plus created_at/updated_at."""
-    return rows_event(content, [r.row() for r in recipients], push)
-
-
-def rows_event(content: dict[str, Any], rows: list[list[Any]],
-               push: dict[str, Any] | None) -> dict[str, Any]:
-    """:func:`notification_event` from rows already in the event's shape
-    (``[user_id, id, uid, seq, total, unread, version]``): no object per recipient."""
+def notification_event(content: dict[str, Any], rows: list[list[Any]],
+                       push: dict[str, Any] | None) -> dict[str, Any]:
+    """A notification event; ``content`` holds CONTENT_FIELDS plus created_at/updated_at,
+    ``rows`` one ``[user_id, id, uid, seq, total, unread, version]`` per recipient."""
     return {"k": NOTIFICATION, "n": content, "r": rows, "push": push}
 
 
@@ -153,34 +124,6 @@ class Delivery(NamedTuple):
         return self.counts.version if self.counts is not None else None
 
 
-def _shared(content: dict[str, Any]) -> bytes:
-    """The JSON members of a notification that every recipient shares: those of
-    :func:`~tidings.core.shapes.notification_dict` but id, uid, seq and user, in its
-    order (a property test holds the two together), for a new (unread, ACTIVE) one.
-    Built directly: this runs once per event, so once per recipient of single publishes."""
-    get = content.get
-    return orjson.dumps({
-        "notification": {"message": get("message"), "model": get("model"),
-                         "instance": get("instance"), "method": get("method"),
-                         "changed_data": get("changed_data")},
-        "type": get("type"), "title": get("title"), "data": get("data"), "is_read": False,
-        "custom_info": get("custom_info"), "created_by": get("created_by"),
-        "status": ACTIVE, "created_at": get("created_at"), "updated_at": get("updated_at"),
-    })[1:-1]
-
-
-#: A stored notification's frame around the part every recipient shares: id, uid, seq,
-#: user (JSON), the shared part, total, read, unread.
-_FRAME = (b'{"type":"notification","notification":{"id":%d,"uid":"%b","seq":%d,"user":{"id":%b},'
-          b'%b},"total_notifications":%d,"read_notifications":%d,"unread_notifications":%d}')
-
-
-def _counts_tail(counts: Counts | None) -> bytes:
-    if counts is None:
-        return b""
-    return orjson.dumps(counts.as_dict()).replace(b"{", b",", 1)[:-1]
-
-
 def deliveries(event: dict[str, Any]) -> Iterator[Delivery]:
     """The socket messages of an event, one per user, in the contract's shapes.
 
@@ -190,25 +133,15 @@ def deliveries(event: dict[str, Any]) -> Iterator[Delivery]:
     if event["k"] == COUNTS:
         total, unread, version = event["c"]
         counts = Counts(total, unread, version)
-        frame = orjson.dumps({"type": "counts", **counts.as_dict()})
-        yield Delivery(event["u"], COUNTS, None, None, counts, frame)
+        yield Delivery(event["u"], COUNTS, None, None, counts, protocol.counts_frame(counts))
         return
     if event["k"] == PREFERENCES:
-        frame = orjson.dumps({"type": "preferences", **event["p"]})
-        yield Delivery(event["u"], PREFERENCES, None, None, None, frame)
+        yield Delivery(event["u"], PREFERENCES, None, None, None,
+                       protocol.preferences_frame(event["p"]))
         return
-    shared = _shared(event["n"])
-    dumps = orjson.dumps
+    shared = protocol.shared_part(event["n"])
+    frame = protocol.notification_frame
     for user_id, nid, uid, seq, total, unread, version in event["r"]:
-        if nid is None or seq is None or total is None:  # live-only, or stored earlier
-            counts = Counts(total, unread, version) if total is not None else None
-            frame = b"".join((
-                b'{"type":"notification","notification":{"id":', dumps(nid), b',"uid":',
-                dumps(uid), b',"seq":', dumps(seq), b',"user":{"id":', dumps(user_id), b"},",
-                shared, b"}", _counts_tail(counts), b"}",
-            ))
-        else:
-            counts = Counts(total, unread, version)
-            frame = _FRAME % (nid, uid.encode(), seq, dumps(user_id), shared,
-                              total, total - unread, unread)
-        yield Delivery(user_id, NOTIFICATION, seq, uid, counts, frame)
+        counts = Counts(total, unread, version) if total is not None else None
+        yield Delivery(user_id, NOTIFICATION, seq, uid, counts,
+                       frame(shared, user_id, nid, uid, seq, counts))

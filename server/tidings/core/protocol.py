@@ -1,22 +1,25 @@
 """The WebSocket protocol with no I/O: client messages, server messages, close codes, limits.
 
 Server messages: ``counts``, ``notification`` and ``reset`` (their order per
-socket is :mod:`.session`'s), ``refreshed`` (a new token took effect) and
-``error``. Client messages: ``auth`` (first-message auth), ``ack``,
-``mark_read``, ``refresh``; each socket may send ``MESSAGE_RATE`` a second
-(bursts of ``MESSAGE_BURST``, see :class:`MessageBudget`).
+socket is :mod:`.session`'s), ``preferences``, ``refreshed`` (a new token took effect) and
+``error``; every frame of them is built here. Client messages: ``auth``
+(first-message auth), ``ack``, ``mark_read``, ``refresh``; each socket may send
+``MESSAGE_RATE`` a second (bursts of ``MESSAGE_BURST``, see :class:`MessageBudget`).
 """
 
 from __future__ import annotations
 
 import enum
 import uuid
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 import msgspec
+import orjson
 from msgspec import Meta, Struct
 
 from . import errors
+from .shapes import ACTIVE, Counts, notification_dict
 
 # Close codes (RFC 6455 ranges: 1xxx protocol, 4xxx application).
 CLOSE_BAD_TOKEN = 4001
@@ -63,6 +66,70 @@ def parse(data: str | bytes) -> ClientMessage:
         return _decoder.decode(data)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise BadMessage(str(exc).replace("`", "'")) from None
+
+
+def counts_frame(counts: Counts) -> bytes:
+    return orjson.dumps({"type": "counts", **counts.as_dict()})
+
+
+def preferences_frame(document: dict[str, Any]) -> bytes:
+    return orjson.dumps({"type": "preferences", **document})
+
+
+def reset_frame(seq: int) -> bytes:
+    """Too much was missed to replay: refetch the inbox; ``seq`` is where live resumes."""
+    return orjson.dumps({"type": "reset", "seq": seq})
+
+
+def stored_frame(row: Mapping[str, Any], counts: Counts) -> bytes:
+    """The notification frame of a stored row (a replay)."""
+    return orjson.dumps({"type": "notification", "notification": notification_dict(row),
+                         **counts.as_dict()})
+
+
+def shared_part(content: dict[str, Any]) -> bytes:
+    """The JSON members of a notification that every recipient shares: those of
+    :func:`~tidings.core.shapes.notification_dict` but id, uid, seq and user, in its
+    order (a property test holds the two together), for a new (unread, ACTIVE) one.
+    Built directly: this runs once per event, so once per recipient of single publishes."""
+    get = content.get
+    return orjson.dumps({
+        "notification": {"message": get("message"), "model": get("model"),
+                         "instance": get("instance"), "method": get("method"),
+                         "changed_data": get("changed_data")},
+        "type": get("type"), "title": get("title"), "data": get("data"), "is_read": False,
+        "custom_info": get("custom_info"), "created_by": get("created_by"),
+        "status": ACTIVE, "created_at": get("created_at"), "updated_at": get("updated_at"),
+    })[1:-1]
+
+
+#: A stored notification's frame around the part every recipient shares: id, uid, seq,
+#: user (JSON), the shared part, total, read, unread.
+_FRAME = (b'{"type":"notification","notification":{"id":%d,"uid":"%b","seq":%d,"user":{"id":%b},'
+          b'%b},"total_notifications":%d,"read_notifications":%d,"unread_notifications":%d}')
+
+
+def notification_frame(shared: bytes, user_id: str, nid: int | None, uid: str,
+                       seq: int | None, counts: Counts | None) -> bytes:
+    """A live notification's frame for one recipient, around its :func:`shared_part`
+    (no counts for a live-only one)."""
+    if nid is not None and seq is not None and counts is not None:
+        return _FRAME % (nid, uid.encode(), seq, orjson.dumps(user_id), shared,
+                         counts.total, counts.total - counts.unread, counts.unread)
+    dumps = orjson.dumps
+    tail = b"" if counts is None else dumps(counts.as_dict()).replace(b"{", b",", 1)[:-1]
+    return b"".join((
+        b'{"type":"notification","notification":{"id":', dumps(nid), b',"uid":',
+        dumps(uid), b',"seq":', dumps(seq), b',"user":{"id":', dumps(user_id), b"},",
+        shared, b"}", tail, b"}",
+    ))
+
+
+def with_counts(frame: bytes, counts: Counts) -> bytes:
+    """A notification frame whose counts are replaced by ``counts`` (newer ones were shown)."""
+    message = orjson.loads(frame)
+    message.update(counts.as_dict())
+    return orjson.dumps(message)
 
 
 def refreshed_message(expires_at: float) -> dict[str, Any]:

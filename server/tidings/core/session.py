@@ -29,11 +29,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
-import orjson
-
 from .events import COUNTS, Delivery
-from .protocol import CLOSE_RESTART, CLOSE_SLOW, SLOW_CONSUMER
-from .shapes import Counts, notification_dict
+from .protocol import (
+    CLOSE_RESTART,
+    CLOSE_SLOW,
+    SLOW_CONSUMER,
+    counts_frame,
+    reset_frame,
+    stored_frame,
+    with_counts,
+)
+from .shapes import Counts
 
 
 class Send(NamedTuple):
@@ -66,27 +72,6 @@ class Close(NamedTuple):
 Action = Send | Fetch | Close
 
 _JOINING, _LIVE, _FETCHING, _CLOSED = range(4)
-
-
-def counts_frame(counts: Counts) -> bytes:
-    return orjson.dumps({"type": "counts", **counts.as_dict()})
-
-
-def reset_frame(seq: int) -> bytes:
-    """Too much was missed to replay: refetch the inbox; ``seq`` is where live resumes."""
-    return orjson.dumps({"type": "reset", "seq": seq})
-
-
-def stored_frame(row: Mapping[str, Any], counts: Counts) -> bytes:
-    return orjson.dumps({"type": "notification", "notification": notification_dict(row),
-                         **counts.as_dict()})
-
-
-def _with_counts(frame: bytes, counts: Counts) -> bytes:
-    """A notification frame whose counts are replaced by ``counts`` (newer ones were shown)."""
-    message = orjson.loads(frame)
-    message.update(counts.as_dict())
-    return orjson.dumps(message)
 
 
 class Session:
@@ -264,7 +249,7 @@ class Session:
             if d.counts.version >= self._counts.version:
                 self._counts = d.counts
             else:
-                frame = _with_counts(frame, self._counts)
+                frame = with_counts(frame, self._counts)
         out.append(Send(frame))
         self._seq = d.seq
         return True

@@ -16,6 +16,7 @@ from collections.abc import Awaitable
 import orjson
 from aiohttp import web
 
+from .. import auth
 from ..config import Settings
 from ..core import errors, origins, protocol
 from ..core.errors import AuthError, StoreError, Unavailable
@@ -27,8 +28,7 @@ log = logging.getLogger(__name__)
 
 
 def header_token(request: web.Request) -> str | None:
-    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
-    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+    return auth.bearer(request.headers.get("Authorization", ""))
 
 
 def _since(request: web.Request) -> int | None:

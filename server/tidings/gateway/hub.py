@@ -9,13 +9,14 @@ Contracts:
 
 - Joining registers presence before the user's state is read, so a publish
   racing a connect reaches the session (held until joined) or the state.
-- The node's inbox is read in order from the last id handled; after a failed
-  read, and when a heartbeat finds Redis lost this node's users, every
-  socket is resynced (events published meanwhile were routed nowhere).
+- The node's inbox, the presence heartbeat, token expiry and pings are read
+  and run by :mod:`.hub_loops`.
 - Each event is encoded once per user (one frame shared by that user's sockets).
 - Sockets are pinged, and closed at their token's expiry (4001), by two hub
   tasks rather than timers per socket.
-- :meth:`Hub.shutdown` closes every socket with 1012 and removes presence.
+- At shutdown, :meth:`Hub.close_sockets` closes every socket with 1012 (first,
+  while the node still runs), then :meth:`Hub.stop` stops the hub's tasks,
+  flushes the delivery log and removes presence.
 - What it does is counted in the node's metrics once per event dispatched,
   fetch answered and slow socket closed (:mod:`tidings.services.metrics`).
 """
@@ -25,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Coroutine, Sequence
 from typing import Any
 
@@ -34,15 +34,15 @@ from ..core import events, protocol
 from ..core.errors import BusUnavailable, StoreError, StoreUnavailable
 from ..core.session import Action, Fetch, Send
 from ..services.metrics import Recorder
-from ..services.realtime import HEARTBEAT, Realtime
+from ..services.realtime import Realtime
+from . import hub_loops as loops
 from .connection import Connection, spawn
 from .delivery_log import DeliveryLog
 from .rooms import Rooms
-from .timing import PING_PHASES, Expiries, PingPhases
+from .timing import Expiries, PingPhases
 
 log = logging.getLogger(__name__)
 
-EXPIRY_TICK = 0.5  # seconds between sweeps of expired tokens
 DRAIN_WAIT = 10.0  # seconds a replaying socket may take to take half its queue
 
 
@@ -63,16 +63,20 @@ class Hub:
     async def start(self) -> None:
         await self.realtime.start(self.rooms.__contains__)
         jobs: dict[str, Coroutine[Any, Any, None]] = {
-            "inbox-reader": self._read_inbox(), "heartbeat": self._heartbeat(),
-            "delivery-log": self.delivery_log.run(), "token-expiry": self._sweep_expired(),
-            "pings": self._ping_sockets()}
+            "inbox-reader": loops.read_inbox(self), "heartbeat": loops.heartbeat(self),
+            "delivery-log": self.delivery_log.run(), "token-expiry": loops.sweep_expired(self),
+            "pings": loops.ping_sockets(self)}
         self._tasks = [asyncio.create_task(job, name=name) for name, job in jobs.items()]
 
-    async def shutdown(self) -> None:
-        """Close every socket with 1012 (clients reconnect elsewhere), then leave presence."""
+    def close_sockets(self) -> None:
+        """Close every socket with 1012: clients reconnect to another node."""
         self._closed = True
         for conn in self.rooms.sockets():
             conn.close(protocol.CLOSE_RESTART, "server restarting")
+
+    async def stop(self) -> None:
+        """Stop the hub's tasks, flush the delivery log, leave presence (sockets closed)."""
+        self.close_sockets()  # none are left unless the node stops before its shutdown
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -194,33 +198,3 @@ class Hub:
                 self.delivery_log.delivered(delivery.uid, delivery.user_id)
         if sockets:
             self.metrics.delivered(event, sockets)
-
-    # -- background ------------------------------------------------------
-
-    async def _read_inbox(self) -> None:
-        async for batch in self.realtime.events():
-            if batch is None:
-                self.resync()
-                continue
-            for event in batch:
-                self.dispatch(event)
-
-    async def _heartbeat(self) -> None:
-        while True:
-            try:
-                if await self.realtime.beat(self.rooms.users()):
-                    self.resync()  # what was published before presence came back
-            except BusUnavailable as exc:
-                self.realtime.report(exc)
-                log.debug("heartbeat failed: %s", exc)
-            await asyncio.sleep(HEARTBEAT)
-
-    async def _sweep_expired(self) -> None:
-        while True:
-            await asyncio.sleep(EXPIRY_TICK)
-            self.expire_due(time.time())
-
-    async def _ping_sockets(self) -> None:
-        while True:
-            await asyncio.sleep(self.settings.ws_heartbeat / PING_PHASES)
-            self.ping_phase()

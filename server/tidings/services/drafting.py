@@ -1,6 +1,7 @@
 """From a publish request to a draft to store, and from what was stored to its answer and event.
 
-What may live here: pure shaping of publish requests, answers and bus events.
+What may live here: pure shaping of publish requests, answers (idempotent repeats
+included) and bus events.
 
 A publish's uids come from one random uuid4, its *base*: recipient ``i`` gets the
 base with ``i`` XORed into its last 48 bits (:func:`uids`), so every uid is a
@@ -11,14 +12,15 @@ draw per publish instead of one per recipient.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import msgspec
 
-from ..core import events
+from ..core import errors, events
 from ..core.schemas import PublishRequest
 from ..core.shapes import CONTENT_FIELDS
 from ..store import publish as store
@@ -65,9 +67,8 @@ def body(parts: Sequence[store.Published], pending: store.Draft | None = None) -
     and how many they are.
     """
     out = []
-    seq = store.SEQ
     for part in parts:
-        out += [{"recipient": u, "uid": uid, "seq": r[seq]}
+        out += [{"recipient": u, "uid": uid, "seq": r.seq}
                 for u, uid, r in zip(part.draft.users, part.draft.uids, part.rows, strict=True)]
     created = len(out)
     if pending is None:
@@ -82,10 +83,29 @@ def push(req: PublishRequest) -> dict[str, Any]:
 
 
 def event(stored: store.Published) -> dict[str, Any]:
-    """The bus event of a stored publish (one row per recipient, read back ones included)."""
+    """The bus event of a publish: the one place a notification event is made, for a
+    publish just stored (rows read back included), one the relay read back
+    (:func:`tidings.store.publish.read_back`) and a live-only one (every row
+    :data:`~tidings.store.publish.NOT_STORED`)."""
     d = stored.draft
-    return events.rows_event(
+    return events.notification_event(
         d.content | {"created_at": stored.created_at, "updated_at": stored.created_at},
-        [[u, r[0], uid, r[1], r[2], r[3], r[4]]
+        [[u, r.id, uid, r.seq, r.total, r.unread, r.version]
          for u, uid, r in zip(d.users, d.uids, stored.rows, strict=True)],
         d.push)
+
+
+def request_hash(req: PublishRequest) -> str:
+    """What tells a request repeating an idempotency key from another one."""
+    return hashlib.sha256(msgspec.json.encode(req)).hexdigest()
+
+
+def earlier(found: Mapping[str, Any], request_hash: str) -> Answer:
+    """The answer to a request repeating an idempotency key: the first request's
+    (``found``: its key's row), a 409 for another body or for a publish still in progress."""
+    if found["request_hash"] != request_hash:
+        raise errors.IDEMPOTENCY_KEY_REUSED.error()
+    if found["status"] is None:
+        raise errors.PUBLISH_IN_PROGRESS.error(
+            "a publish with this idempotency_key is still being stored; ask again for its answer")
+    return Answer(found["status"], found["response"])

@@ -1,6 +1,7 @@
 """Storing publishes: one idempotent statement for many drafts (notifications, counts, outbox).
 
-What may live here: the publish statement and the shapes it takes and returns.
+What may live here: the publish statement, the shapes it takes and returns, and
+reading a committed publish back in that shape (:func:`read_back`, for the relay).
 
 Contracts:
 
@@ -17,12 +18,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import asyncpg
 import orjson
 
-from ..core.shapes import CONTENT_FIELDS
+from ..core.shapes import ACTIVE, CONTENT_FIELDS
+from . import inbox
 from .db import Connection, Pool
 from .errors import store_edge
 
@@ -114,22 +116,33 @@ class Draft:
         return Draft(self.users[start:stop], self.uids[start:stop], self.content, self.push)
 
 
-#: A stored recipient row: ``row[ID]``, ``row[SEQ]``, and its counts right after it
-#: (``row[TOTAL]``, ``row[UNREAD]``, ``row[VERSION]``; None when an earlier attempt
-#: stored it). Also readable by name: ``row["id"]``, ``row["total_count"]``...
-ID, SEQ, TOTAL, UNREAD, VERSION = range(5)
+class Row(NamedTuple):
+    """One recipient's row of a publish: its notification's id and seq, and the user's
+    counts right after it (the current ones when :func:`read_back`; None when an
+    earlier attempt stored it). All None for a live-only publish, which stores nothing."""
+
+    id: int | None
+    seq: int | None
+    total: int | None
+    unread: int | None
+    version: int | None
+
+
+#: The row of a recipient of a live-only publish.
+NOT_STORED = Row(None, None, None, None, None)
 
 
 @dataclass(slots=True)
 class Published:
-    """A stored publish: its draft and one row per recipient, in the draft's order.
+    """A stored publish: its draft and one row per recipient, in the draft's order
+    (a live-only publish has every row :data:`NOT_STORED`).
 
     ``outbox_id`` is 0 when an earlier attempt had stored it all (that attempt's
     outbox row, if not yet retired, is left to the relay).
     """
 
     draft: Draft
-    rows: Sequence[Any]
+    rows: Sequence[Row]
     created_at: Any = None
     outbox_id: int = 0
 
@@ -181,12 +194,30 @@ async def publish(conn: Connection | Pool, prepared: Prepared) -> list[Published
             if exc.constraint_name != _UID_KEY or in_xact or attempt == _RACE_ATTEMPTS:
                 raise
     published = []
+    make = Row._make
     start = 0
     for draft in prepared.drafts:  # every recipient has one row: fresh or read back
         rows = records[start:start + len(draft.users)]
         start += len(rows)
         # the outbox id rides on the publish's first fresh row (its first row, unless an
         # earlier attempt stored some)
-        outbox_id = next((r[5] for r in rows if r[5] is not None), 0)
-        published.append(Published(draft, rows, rows[0][6] if rows else None, outbox_id))
+        outbox_id = next((r["outbox_id"] for r in rows if r["outbox_id"] is not None), 0)
+        published.append(Published(draft, [make(r[:5]) for r in rows],
+                                   rows[0]["created_at"] if rows else None, outbox_id))
     return published
+
+
+async def read_back(conn: Connection, notification_ids: Sequence[int],
+                    push: dict[str, Any] | None) -> Published | None:
+    """A committed publish read again (the relay): its recipients still ACTIVE, with
+    their users' current counts, in user and seq order; None if none of its rows is left.
+    ``outbox_id`` stays 0."""
+    found = await inbox.by_ids(conn, notification_ids)
+    if not found:
+        return None
+    first = found[0]
+    live = [r for r in found if r["status"] == ACTIVE]
+    content = {f: first[f] for f in CONTENT_FIELDS}
+    draft = Draft([r["user_id"] for r in live], [str(r["uid"]) for r in live], content, push)
+    return Published(draft, [Row(r["id"], r["seq"], r["total_count"], r["unread_count"],
+                                 r["version"]) for r in live], first["created_at"])

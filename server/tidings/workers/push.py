@@ -49,13 +49,15 @@ from .push_settle import Settler
 log = logging.getLogger(__name__)
 
 
-def _worker_name() -> str:
-    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+def worker_name(suffix: str | None = None) -> str:
+    """The name a worker leases its jobs under: host, process id and ``suffix`` (random
+    unless given: several workers of one process need distinct suffixes)."""
+    return f"{socket.gethostname()}-{os.getpid()}-{suffix or uuid.uuid4().hex[:6]}"
 
 
 @dataclass(frozen=True)
 class WorkerConfig:
-    name: str = field(default_factory=_worker_name)  # leased_by of its jobs
+    name: str = field(default_factory=worker_name)  # leased_by of its jobs
     lease: float = 10.0  # seconds a claimed job stays this worker's without a renewal
     poll: float = 1.0  # seconds between claims when no NOTIFY comes
     claim_batch: int = 500  # jobs claimed by one statement at most

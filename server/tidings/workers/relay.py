@@ -7,14 +7,14 @@ Contracts:
   with many nodes each row is handled by one. Their events are routed, then, in
   the claiming transaction, the rows are deleted and the jobs owed (pushes
   decided with the presence the routing found, and e-mails:
-  :meth:`~tidings.services.publishing.Publishing.owed`) written. A failure leaves them
+  :meth:`~tidings.services.handoff.HandOff.owed`) written. A failure leaves them
   for the next round: at-least-once onto the bus (the gateway drops seqs a
   socket already has), and the row and its push jobs are never both absent.
 - While Redis is down presence is unknown: a row older than ``push_bound``
   seconds has its jobs handed off as if every recipient were offline, and is
   kept (owing no job any more) for its live delivery once Redis is back.
 - A streamed publish whose request stopped midway is completed once due
-  (:meth:`~tidings.services.publishing.Publishing.complete_streamed`); the
+  (:meth:`~tidings.services.streaming.Streams.complete_due`); the
   outbox rows of what that stores are then relayed like any others.
 - A due scheduled publish is published with its idempotency key (set when it
   was scheduled, or derived from its id), then deleted: a crash in between
@@ -28,31 +28,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
 
 import msgspec
 
-from ..core import events
 from ..core.errors import StoreError, TidingsError, Unavailable
 from ..core.schemas import PublishRequest, check_publish
-from ..core.shapes import CONTENT_FIELDS, Counts
+from ..services import drafting
 from ..services.publishing import Publishing
-from ..store import db, inbox, outbox, scheduled
+from ..store import db, outbox, scheduled
+from ..store import publish as store
 
 log = logging.getLogger(__name__)
-
-
-def rebuild(rows: list[Any], push: dict[str, Any] | None) -> dict[str, Any]:
-    """The notification event of stored rows (one publish), with current counts."""
-    first = rows[0]
-    content = {f: first[f] for f in CONTENT_FIELDS}
-    content.update(created_at=first["created_at"], updated_at=first["created_at"])
-    recipients = [
-        events.Recipient(r["user_id"], r["id"], str(r["uid"]), r["seq"],
-                         Counts(r["total_count"], r["unread_count"], r["version"]))
-        for r in rows if r["status"] == "ACTIVE"
-    ]
-    return events.notification_event(content, recipients, push)
 
 
 class Relay:
@@ -70,7 +56,7 @@ class Relay:
         handled = 0
         while True:
             try:
-                n = (await self._publishing.complete_streamed() + await self.outbox_round()
+                n = (await self._publishing.streams.complete_due() + await self.outbox_round()
                      + await self.schedule_round())
             except Unavailable as exc:
                 if burst:
@@ -94,22 +80,25 @@ class Relay:
             claimed = await outbox.claim_stale(conn, self._grace, self._batch)
             if not claimed:
                 return 0
-            evs: dict[int, dict[str, Any]] = {}
+            found: dict[int, store.Published] = {}
             for row in claimed:
-                stored = await inbox.by_ids(conn, row["notification_ids"])
-                if stored:
-                    evs[row["id"]] = rebuild(stored, outbox.push_of(row["push"]))
-            online = await self._publishing.route(list(evs.values())) if evs else set()
+                stored = await store.read_back(conn, row["notification_ids"],
+                                               outbox.push_of(row["push"]))
+                if stored is not None:
+                    found[row["id"]] = stored
+            handoff = self._publishing.handoff
+            evs = [drafting.event(stored) for stored in found.values()]
+            online = await handoff.route(evs) if evs else set()
             if online is None:  # Redis down: hand off the pushes of rows waiting too long
-                late = {r["id"]: self._publishing.owed(evs[r["id"]], ()) for r in claimed
-                        if r["age"] >= self._push_bound and r["id"] in evs
+                late = {r["id"]: handoff.owed(found[r["id"]], ()) for r in claimed
+                        if r["age"] >= self._push_bound and r["id"] in found
                         and not outbox.handed_off(r["push"])}
                 if late:
                     await outbox.pushes_handed_off(conn, late)
                     log.info("handed off the pushes of %d outbox row(s) without presence",
                              len(late))
                 return len(late)
-            owed = {r["id"]: self._publishing.owed(evs[r["id"]], online) if r["id"] in evs else []
+            owed = {r["id"]: handoff.owed(found[r["id"]], online) if r["id"] in found else []
                     for r in claimed}
             retired = await outbox.retire(conn, owed)
         log.info("relayed %d outbox row(s)", retired)
