@@ -208,14 +208,6 @@ class Settings:
             return self.dev
         return self.embedded and is_loopback(self.host)
 
-    @property
-    def jwt_mode(self) -> str:
-        if self.jwt_secret:
-            return "secret"
-        if self.jwt_public_key:
-            return "public_key"
-        return "jwks"
-
     def allowed_algorithms(self) -> tuple[str, ...]:
         if self.jwt_algorithms:
             return self.jwt_algorithms

@@ -35,7 +35,7 @@ import msgspec
 from ..core import events
 from ..core.errors import StoreError, TidingsError, Unavailable
 from ..core.schemas import PublishRequest, check_publish
-from ..core.shapes import CONTENT_FIELDS, Counts
+from ..core.shapes import ACTIVE, CONTENT_FIELDS, Counts
 from ..services.publishing import Publishing
 from ..store import db, inbox, outbox, scheduled
 
@@ -50,7 +50,7 @@ def rebuild(rows: list[Any], push: dict[str, Any] | None) -> dict[str, Any]:
     recipients = [
         events.Recipient(r["user_id"], r["id"], str(r["uid"]), r["seq"],
                          Counts(r["total_count"], r["unread_count"], r["version"]))
-        for r in rows if r["status"] == "ACTIVE"
+        for r in rows if r["status"] == ACTIVE
     ]
     return events.notification_event(content, recipients, push)
 
