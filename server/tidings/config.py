@@ -213,14 +213,6 @@ class Settings:
         return self.embedded and is_loopback(self.host)
 
     @property
-    def jwt_mode(self) -> str:
-        if self.jwt_secret:
-            return "secret"
-        if self.jwt_public_key:
-            return "public_key"
-        return "jwks"
-
-    @property
     def unsubscribe_key(self) -> str | None:
         """The secret one-click unsubscribe links are signed with; None: e-mails get none."""
         return self.unsubscribe_secret or self.jwt_secret

@@ -18,6 +18,30 @@ async def test_page_and_client_are_served(node, http):
         assert "export class TidingsClient" in await r.text()
 
 
+
+def _style_sources(csp: str) -> str:
+    """The sources a Content-Security-Policy allows styles from ('*' with no policy)."""
+    directives = {}
+    for directive in filter(None, (d.strip() for d in csp.split(";"))):
+        name, _, sources = directive.partition(" ")
+        directives[name] = sources
+    return directives.get("style-src", directives.get("default-src", "*"))
+
+
+async def test_the_demo_page_and_the_console_share_one_stylesheet(node, http):
+    async with http.get(f"{node.url}/static/tidings.css") as r:
+        assert r.status == 200 and r.headers["Content-Type"].startswith("text/css")
+        assert "--accent:" in await r.text()
+    for path in ("/", "/admin"):
+        async with http.get(f"{node.url}{path}") as r:
+            assert r.status == 200
+            page = await r.text()
+            sources = _style_sources(r.headers.get("Content-Security-Policy", ""))
+        assert '<link rel="stylesheet" href="/static/tidings.css">' in page, path
+        assert "--accent:" not in page, f"{path} defines the shared colours again"
+        assert sources == "*" or "'self'" in sources.split(), (path, sources)
+
+
 async def test_dev_tokens_only_in_dev_mode(node, http, settings):
     async with http.get(f"{node.url}/api/v1/dev/token?user=alice") as r:
         assert r.status == 404

@@ -43,6 +43,9 @@ async def test_console_sends_and_requeues_in_a_browser(console, redis, pool, apn
         async with chromium(tmp_path / "profile") as tab:
             await tab.goto(f"{console.url}/admin")
             await tab.until("!document.getElementById('key-form').hidden")
+            # the shared stylesheet (/static/tidings.css) applies under the page's policy
+            assert await tab.js("getComputedStyle(document.body).backgroundColor") == (
+                "rgb(244, 245, 248)")
             await tab.fill("#key-form input[name=key]", ADMIN_KEY)
             await tab.click("#key-form button[type=submit]")
             await tab.until("!document.getElementById('tabs').hidden")

@@ -1,4 +1,5 @@
-"""The demo inbox page at ``/``, the bundled JavaScript client, and dev tokens for the page."""
+"""The demo inbox page at ``/``, the bundled JavaScript client, the stylesheet the demo page
+and the console share, and dev tokens for the page."""
 
 from __future__ import annotations
 
@@ -36,6 +37,12 @@ async def index(request: web.Request) -> web.FileResponse:
 async def client(request: web.Request) -> web.FileResponse:
     return web.FileResponse(client_js(), headers={
         **_NO_CACHE, "Content-Type": "text/javascript; charset=utf-8"})
+
+
+@routes.get("/static/tidings.css")
+async def stylesheet(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(STATIC / "tidings.css", headers={
+        **_NO_CACHE, "Content-Type": "text/css; charset=utf-8"})
 
 
 @routes.get("/api/v1/dev/token")

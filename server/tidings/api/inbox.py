@@ -9,7 +9,7 @@ from aiohttp import web
 from ..core.decoding import convert_query
 from ..core.errors import NotFound
 from ..core.schemas import DetailPatch, ListQuery, PatchRequest
-from ..core.shapes import inbox_page, notification_dict
+from ..core.shapes import REMOVED, inbox_page, notification_dict
 from .http import body, reply, services, user
 
 routes = web.RouteTableDef()
@@ -55,8 +55,8 @@ async def patch_one(request: web.Request) -> web.Response:
     await s.inbox.one(me.user_id, uid)  # NotFound unless it is the caller's
     if req.is_read:
         await s.inbox.act(me.user_id, "MARK_AS_READ", [uid])
-    if req.status == "REMOVED":
+    if req.status == REMOVED:
         await s.inbox.act(me.user_id, "MARK_AS_REMOVED", [uid])
-        return reply({"uid": str(uid), "status": "REMOVED"})
+        return reply({"uid": str(uid), "status": REMOVED})
     # NotFound if another request removed it meanwhile
     return reply(notification_dict(await s.inbox.one(me.user_id, uid)))

@@ -137,6 +137,8 @@ _ENDPOINTS: list[_Endpoint] = [
     ("get", "/", "The demo inbox page", [], None, {200: "text/html"}, (), []),
     ("get", "/static/tidings.js", "The JavaScript client (ES module)", [], None,
      {200: "text/javascript"}, (), []),
+    ("get", "/static/tidings.css", "The stylesheet of the demo page and the console", [], None,
+     {200: "text/css"}, (), []),
     ("get", "/api/v1/webpush/key",
      "The server's VAPID public key, the applicationServerKey of Web Push subscriptions"
      " (404 webpush_not_configured without TIDINGS_VAPID_PRIVATE_KEY)", [], None,

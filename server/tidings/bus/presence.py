@@ -41,10 +41,6 @@ async def add(r: aioredis.Redis, node_id: str, user_id: str) -> None:
     await r.sadd(keys.node_users(node_id), user_id)
 
 
-async def remove(r: aioredis.Redis, node_id: str, user_id: str) -> None:
-    await r.srem(keys.node_users(node_id), user_id)
-
-
 async def route(r: aioredis.Redis, users: Sequence[str]) -> dict[str, set[str]]:
     """Live node id -> those of ``users`` with a socket there."""
     if not users:
@@ -62,14 +58,6 @@ async def route(r: aioredis.Redis, users: Sequence[str]) -> dict[str, set[str]]:
         if held:
             routes[node] = held
     return routes
-
-
-async def online(r: aioredis.Redis, users: Sequence[str]) -> set[str]:
-    """The users among ``users`` with a socket on any live node."""
-    found: set[str] = set()
-    for held in (await route(r, users)).values():
-        found |= held
-    return found
 
 
 async def leave(r: aioredis.Redis, node_id: str) -> None:

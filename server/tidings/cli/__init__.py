@@ -1,12 +1,20 @@
-"""The ``tidings`` command: serve, migrate, token, devices, push, listen, worker, vapid.
+"""The ``tidings`` command: serve, migrate, token, devices, push, listen, types, worker, vapid.
 
-Modules: :mod:`.parsing` (arguments, exit statuses), :mod:`.common` (settings
-and logging), :mod:`.tuning` (process limits, GC, event loop),
-:mod:`.folder` (the embedded data folder's lifecycle), :mod:`.reach`
-(PostgreSQL, Redis and the port, checked before serving), :mod:`.serve`,
-:mod:`.worker`, :mod:`.vapid` (Web Push keys), and :mod:`.remote` (the small
-HTTP and socket clients of ``push``, ``listen`` and ``devices``). Every
-expected failure ends in one line naming the setting and exit status 2.
+Every expected failure ends in one line naming the setting and exit status 2.
+
+Modules:
+
+- ``parsing``: the command line, its parser, and how each failure ends.
+- ``common``: settings and logging every command shares.
+- ``tuning``: process limits, garbage collector, event loop.
+- ``folder``: the embedded data folder's lifecycle.
+- ``reach``: PostgreSQL, Redis and the port, checked before serving.
+- ``serve``: ``serve`` (and its node processes) and ``migrate``.
+- ``worker``: push and e-mail workers on their own.
+- ``vapid``: a new Web Push key pair.
+- ``remote``: ``push``, ``devices add``, ``token``; where the server is, one HTTP call.
+- ``listen``: a user's live notifications as JSON lines.
+- ``types``: notification types on a running server.
 """
 
 from .parsing import main

@@ -1,5 +1,6 @@
-"""The commands that talk to a running server: ``push``, ``listen``, ``devices add``;
-and ``token``, which mints with the same credentials the server uses.
+"""The commands that talk to a running server: ``push``, ``devices add``; ``token``,
+which mints with the same credentials the server uses; and the address and
+HTTP call that ``listen`` and ``types`` share.
 
 Where the server is: ``--url``; else ``TIDINGS_HOST``/``TIDINGS_PORT`` (or
 their flags) when set; else the address a running ``tidings serve`` left in

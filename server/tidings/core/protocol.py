@@ -30,7 +30,6 @@ CLOSE_SLOW = 1008
 SLOW_CONSUMER = "slow consumer"
 CLOSE_RESTART = 1012
 CLOSE_BAD_FRAME = 1007
-CLOSE_TOO_BIG = 1009
 CLOSE_INTERNAL = 1011
 
 Token = Annotated[str, Meta(min_length=1, max_length=8192)]

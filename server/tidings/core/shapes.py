@@ -1,6 +1,6 @@
 """Shapes of what clients see: notifications, counts, and inbox pages.
 
-These are the contract of ``DESIGN.md`` (compatible with
+These are the contract the README documents (compatible with
 django-notifications-websocket). Inputs are plain mappings (a database row or
 a bus event), outputs are plain dicts ready for one JSON encoding.
 """

@@ -87,25 +87,10 @@ def _escape(name: str) -> str:
 
 _ENDPOINT = re.compile(endpoint_pattern()[1:-1])
 
-# NIST P-256: y^2 = x^3 - 3x + b over GF(p)
-_P = 2**256 - 2**224 + 2**192 + 2**96 - 1
-_B = 0x5AC635D8AA3A93E7B3EBBD55769886BC651D06B0CC53B0F63BCE3C3E27D2604B
-
-
 # -- subscriptions --------------------------------------------------------------------------
 
 def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def is_p256_point(raw: bytes) -> bool:
-    """Whether ``raw`` is an uncompressed P-256 public key (0x04 || x || y) on the curve."""
-    if len(raw) != 65 or raw[0] != 4:
-        return False
-    x, y = int.from_bytes(raw[1:33], "big"), int.from_bytes(raw[33:], "big")
-    if x >= _P or y >= _P:
-        return False
-    return (y * y - (x * x * x - 3 * x + _B)) % _P == 0
 
 
 def check_keys(p256dh: str, auth: str) -> None:

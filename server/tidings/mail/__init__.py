@@ -1,6 +1,9 @@
 """E-mail transports (SMTP, console) behind one interface.
 
-``base`` states the contract, ``smtp`` sends through an SMTP server with a
-small pool of connections, ``console`` prints (the embedded default), and
-``factory`` picks one from settings.
+Modules:
+
+- ``base``: the mailer contract.
+- ``smtp``: sends through an SMTP server over a small pool of connections.
+- ``console``: prints each e-mail (the embedded default).
+- ``factory``: picks the mailer from settings.
 """

@@ -1,5 +1,5 @@
-"""The e-mail worker: the push worker's claim, lease, renewal and settlement loop over the
-queue's ``channel = 'email'`` jobs, sending with a mailer.
+"""The e-mail worker: the claim, lease, renewal and settlement loop the push worker runs
+(:class:`~.push.JobWorker`) over the queue's ``channel = 'email'`` jobs, sending with a mailer.
 
 Everything the push worker's contract says of jobs (at-least-once, leases taken
 over after ``lease`` + ``poll`` seconds, 'sending' rows committed first, outcomes
@@ -16,13 +16,15 @@ import time
 from collections.abc import Callable
 
 from ..mail.base import Mailer
-from ..push.registry import Registry
 from ..store.push_jobs import Pool
-from .email_send import EmailSender
-from .push import PushWorker, WorkerConfig
+from .email_send import EmailSender, Outgoing
+from .push import JobWorker, WorkerConfig
 
 
-class EmailWorker(PushWorker):
+class EmailWorker(JobWorker[Outgoing | None]):
+    """One e-mail worker: the loop over 'email' jobs, sending with ``mailer``, which
+    bounds its sends to ``connections``. ``clock`` and ``rand`` are injectable."""
+
     channel = "email"
 
     def __init__(self, pool: Pool, mailer: Mailer, config: WorkerConfig | None = None, *,
@@ -30,9 +32,9 @@ class EmailWorker(PushWorker):
                  unsubscribe: Callable[[str, str], str] | None = None, connections: int = 4,
                  clock: Callable[[], float] | None = None,
                  rand: Callable[[], float] = random.random):
-        super().__init__(pool, Registry([]), config, clock=clock, rand=rand)
-        self.mailer = mailer
-        self.capacity = self.config.max_in_flight or 2 * max(1, connections)
-        self.sender = EmailSender(  # type: ignore[assignment]
-            pool, mailer, self.settler, self.sending_log, self.config.max_attempts,
-            preferences_url, clock or time.time, rand, unsubscribe)
+        cfg = config or WorkerConfig()
+        super().__init__(
+            pool, cfg, cfg.max_in_flight or 2 * max(1, connections), clock,
+            lambda settler, sending_log: EmailSender(
+                pool, mailer, settler, sending_log, cfg.max_attempts, preferences_url,
+                clock or time.time, rand, unsubscribe))

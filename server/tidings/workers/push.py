@@ -1,5 +1,8 @@
 """Push workers: claim the push jobs owed in PostgreSQL and send them, as a pipeline.
 
+The loop (:class:`JobWorker`) is the e-mail worker's too; each channel brings its
+own :class:`JobSender`.
+
 Contract (at-least-once per job and device; the crash contract):
 
 - Jobs are rows of ``tidings_push_jobs``, written with their notifications. A
@@ -34,10 +37,12 @@ import random
 import socket
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
+from typing import ClassVar, Generic, Protocol, TypeVar
 
 from ..core.errors import StoreError, StoreUnavailable
+from ..core.push import Device
 from ..push.registry import Registry
 from ..services.metrics import Recorder
 from ..store import push_jobs, push_results
@@ -71,28 +76,45 @@ class WorkerConfig:
     sweep_every: float = 60.0  # seconds between sweeps of unused options rows
 
 
-class PushWorker:
-    """One push worker. ``clock`` (unix seconds; None: the database's time) and ``rand``
-    are injectable; ``throttle`` (None: no throttle) counts pushes per device. It claims
-    the jobs of its ``channel`` (:class:`tidings.workers.email.EmailWorker`: 'email')."""
+W = TypeVar("W")
 
-    channel = "push"
 
-    def __init__(self, pool: Pool, registry: Registry, config: WorkerConfig | None = None, *,
-                 throttle: Throttle | None = None, clock: Callable[[], float] | None = None,
-                 rand: Callable[[], float] = random.random, metrics: Recorder | None = None):
-        self.pool, self.registry = pool, registry
-        self.config = cfg = config or WorkerConfig()
-        self.clock = clock
-        self.capacity = cfg.max_in_flight or max(1, 2 * sum(a.capacity for a in registry.apps))
-        self.settler = Settler(pool, cfg.name, self._now)
+class JobSender(Protocol[W]):
+    """What the claim loop needs of a channel's sender: ``start`` decides a claimed batch
+    (settling the jobs with nothing to send) and answers the work of the others;
+    ``finish`` sends one job's work and settles it."""
+
+    @property
+    def metrics(self) -> Recorder: ...
+
+    @property
+    def settling(self) -> Collection[int]:
+        """Jobs whose change is being written (a lease not renewed then is not lost)."""
+
+    async def start(self, batch: Sequence[Claimed]) -> list[tuple[Claimed, W]]: ...
+
+    async def finish(self, c: Claimed, work: W) -> None: ...
+
+
+#: Builds a worker's sender from its two settlers (outcomes, and 'sending' rows).
+SenderOf = Callable[[Settler, Settler], JobSender[W]]
+
+
+class JobWorker(Generic[W]):
+    """The claim, lease, renewal and settlement loop over the jobs of one ``channel``,
+    holding at most ``capacity`` jobs; its sender does the channel's work. ``clock``
+    (unix seconds; None: the database's time) is injectable."""
+
+    channel: ClassVar[str]
+
+    def __init__(self, pool: Pool, config: WorkerConfig, capacity: int,
+                 clock: Callable[[], float] | None, sender_of: SenderOf[W]):
+        self.pool, self.config, self.capacity, self.clock = pool, config, capacity, clock
+        self.settler = Settler(pool, config.name, self._now)
         # 'sending' rows commit on flushes of their own: a send holds its connection
         # slot while it waits, so it does not queue behind large settlements.
-        self.sending_log = Settler(pool, cfg.name, self._now, flushes=2)
-        self.sender = Sender(pool, registry, self.settler, self.sending_log,
-                             Policy(cfg.max_attempts, cfg.backoff_base, cfg.backoff_cap,
-                                    cfg.device_per_minute),
-                             throttle, clock or time.time, rand, metrics or Recorder())
+        self.sending_log = Settler(pool, config.name, self._now, flushes=2)
+        self.sender = sender_of(self.settler, self.sending_log)
         self._held: dict[int, asyncio.Task[None] | None] = {}  # None: being started
         self._stop = asyncio.Event()
         self._wake = asyncio.Event()
@@ -192,8 +214,8 @@ class PushWorker:
             for c in batch:  # their leases run out; they are claimed again
                 self._held.pop(c.id, None)
             raise
-        for c, devices in todo:
-            task = asyncio.create_task(self.sender.finish(c, devices))
+        for c, work in todo:
+            task = asyncio.create_task(self.sender.finish(c, work))
             self._held[c.id] = task
             task.add_done_callback(lambda t, job=c.id: self._finished(job, t))
 
@@ -219,3 +241,22 @@ class PushWorker:
                     and i not in self.sender.settling]  # settled meanwhile: not lost
             if lost:
                 log.warning("push worker lost the lease of %d jobs to another worker", len(lost))
+
+
+class PushWorker(JobWorker[list[Device]]):
+    """One push worker: the loop over 'push' jobs, sending to each job's devices through
+    ``registry``. ``rand`` is injectable; ``throttle`` (None: no throttle) counts pushes
+    per device."""
+
+    channel = "push"
+
+    def __init__(self, pool: Pool, registry: Registry, config: WorkerConfig | None = None, *,
+                 throttle: Throttle | None = None, clock: Callable[[], float] | None = None,
+                 rand: Callable[[], float] = random.random, metrics: Recorder | None = None):
+        cfg = config or WorkerConfig()
+        policy = Policy(cfg.max_attempts, cfg.backoff_base, cfg.backoff_cap, cfg.device_per_minute)
+        super().__init__(
+            pool, cfg, cfg.max_in_flight or max(1, 2 * sum(a.capacity for a in registry.apps)),
+            clock, lambda settler, sending_log: Sender(
+                pool, registry, settler, sending_log, policy, throttle, clock or time.time, rand,
+                metrics or Recorder()))
