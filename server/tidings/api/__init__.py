@@ -11,6 +11,7 @@ Modules:
 - ``profiles``: users' profiles (producer key).
 - ``types``: notification types (producer key).
 - ``webpush``: the public VAPID key and the service worker.
+- ``unsubscribe``: one-click e-mail unsubscribe links (RFC 8058).
 - ``admin``: the operator's console page and its endpoints.
 - ``admin_auth``: who may use the operator's console.
 - ``demo``: the demo inbox page, the JavaScript client, dev tokens.

@@ -30,4 +30,5 @@ Modules:
 - ``email_message``: e-mail messages as bytes.
 - ``mail_outcomes``: what became of one e-mail.
 - ``smtp_url``: ``TIDINGS_SMTP_URL`` read into a target.
+- ``unsubscribe``: signed one-click unsubscribe tokens.
 """
