@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 import uuid
 
@@ -33,20 +32,11 @@ async def add_notification(pool, user: str, seq: int) -> str:
     return uid
 
 
-async def eventually(check, within: float = 60.0) -> None:
-    """Wait until ``await check()`` is true; fail after ``within`` seconds."""
-    deadline = asyncio.get_running_loop().time() + within
-    while not await check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"{check.__name__} still false after {within} s")
-        await asyncio.sleep(0.05)
-
-
 async def publish(pool, users: list[str], push: dict | None = None, *, message: str = "hello",
                   delay: float = 0.0, check_unread: bool = False, **content) -> list[str]:
-    """Store one notification for ``users`` and its push jobs, and retire its outbox row, as
-    a publish hands them off (a relay would hand it off again); returns the recipients'
-    uids in the order of ``users``."""
+    """Store one notification for ``users`` and its push jobs straight through the store
+    (no node), and retire its outbox row, as a publish hands them off (a relay would hand
+    it off again); returns the recipients' uids in the order of ``users``."""
     from tidings.store import outbox, push_jobs
     from tidings.store import publish as store
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
-from push_helpers import add_device, eventually, jobs_of, publish, token_of
+from push_helpers import add_device, jobs_of, publish, token_of
 
 from tidings.bus.throttle import Throttle
 from tidings.push.registry import Registry
@@ -26,7 +26,7 @@ from tidings.workers.push import PushWorker, WorkerConfig
 
 from fakes.fake_apns import Answer as ApnsAnswer
 from fakes.fake_fcm import Answer as FcmAnswer
-from helpers import new_user
+from helpers import eventually, new_user
 
 WORKER_PROC = Path(__file__).with_name("worker_proc.py")
 

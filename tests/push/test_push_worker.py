@@ -10,7 +10,6 @@ from push_helpers import (
     CERT_TOPIC,
     TOPIC,
     add_device,
-    eventually,
     jobs_of,
     outcomes,
     publish,
@@ -25,29 +24,14 @@ from tidings.workers.push import PushWorker, WorkerConfig
 
 from fakes.fake_apns import Answer as ApnsAnswer
 from fakes.fake_fcm import Answer as FcmAnswer
+from helpers import eventually
 
 
-class Clock:
-    """The wall clock moved by ``offset``: jobs added with the database's ``now()`` are due."""
-
-    def __init__(self):
-        self.offset = 0.0
-
-    @property
-    def now(self) -> float:
-        return time.time() + self.offset
-
-    @now.setter
-    def now(self, value: float) -> None:
-        self.offset = value - time.time()
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock():
-    return Clock()
+async def listeners(pool) -> set[int]:
+    """The backends of this database whose last statement was a ``LISTEN``."""
+    return {r["pid"] for r in await pool.fetch(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+        " AND query LIKE 'LISTEN %'")}
 
 
 @pytest.fixture
@@ -153,7 +137,7 @@ async def test_retries_back_off_then_stay_as_a_dead_letter(user, pool, apns, mak
     [uid] = await publish(pool, [user])
     worker = make_worker(max_attempts=3, backoff_base=2)
 
-    before = clock.now
+    before = clock()
     await worker.run(burst=True)
     [row] = await jobs_of(pool, [uid])
     assert (row["attempt"], row["devices"], row["leased_by"], row["dead"]) == (2, [dev], None,
@@ -163,7 +147,7 @@ async def test_retries_back_off_then_stay_as_a_dead_letter(user, pool, apns, mak
     assert len(apns.to(token)) == 1
 
     for _ in range(4):
-        clock.now += 3600
+        clock.set(clock() + 3600)
         await worker.run(burst=True)
 
     assert len(apns.to(token)) == 3
@@ -184,11 +168,11 @@ async def test_backoff_has_jitter_and_grows(user, pool, apns, make_worker, clock
     worker.sender._rand = lambda: 0.5  # half way into the jitter: 75 s, then 150 s
     await worker.run(burst=True)
     [row] = await jobs_of(pool, [uid])
-    assert row["due_at"].timestamp() == pytest.approx(clock.now + 75, abs=1)
-    clock.now += 75
+    assert row["due_at"].timestamp() == pytest.approx(clock() + 75, abs=1)
+    clock.set(clock() + 75)
     await worker.run(burst=True)
     [row] = await jobs_of(pool, [uid])
-    assert row["due_at"].timestamp() == pytest.approx(clock.now + 150, abs=1)
+    assert row["due_at"].timestamp() == pytest.approx(clock() + 150, abs=1)
 
 
 async def test_a_retry_goes_only_to_the_devices_that_asked_for_it(
@@ -198,7 +182,7 @@ async def test_a_retry_goes_only_to_the_devices_that_asked_for_it(
     [uid] = await publish(pool, [user])
     worker = make_worker()
     await worker.run(burst=True)
-    clock.now += 3600
+    clock.set(clock() + 3600)
     await worker.run(burst=True)
     assert len(apns.requests) == 3
     assert sorted(await outcomes(pool, uid)) == sorted(
@@ -209,14 +193,14 @@ async def test_a_retry_goes_only_to_the_devices_that_asked_for_it(
 async def test_one_device_gets_at_most_n_pushes_a_minute(user, pool, apns, make_worker, clock):
     dev = await add_device(pool, user)
     worker = make_worker(device_per_minute=2)
-    clock.now = (clock.now // 60 + 1) * 60 + 1  # the start of the next minute
+    clock.set((clock() // 60 + 1) * 60 + 1)  # the start of the next minute
     uids = []
     for _ in range(3):
         uids += await publish(pool, [user])
         await worker.run(burst=True)
     assert len(apns.requests) == 2
     assert await outcomes(pool, uids[2]) == [("throttled", dev, 1)]
-    clock.now += 60
+    clock.set(clock() + 60)
     uids += await publish(pool, [user])
     await worker.run(burst=True)
     assert len(apns.requests) == 3 and await outcomes(pool, uids[3]) == [("pushed", dev, 1)]
@@ -236,7 +220,7 @@ async def test_unread_after_pushes_only_what_is_still_unread(user, pool, apns, m
     await pool.execute("UPDATE tidings_notifications SET read_at = now() WHERE uid = $1", read_uid)
     await pool.execute("UPDATE tidings_notifications SET status = 'REMOVED' WHERE uid = $1",
                        removed_uid)
-    clock.now += 61
+    clock.set(clock() + 61)
     await make_worker().run(burst=True)  # a new worker: the checks are rows
 
     assert [r.payload["uid"] for r in apns.requests] == [unread_uid]
@@ -278,9 +262,12 @@ async def test_a_running_worker_wakes_on_notify_and_stops_when_asked(
         user, pool, apns, make_worker):
     dev = await add_device(pool, user)
     worker = make_worker(poll=30)  # only a NOTIFY can wake it in time
+    before = await listeners(pool)
     task = asyncio.create_task(worker.run())
     try:
-        await asyncio.sleep(0.2)  # let it listen and go idle
+        async def listening():
+            return await listeners(pool) - before
+        await eventually(listening, within=10)
         [uid] = await publish(pool, [user])
 
         async def pushed():
