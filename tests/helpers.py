@@ -21,6 +21,7 @@ from tidings.app import create_app
 from tidings.auth import mint
 from tidings.client import Subscriber
 from tidings.services.context import SERVICES
+from tidings.store import migrate
 
 JWT_SECRET = "test-secret-" + "x" * 40
 API_KEY = "test-producer-key"
@@ -48,6 +49,18 @@ async def scratch_database(url: str, prefix: str = "tidings_scratch") -> AsyncIt
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
+
+
+@contextlib.asynccontextmanager
+async def migrated_database(url: str, prefix: str = "tidings_scratch") -> AsyncIterator[str]:
+    """:func:`scratch_database` with Tidings' schema applied."""
+    async with scratch_database(url, prefix) as scratch:
+        conn = await asyncpg.connect(scratch)
+        try:
+            await migrate.apply(conn)
+        finally:
+            await conn.close()
+        yield scratch
 
 
 def token(user: str, ttl: int = 600, **kw: object) -> str:
