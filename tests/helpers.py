@@ -1,6 +1,6 @@
-"""Helpers for tests: tokens, headers, fresh user ids, a snapshot of the database, nodes
-served in this process, waiting on a condition, publishing over HTTP, a user's socket and
-reading ``/metrics``."""
+"""Helpers for tests: tokens, headers, fresh user ids, scratch databases and a snapshot of
+one, nodes served in this process, waiting on a condition or on a node's health, publishing
+over HTTP, a user's socket in the background, and reading ``/metrics``."""
 
 from __future__ import annotations
 
@@ -8,10 +8,12 @@ import asyncio
 import contextlib
 import inspect
 import secrets
+import subprocess
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
+import aiohttp
 import asyncpg
 from aiohttp import ClientSession, web
 from prometheus_client.parser import text_string_to_metric_families
@@ -126,19 +128,38 @@ T = TypeVar("T")
 async def eventually(check: Callable[[], T | Awaitable[T]], within: float = 60.0,
                      every: float = 0.05) -> T:
     """Call ``check`` (plain or async) every ``every`` seconds until it returns something
-    true, and return that; fail after ``within`` seconds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while True:
-        got = check()
-        if inspect.isawaitable(got):
-            got = await got
-        if got:
-            return got  # type: ignore[return-value]
-        if loop.time() > deadline:
-            name = getattr(check, "__qualname__", repr(check))
-            raise AssertionError(f"{name} still false after {within} s (last: {got!r})")
-        await asyncio.sleep(every)
+    true, and return that; fail after ``within`` seconds (a hanging check included)."""
+    got: object = None
+    deadline = asyncio.timeout(within)
+    try:
+        async with deadline:
+            while True:
+                got = check()
+                if inspect.isawaitable(got):
+                    got = await got
+                if got:
+                    return got  # type: ignore[return-value]
+                await asyncio.sleep(every)
+    except TimeoutError:
+        if not deadline.expired():
+            raise  # the check's own
+        name = getattr(check, "__qualname__", repr(check))
+        raise AssertionError(f"{name} still false after {within} s (last: {got!r:.300})") from None
+
+
+async def healthy(url: str, proc: subprocess.Popen | None = None,
+                  within: float = 30.0) -> dict:
+    """Wait until the node at ``url`` answers ``/healthz`` (failing at once if its process
+    ``proc`` exited); the answer's body."""
+    async with ClientSession() as http:
+        async def answer() -> dict | None:
+            assert proc is None or proc.poll() is None, f"the node exited with {proc.returncode}"
+            try:
+                async with http.get(f"{url}/healthz") as r:
+                    return await r.json() if r.status == 200 else None
+            except aiohttp.ClientError:
+                return None
+        return await eventually(answer, within)
 
 
 def _url(at: Node | Any) -> str:
