@@ -23,7 +23,8 @@ from tidings.app import create_app
 from tidings.auth import mint
 from tidings.client import Subscriber
 from tidings.services.context import SERVICES
-from tidings.store import migrate
+from tidings.store import migrate, outbox, push_jobs
+from tidings.store import publish as store
 
 JWT_SECRET = "test-secret-" + "x" * 40
 API_KEY = "test-producer-key"
@@ -63,6 +64,21 @@ async def migrated_database(url: str, prefix: str = "tidings_scratch") -> AsyncI
         finally:
             await conn.close()
         yield scratch
+
+
+async def store_publish(pool: asyncpg.Pool, users: list[str], push: dict | None = None, *,
+                        message: str = "hello", delay: float = 0.0, check_unread: bool = False,
+                        **content: Any) -> list[str]:
+    """Store one notification for ``users`` and its push jobs straight through the store
+    (no node), and retire its outbox row, as a publish hands them off (a relay would hand
+    it off again); returns the recipients' uids in the order of ``users``."""
+    push = {"when": "always"} if push is None else push
+    async with pool.acquire() as conn, conn.transaction():
+        [stored] = await store.publish(conn, store.prepare([store.Draft(
+            users, [str(uuid.uuid4()) for _ in users], {"message": message, **content}, push)]))
+        await outbox.retire(conn, {stored.outbox_id: [push_jobs.OwedPush(
+            push, [r.id for r in stored.rows], delay=delay, check_unread=check_unread)]})
+    return list(stored.draft.uids)
 
 
 def token(user: str, ttl: int = 600, **kw: object) -> str:
@@ -268,9 +284,14 @@ async def scrape(http: ClientSession, url: str,
 
 
 async def metrics_until(http: ClientSession, url: str, check: Callable[[Samples], bool],
-                        within: float = 30.0) -> Samples:
-    """Scrape ``url`` until ``check(samples)`` holds, and return those samples."""
+                        within: float = 30.0,
+                        headers: dict[str, str] | None = None) -> Samples:
+    """Scrape ``url`` (as :func:`scrape` does) until ``check(samples)`` holds, and return
+    those samples; a port not listening yet is scraped again."""
     async def scraped() -> Samples | None:
-        _, samples = await scrape(http, url)
+        try:
+            _, samples = await scrape(http, url, headers)
+        except aiohttp.ClientConnectionError:
+            return None
         return samples if check(samples) else None
     return await eventually(scraped, within, every=0.1)

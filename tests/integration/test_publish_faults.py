@@ -154,16 +154,16 @@ async def test_postgres_unreachable_is_503_with_one_warning_per_outage(
     async with serve_node(mine) as node:
         url = f"{node.url}/api/v1/notifications"
 
-        async def publish(user: str):
+        async def attempt(user: str):  # (status, Retry-After, body)
             async with http.post(url, json={"recipients": [user], "message": "m"},
                                  headers=PRODUCER) as r:
                 return r.status, r.headers.get("Retry-After"), await r.json()
 
-        assert (await publish(new_user("before")))[0] == 201
+        assert (await attempt(new_user("before")))[0] == 201
         await proxy.refuse()
         proxy.cut_all()
         users = [new_user("down") for _ in range(20)]
-        answers = await asyncio.gather(*(publish(u) for u in users))
+        answers = await asyncio.gather(*(attempt(u) for u in users))
         assert {status for status, _, _ in answers} == {503}
         assert all(int(after) >= 1 for _, after, _ in answers)
         assert {body["error"]["code"] for _, _, body in answers} == {"unavailable"}
@@ -177,7 +177,7 @@ async def test_postgres_unreachable_is_503_with_one_warning_per_outage(
             async with http.get(f"{node.url}/readyz") as r:
                 return r.status == 200
         await eventually(ready, within=10)
-        assert (await publish(new_user("after")))[0] == 201
+        assert (await attempt(new_user("after")))[0] == 201
 
     health = [r for r in caplog.records if r.name == "tidings.services.health"]
     assert [(r.levelname, "PostgreSQL" in r.getMessage()) for r in health] == [

@@ -32,23 +32,6 @@ async def add_notification(pool, user: str, seq: int) -> str:
     return uid
 
 
-async def publish(pool, users: list[str], push: dict | None = None, *, message: str = "hello",
-                  delay: float = 0.0, check_unread: bool = False, **content) -> list[str]:
-    """Store one notification for ``users`` and its push jobs straight through the store
-    (no node), and retire its outbox row, as a publish hands them off (a relay would hand
-    it off again); returns the recipients' uids in the order of ``users``."""
-    from tidings.store import outbox, push_jobs
-    from tidings.store import publish as store
-
-    push = {"when": "always"} if push is None else push
-    async with pool.acquire() as conn, conn.transaction():
-        [stored] = await store.publish(conn, store.prepare([store.Draft(
-            users, [str(uuid.uuid4()) for _ in users], {"message": message, **content}, push)]))
-        await outbox.retire(conn, {stored.outbox_id: [push_jobs.OwedPush(
-            push, [r.id for r in stored.rows], delay=delay, check_unread=check_unread)]})
-    return list(stored.draft.uids)
-
-
 async def token_of(pool, device_id: int) -> str:
     return await pool.fetchval("SELECT token FROM tidings_devices WHERE id = $1", device_id)
 

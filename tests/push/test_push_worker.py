@@ -12,7 +12,6 @@ from push_helpers import (
     add_device,
     jobs_of,
     outcomes,
-    publish,
     token_of,
 )
 
@@ -24,7 +23,7 @@ from tidings.workers.push import PushWorker, WorkerConfig
 
 from fakes.fake_apns import Answer as ApnsAnswer
 from fakes.fake_fcm import Answer as FcmAnswer
-from helpers import eventually
+from helpers import eventually, store_publish
 
 
 async def listeners(pool) -> set[int]:
@@ -63,7 +62,7 @@ async def test_one_job_reaches_every_active_device_through_its_app(
     unknown = await add_device(pool, user, "apns", app_id="com.example.unknown")
     off = await add_device(pool, user, "apns")
     await pool.execute("UPDATE tidings_devices SET active = false WHERE id = $1", off)
-    [uid] = await publish(pool, [user], {"when": "always", "badge": 4}, title="T", type="t",
+    [uid] = await store_publish(pool, [user], {"when": "always", "badge": 4}, title="T", type="t",
                           data={"k": 1})
 
     await make_worker().run(burst=True)
@@ -91,7 +90,7 @@ async def test_one_job_reaches_every_active_device_through_its_app(
 async def test_a_producer_collapse_id_wins(user, pool, apns, fcm, make_worker):
     await add_device(pool, user, "apns")
     await add_device(pool, user, "fcm")
-    await publish(pool, [user], {"when": "always", "collapse_id": "thread-9"})
+    await store_publish(pool, [user], {"when": "always", "collapse_id": "thread-9"})
     await make_worker().run(burst=True)
     assert [r.headers["apns-collapse-id"] for r in apns.requests] == ["thread-9"]
     assert fcm.sent[0].body["message"]["android"]["collapse_key"] == "thread-9"
@@ -109,7 +108,7 @@ async def test_invalid_tokens_deactivate_their_devices(user, pool, apns, fcm, ma
     fcm.answer(tokens["fcm_gone"][1], FcmAnswer(404, "UNREGISTERED", "not found"))
     # Unregistered before the device registered again: the device stays.
     apns.answer(tokens["reregistered"][1], ApnsAnswer(410, "Unregistered", timestamp=1000))
-    [uid] = await publish(pool, [user])
+    [uid] = await store_publish(pool, [user])
 
     await make_worker().run(burst=True)
 
@@ -124,7 +123,7 @@ async def test_invalid_tokens_deactivate_their_devices(user, pool, apns, fcm, ma
                    tokens["fcm_gone"][0]: "deactivated", tokens["ok"][0]: "pushed",
                    tokens["reregistered"][0]: "failed"}
 
-    [uid2] = await publish(pool, [user])
+    [uid2] = await store_publish(pool, [user])
     await make_worker().run(burst=True)
     assert {dev for _, dev, _ in await outcomes(pool, uid2)} == {
         tokens["ok"][0], tokens["reregistered"][0]}
@@ -134,7 +133,7 @@ async def test_retries_back_off_then_stay_as_a_dead_letter(user, pool, apns, mak
     dev = await add_device(pool, user)
     token = await token_of(pool, dev)
     apns.answer(token, *[ApnsAnswer(503, "ServiceUnavailable", retry_after="30")] * 5)
-    [uid] = await publish(pool, [user])
+    [uid] = await store_publish(pool, [user])
     worker = make_worker(max_attempts=3, backoff_base=2)
 
     before = clock()
@@ -163,7 +162,7 @@ async def test_retries_back_off_then_stay_as_a_dead_letter(user, pool, apns, mak
 async def test_backoff_has_jitter_and_grows(user, pool, apns, make_worker, clock):
     dev = await add_device(pool, user)
     apns.answer(await token_of(pool, dev), *[ApnsAnswer(500, "InternalServerError")] * 2)
-    [uid] = await publish(pool, [user])
+    [uid] = await store_publish(pool, [user])
     worker = make_worker(backoff_base=100)
     worker.sender._rand = lambda: 0.5  # half way into the jitter: 75 s, then 150 s
     await worker.run(burst=True)
@@ -179,7 +178,7 @@ async def test_a_retry_goes_only_to_the_devices_that_asked_for_it(
         user, pool, apns, make_worker, clock):
     flaky, steady = await add_device(pool, user), await add_device(pool, user)
     apns.answer(await token_of(pool, flaky), ApnsAnswer(429, "TooManyRequests"))
-    [uid] = await publish(pool, [user])
+    [uid] = await store_publish(pool, [user])
     worker = make_worker()
     await worker.run(burst=True)
     clock.set(clock() + 3600)
@@ -196,12 +195,12 @@ async def test_one_device_gets_at_most_n_pushes_a_minute(user, pool, apns, make_
     clock.set((clock() // 60 + 1) * 60 + 1)  # the start of the next minute
     uids = []
     for _ in range(3):
-        uids += await publish(pool, [user])
+        uids += await store_publish(pool, [user])
         await worker.run(burst=True)
     assert len(apns.requests) == 2
     assert await outcomes(pool, uids[2]) == [("throttled", dev, 1)]
     clock.set(clock() + 60)
-    uids += await publish(pool, [user])
+    uids += await store_publish(pool, [user])
     await worker.run(burst=True)
     assert len(apns.requests) == 3 and await outcomes(pool, uids[3]) == [("pushed", dev, 1)]
 
@@ -210,7 +209,7 @@ async def test_unread_after_pushes_only_what_is_still_unread(user, pool, apns, m
                                                              clock):
     dev = await add_device(pool, user)
     read_uid, removed_uid, unread_uid = [
-        (await publish(pool, [user], {"when": "unread_after", "after": 60}, delay=60,
+        (await store_publish(pool, [user], {"when": "unread_after", "after": 60}, delay=60,
                        check_unread=True))[0] for _ in range(3)]
 
     await make_worker().run(burst=True)
@@ -234,7 +233,7 @@ async def test_sends_in_flight_per_app_are_bounded(user, pool, apns, apps, make_
     apns.default = ApnsAnswer(delay=0.3)
     for _ in range(6):
         await add_device(pool, user)
-    await publish(pool, [user])
+    await store_publish(pool, [user])
     await make_worker([{**apps[0], "concurrency": 2}]).run(burst=True)
     assert [r.status for r in apns.requests] == [200] * 6
     assert apns.peak_in_flight == 2
@@ -250,7 +249,7 @@ async def test_the_pipeline_claims_more_as_sends_finish(pool, apns, apps, make_w
     apns.answer(tokens[0], ApnsAnswer(delay=1.0))
     for t in tokens[1:]:
         apns.answer(t, ApnsAnswer(delay=0.1))
-    await publish(pool, users)
+    await store_publish(pool, users)
     worker = make_worker([{**apps[0], "concurrency": 4}], claim_batch=4)
     started = time.monotonic()
     await worker.run(burst=True)
@@ -268,7 +267,7 @@ async def test_a_running_worker_wakes_on_notify_and_stops_when_asked(
         async def listening():
             return await listeners(pool) - before
         await eventually(listening, within=10)
-        [uid] = await publish(pool, [user])
+        [uid] = await store_publish(pool, [user])
 
         async def pushed():
             return await outcomes(pool, uid) == [("pushed", dev, 1)]
@@ -281,7 +280,7 @@ async def test_a_running_worker_wakes_on_notify_and_stops_when_asked(
 
 async def test_invalid_options_make_a_dead_letter(user, pool, make_worker):
     await add_device(pool, user)
-    [uid] = await publish(pool, [user], {"when": "always", "badge": "lots"})
+    [uid] = await store_publish(pool, [user], {"when": "always", "badge": "lots"})
     await make_worker().run(burst=True)
     [row] = await jobs_of(pool, [uid])
     assert row["dead"] and "not push options" in row["dead_reason"]
@@ -289,7 +288,7 @@ async def test_invalid_options_make_a_dead_letter(user, pool, make_worker):
 
 async def test_the_console_provider_prints_and_counts_as_pushed(user, pool, make_worker, capsys):
     dev = await add_device(pool, user, "fcm", app_id="any.app")
-    [uid] = await publish(pool, [user])
+    [uid] = await store_publish(pool, [user])
     await make_worker([{"platform": "fcm", "kind": "console"}]).run(burst=True)
     line = orjson.loads(capsys.readouterr().out)
     assert line["device_id"] == dev and line["payload"]["message"]["data"]["uid"] == uid

@@ -16,7 +16,7 @@ import psutil
 
 from tidings.bus import keys
 
-from helpers import new_user, publish, token
+from helpers import eventually, new_user, publish, token
 
 
 async def redis_clients(redis) -> dict[int, str]:
@@ -64,13 +64,14 @@ async def test_two_events_past_a_gap_in_one_read_are_sent_once_in_order(nodes, h
     try:
         # node A's blocking XREAD must time out on the Redis side first: then seqs 2 and 3
         # both wait in the stream and A's next read takes them together
-        async with asyncio.timeout(10):
-            while any("b" in flags for port, flags in (await redis_clients(redis)).items()
-                       if port in a_ports):
-                await asyncio.sleep(0.05)
+        async def unblocked() -> bool:
+            return not any("b" in flags for port, flags in (await redis_clients(redis)).items()
+                           if port in a_ports)
+        await eventually(unblocked, within=10)
         await publish(http, b.url, [user], "two")  # seq 2
         await publish(http, b.url, [user], "three")  # seq 3
         assert await redis.xlen(keys.node_inbox(a.node_id)) >= 2
+        # the point: node A stays stopped past its read's BLOCK (1 s)
         await asyncio.sleep(max(0.0, stopped_at + 1.3 - loop.time()))
     finally:
         os.kill(a.proc.pid, signal.SIGCONT)
