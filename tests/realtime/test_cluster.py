@@ -9,7 +9,18 @@ import socket
 import aiohttp
 import pytest
 
-from helpers import Socket, new_user, publish, scrape, seqs, token, user_headers, value
+from helpers import (
+    Socket,
+    eventually,
+    healthy,
+    new_user,
+    publish,
+    scrape,
+    seqs,
+    token,
+    user_headers,
+    value,
+)
 
 
 async def test_tab_and_phone_on_two_nodes_publish_and_read_on_a_third(nodes, http):
@@ -148,15 +159,13 @@ async def test_serve_workers_share_one_port(settings, workers):
     proc = subprocess.Popen([sys.executable, "-m", "tidings", "serve"], env=env,
                             stdout=subprocess.DEVNULL)
     seen: set[str] = set()
+
+    async def all_seen() -> bool:  # each request on a new connection: any process may take it
+        seen.add((await healthy(f"http://127.0.0.1:{port}", proc, within=60))["node"])
+        return len(seen) >= workers
+
     try:
-        async with asyncio.timeout(60):
-            while len(seen) < workers:
-                try:
-                    async with aiohttp.ClientSession() as s, s.get(
-                            f"http://127.0.0.1:{port}/healthz") as r:
-                        seen.add((await r.json())["node"])
-                except aiohttp.ClientError:
-                    await asyncio.sleep(0.1)
+        await eventually(all_seen, within=60, every=0)
         assert len(seen) == workers
     finally:
         proc.send_signal(signal.SIGINT)
@@ -181,30 +190,30 @@ async def test_each_serve_worker_serves_its_own_metrics_port(settings):
     proc = subprocess.Popen([sys.executable, "-m", "tidings", "serve"], env=env,
                             stdout=subprocess.DEVNULL)
 
-    async def sockets_of(http: aiohttp.ClientSession, metrics_port: int) -> float | None:
-        _, samples = await scrape(http, f"http://127.0.0.1:{metrics_port}", headers={})
-        return value(samples, "tidings_sockets_open")
+    async def counts(http: aiohttp.ClientSession, check) -> list[float | None]:
+        """Each process's open sockets, once both answer and ``check`` holds for them."""
+        async def both() -> list[float | None] | None:
+            try:
+                got = [value((await scrape(http, f"http://127.0.0.1:{first + i}",
+                                           headers={}))[1], "tidings_sockets_open")
+                       for i in range(2)]
+            except aiohttp.ClientError:
+                return None
+            return got if check(got) else None
+        return await eventually(both, within=60)
 
     try:
         async with aiohttp.ClientSession() as http:
             opened = []
+            assert await counts(http, lambda _: True) == [0, 0]
             async with asyncio.timeout(60):
-                while True:  # until both processes answer
-                    try:
-                        counts = [await sockets_of(http, first + i) for i in range(2)]
-                        break
-                    except aiohttp.ClientError:
-                        await asyncio.sleep(0.1)
-                assert counts == [0, 0]
                 for _ in range(6):
                     ws = await http.ws_connect(f"ws://127.0.0.1:{port}/ws/me/notifications",
                                                headers={"Authorization":
                                                         f"Bearer {token(new_user('w'))}"})
                     assert (await ws.receive_json())["type"] == "counts"
                     opened.append(ws)
-                while sum(counts) != 6:
-                    await asyncio.sleep(0.05)
-                    counts = [await sockets_of(http, first + i) for i in range(2)]
+            await counts(http, lambda got: sum(got) == 6)
             for ws in opened:
                 await ws.close()
     finally:
