@@ -1,6 +1,6 @@
 """Helpers for tests: tokens, headers, fresh user ids, scratch databases and a snapshot of
 one, nodes served in this process, waiting on a condition or on a node's health, publishing
-over HTTP, a user's socket in the background, and reading ``/metrics``."""
+and registering devices over HTTP, a user's socket in the background, and reading ``/metrics``."""
 
 from __future__ import annotations
 
@@ -213,6 +213,15 @@ async def deliveries(http: ClientSession, at: Node | str, uid: str) -> list[dict
                         headers=PRODUCER) as r:
         assert r.status == 200, await r.text()
         return (await r.json())["deliveries"]
+
+
+async def register_device(http: ClientSession, at: Node | str, user: str,
+                          **device: Any) -> dict:
+    """Register ``device`` (the request's fields) as ``user``; the created device."""
+    async with http.post(f"{_url(at)}/api/v1/me/devices", headers=user_headers(user),
+                         json=device) as r:
+        assert r.status == 201, await r.text()
+        return await r.json()
 
 
 def seqs(messages: list[dict]) -> list[int]:

@@ -8,20 +8,23 @@ from push_helpers import apns_token, work
 
 from tidings.client import Subscriber
 
-from helpers import PRODUCER, deliveries, eventually, publish, token, uids, user_headers
-
-
-async def register(http, node, user, tok):
-    async with http.post(f"{node.url}/api/v1/me/devices", headers=user_headers(user),
-                         json={"token": tok, "platform": "apns"}) as r:
-        assert r.status == 201
+from helpers import (
+    PRODUCER,
+    deliveries,
+    eventually,
+    publish,
+    register_device,
+    token,
+    uids,
+    user_headers,
+)
 
 
 async def test_offline_user_gets_push_online_user_does_not(push_node, http, apns, pool, redis):
     online, offline = "e2e-on-" + apns_token()[:8], "e2e-off-" + apns_token()[:8]
     on_tok, off_tok = apns_token(), apns_token()
-    await register(http, push_node, online, on_tok)
-    await register(http, push_node, offline, off_tok)
+    await register_device(http, push_node, online, token=on_tok, platform="apns")
+    await register_device(http, push_node, offline, token=off_tok, platform="apns")
     sub = Subscriber(push_node.url, token(online))
     it = aiter(sub)
     async with asyncio.timeout(10):

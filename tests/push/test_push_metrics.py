@@ -20,8 +20,8 @@ from helpers import (
     metrics_until,
     new_user,
     publish,
+    register_device,
     scrape,
-    user_headers,
     value,
 )
 
@@ -40,19 +40,13 @@ def sent_count(got: Samples, provider: str) -> float | None:
     return value(got, "tidings_push_send_duration_seconds_count", provider=provider)
 
 
-async def register(http, node, user: str, token: str, platform: str) -> None:
-    async with http.post(f"{node.url}/api/v1/me/devices", headers=user_headers(user),
-                         json={"token": token, "platform": platform}) as r:
-        assert r.status == 201
-
-
 async def test_sends_are_counted_by_provider_and_outcome(push_node, http, apns, fcm, redis,
                                                          pool):
     a, b = new_user("pm"), new_user("pm")
     good, gone, android = apns_token(), apns_token(), f"fcm-{secrets.token_hex(16)}"
-    await register(http, push_node, a, good, "apns")
-    await register(http, push_node, a, android, "fcm")
-    await register(http, push_node, b, gone, "apns")
+    await register_device(http, push_node, a, token=good, platform="apns")
+    await register_device(http, push_node, a, token=android, platform="fcm")
+    await register_device(http, push_node, b, token=gone, platform="apns")
     apns.answer(gone, ApnsAnswer(410, "Unregistered", timestamp=1_700_000_000_000))
     fcm.answer(android, FcmAnswer(503, "UNAVAILABLE", "try later", retry_after="1"))
     services = push_node.app[SERVICES]

@@ -10,7 +10,15 @@ import pytest
 from push_helpers import work
 
 from fakes.fake_webpush import Answer
-from helpers import deliveries, new_user, publish, serve_node, uids, user_headers
+from helpers import (
+    deliveries,
+    new_user,
+    publish,
+    register_device,
+    serve_node,
+    uids,
+    user_headers,
+)
 
 SUBJECT = "mailto:ops@example.com"
 
@@ -26,11 +34,8 @@ def webpush_settings(settings, push_redis_url, vapid_keys, tls):
 
 
 async def register(http, node, user, browser) -> dict:
-    async with http.post(f"{node.url}/api/v1/me/devices", headers=user_headers(user),
-                         json={"platform": "webpush", "subscription": browser.subscription(),
-                               "name": "Firefox on the desk"}) as r:
-        assert r.status == 201, await r.text()
-        return await r.json()
+    return await register_device(http, node, user, platform="webpush",
+                                 subscription=browser.subscription(), name="Firefox on the desk")
 
 
 async def publish_to(http, node, user, message, **fields) -> str:
