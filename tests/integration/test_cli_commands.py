@@ -81,22 +81,15 @@ async def test_worker_burst_sends_due_pushes(database_url):
     import secrets
     import uuid
 
-    from tidings.store import db, migrate, outbox, push_jobs
-    from tidings.store import publish as store
+    from tidings.store import db
 
     user, token = new_user("worker"), secrets.token_hex(32)
-    async with scratch_database(database_url, "tidings_cli_worker") as url:
+    async with migrated_database(database_url, "tidings_cli_worker") as url:
         pool = await db.create_pool(url, min_size=1, max_size=2)
         try:
-            async with pool.acquire() as conn:
-                await migrate.apply(conn)
             await pool.execute("INSERT INTO tidings_devices (user_id, platform, token)"
                                " VALUES ($1, 'apns', $2)", user, token)
-            async with pool.acquire() as conn, conn.transaction():
-                [stored] = await store.publish(conn, store.prepare([store.Draft(
-                    [user], [str(uuid.uuid4())], {"message": "to the phone"}, {"when": "always"})]))
-                await outbox.retire(conn, {stored.outbox_id: [push_jobs.OwedPush(
-                    {"when": "always"}, [stored.rows[0].id])]})
+            [uid] = await store_publish(pool, [user], message="to the phone")
             env = {"TIDINGS_DATABASE_URL": url}  # no Redis: no throttle, nothing else lost
             result = await asyncio.to_thread(_run, "worker", "--burst", **env)
             assert result.returncode == 0, result.stderr
@@ -106,7 +99,7 @@ async def test_worker_burst_sends_due_pushes(database_url):
             assert [p["payload"]["aps"]["alert"]["body"] for p in printed] == ["to the phone"]
             outcomes = await pool.fetch(
                 "SELECT outcome FROM tidings_deliveries WHERE notification_uid = $1 ORDER BY id",
-                uuid.UUID(stored.draft.uids[0]))
+                uuid.UUID(uid))
             assert [r[0] for r in outcomes] == ["sending", "pushed"]
             assert await pool.fetchval("SELECT count(*) FROM tidings_push_jobs") == 0
         finally:
