@@ -21,6 +21,8 @@ from typing import Any
 
 import aiohttp
 
+from helpers import eventually
+
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 _LISTENING = re.compile(rb"DevTools listening on (ws://\S+)")
 
@@ -70,13 +72,10 @@ class Tab:
 
     async def until(self, expression: str, within: float = 20.0) -> Any:
         """Wait until ``expression`` is truthy in the page; returns its value."""
-        async with asyncio.timeout(within):
-            while True:
-                with contextlib.suppress(PageError):  # a navigation may be under way
-                    value = await self.js(expression)
-                    if value:
-                        return value
-                await asyncio.sleep(0.05)
+        async def truthy() -> Any:
+            with contextlib.suppress(PageError):  # a navigation may be under way
+                return await self.js(expression)
+        return await eventually(truthy, within)
 
     async def fill(self, selector: str, value: str) -> None:
         await self.js(f"(() => {{ const e = document.querySelector({_q(selector)});"

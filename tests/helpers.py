@@ -1,25 +1,33 @@
-"""Helpers for tests: tokens, headers, fresh user ids, a snapshot of the database."""
+"""Helpers for tests: tokens, headers, fresh user ids, scratch databases and a snapshot of
+one, nodes served in this process, waiting on a condition or on a node's health, publishing
+and registering devices over HTTP, a user's socket in the background, and reading ``/metrics``."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import secrets
+import subprocess
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
 
+import aiohttp
 import asyncpg
-from aiohttp import web
+from aiohttp import ClientSession, web
+from prometheus_client.parser import text_string_to_metric_families
 
 from tidings import config
 from tidings.app import create_app
 from tidings.auth import mint
 from tidings.client import Subscriber
 from tidings.services.context import SERVICES
+from tidings.store import migrate, outbox, push_jobs
+from tidings.store import publish as store
 
 JWT_SECRET = "test-secret-" + "x" * 40
 API_KEY = "test-producer-key"
-ADMIN_KEY = "test-admin-key"
 PRODUCER = {"Authorization": f"Bearer {API_KEY}"}
 ADMIN_KEY = "test-admin-key-" + "a" * 24
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
@@ -44,6 +52,33 @@ async def scratch_database(url: str, prefix: str = "tidings_scratch") -> AsyncIt
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
+
+
+@contextlib.asynccontextmanager
+async def migrated_database(url: str, prefix: str = "tidings_scratch") -> AsyncIterator[str]:
+    """:func:`scratch_database` with Tidings' schema applied."""
+    async with scratch_database(url, prefix) as scratch:
+        conn = await asyncpg.connect(scratch)
+        try:
+            await migrate.apply(conn)
+        finally:
+            await conn.close()
+        yield scratch
+
+
+async def store_publish(pool: asyncpg.Pool, users: list[str], push: dict | None = None, *,
+                        message: str = "hello", delay: float = 0.0, check_unread: bool = False,
+                        **content: Any) -> list[str]:
+    """Store one notification for ``users`` and its push jobs straight through the store
+    (no node), and retire its outbox row, as a publish hands them off (a relay would hand
+    it off again); returns the recipients' uids in the order of ``users``."""
+    push = {"when": "always"} if push is None else push
+    async with pool.acquire() as conn, conn.transaction():
+        [stored] = await store.publish(conn, store.prepare([store.Draft(
+            users, [str(uuid.uuid4()) for _ in users], {"message": message, **content}, push)]))
+        await outbox.retire(conn, {stored.outbox_id: [push_jobs.OwedPush(
+            push, [r.id for r in stored.rows], delay=delay, check_unread=check_unread)]})
+    return list(stored.draft.uids)
 
 
 def token(user: str, ttl: int = 600, **kw: object) -> str:
@@ -103,24 +138,169 @@ class serve_node:
         await self.runner.cleanup()
 
 
-class Socket:
-    """A user's socket in the background, keeping what it receives."""
+T = TypeVar("T")
 
-    def __init__(self, url: str, user: str):
-        self.sub = Subscriber(url, token(user))
+
+async def eventually(check: Callable[[], T | Awaitable[T]], within: float = 60.0,
+                     every: float = 0.05) -> T:
+    """Call ``check`` (plain or async) every ``every`` seconds until it returns something
+    true, and return that; fail after ``within`` seconds (a hanging check included)."""
+    got: object = None
+    deadline = asyncio.timeout(within)
+    try:
+        async with deadline:
+            while True:
+                got = check()
+                if inspect.isawaitable(got):
+                    got = await got
+                if got:
+                    return got  # type: ignore[return-value]
+                await asyncio.sleep(every)
+    except TimeoutError:
+        if not deadline.expired():
+            raise  # the check's own
+        name = getattr(check, "__qualname__", repr(check))
+        raise AssertionError(f"{name} still false after {within} s (last: {got!r:.300})") from None
+
+
+async def healthy(url: str, proc: subprocess.Popen | None = None,
+                  within: float = 30.0) -> dict:
+    """Wait until the node at ``url`` answers ``/healthz`` (failing at once if its process
+    ``proc`` exited); the answer's body."""
+    async with ClientSession() as http:
+        async def answer() -> dict | None:
+            assert proc is None or proc.poll() is None, f"the node exited with {proc.returncode}"
+            try:
+                async with http.get(f"{url}/healthz") as r:
+                    return await r.json() if r.status == 200 else None
+            except aiohttp.ClientError:
+                return None
+        return await eventually(answer, within)
+
+
+def _url(at: Node | Any) -> str:
+    """The base URL of ``at``: a node (anything with ``url``) or a URL."""
+    return at if isinstance(at, str) else at.url
+
+
+async def post_notification(http: ClientSession, at: Node | str, recipients: list[str],
+                            message: str | None = "hello", **fields: Any) -> tuple[int, dict]:
+    """POST one notification as the producer to the node or URL ``at``: (status, body).
+    ``message=None`` leaves the message out (for requests that must be refused)."""
+    body = {"recipients": recipients, **({} if message is None else {"message": message}),
+            **fields}
+    async with http.post(f"{_url(at)}/api/v1/notifications", headers=PRODUCER, json=body) as r:
+        return r.status, await r.json()
+
+
+async def publish(http: ClientSession, at: Node | str, recipients: list[str],
+                  message: str = "hello", *, expect: tuple[int, ...] = (201,),
+                  **fields: Any) -> dict:
+    """:func:`post_notification` answered with a status in ``expect``; returns the body."""
+    status, body = await post_notification(http, at, recipients, message, **fields)
+    assert status in expect, (status, body)
+    return body
+
+
+def uids(body: dict) -> dict[str, str]:
+    """Recipient -> uid of a publish's answer."""
+    return {n["recipient"]: n["uid"] for n in body["notifications"]}
+
+
+async def deliveries(http: ClientSession, at: Node | str, uid: str) -> list[dict]:
+    """The delivery log of notification ``uid``, as the producer reads it."""
+    async with http.get(f"{_url(at)}/api/v1/notifications/{uid}/deliveries",
+                        headers=PRODUCER) as r:
+        assert r.status == 200, await r.text()
+        return (await r.json())["deliveries"]
+
+
+async def register_device(http: ClientSession, at: Node | str, user: str,
+                          **device: Any) -> dict:
+    """Register ``device`` (the request's fields) as ``user``; the created device."""
+    async with http.post(f"{_url(at)}/api/v1/me/devices", headers=user_headers(user),
+                         json=device) as r:
+        assert r.status == 201, await r.text()
+        return await r.json()
+
+
+def seqs(messages: list[dict]) -> list[int]:
+    """The seqs of the notification frames among a socket's ``messages``."""
+    return [m["notification"]["seq"] for m in messages if m["type"] == "notification"]
+
+
+class Socket:
+    """A user's socket in the background (a :class:`Subscriber` of ``url``, one URL or a
+    list, with ``options``), keeping what it receives."""
+
+    def __init__(self, url: str | list[str], user: str, **options: Any):
+        self.sub = Subscriber(url, token(user), **options)
         self.messages: list[dict] = []
+        self.error: BaseException | None = None
         self.task = asyncio.create_task(self._run())
 
     async def _run(self) -> None:
-        async for message in self.sub:
-            self.messages.append(message)
+        try:
+            async for message in self.sub:
+                self.messages.append(message)
+        except Exception as exc:
+            self.error = exc
 
-    async def until(self, check, within: float = 30.0) -> None:
-        async with asyncio.timeout(within):
-            while not check(self.messages):
-                assert not self.task.done(), self.task
-                await asyncio.sleep(0.02)
+    def seqs(self) -> list[int]:
+        return seqs(self.messages)
+
+    def last(self, kind: str) -> dict:
+        """The latest message of type ``kind``."""
+        return next(m for m in reversed(self.messages) if m["type"] == kind)
+
+    async def until(self, check: Callable[[list[dict]], object], within: float = 30.0) -> None:
+        """Wait until ``check(messages)`` holds; fail at once if the socket gave up."""
+        def ready() -> object:
+            assert self.error is None and not self.task.done(), self.error or self.task
+            return check(self.messages)
+        await eventually(ready, within, every=0.02)
 
     async def close(self) -> None:
         await self.sub.close()
         self.task.cancel()
+
+
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def parse_metrics(text: str) -> tuple[set[str], Samples]:
+    """The family names and the samples of a ``/metrics`` scrape."""
+    families, samples = set(), {}
+    for family in text_string_to_metric_families(text):
+        families.add(family.name + ("_total" if family.type == "counter" else ""))
+        for s in family.samples:
+            samples[s.name, frozenset(s.labels.items())] = s.value
+    return families, samples
+
+
+def value(samples: Samples, name: str, **labels: str) -> float | None:
+    """The sample ``name`` with exactly ``labels``, or None."""
+    return samples.get((name, frozenset(labels.items())))
+
+
+async def scrape(http: ClientSession, url: str,
+                 headers: dict[str, str] | None = None) -> tuple[set[str], Samples]:
+    """``/metrics`` of ``url`` (with the admin key unless ``headers`` are given)."""
+    async with http.get(url + "/metrics", headers=ADMIN if headers is None else headers) as r:
+        assert r.status == 200, await r.text()
+        assert r.headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
+        return parse_metrics(await r.text())
+
+
+async def metrics_until(http: ClientSession, url: str, check: Callable[[Samples], bool],
+                        within: float = 30.0,
+                        headers: dict[str, str] | None = None) -> Samples:
+    """Scrape ``url`` (as :func:`scrape` does) until ``check(samples)`` holds, and return
+    those samples; a port not listening yet is scraped again."""
+    async def scraped() -> Samples | None:
+        try:
+            _, samples = await scrape(http, url, headers)
+        except aiohttp.ClientConnectionError:
+            return None
+        return samples if check(samples) else None
+    return await eventually(scraped, within, every=0.1)

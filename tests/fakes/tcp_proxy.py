@@ -37,6 +37,12 @@ def target_of(dsn: str) -> Callable[[], Awaitable[Streams]]:
     return lambda: asyncio.open_connection(host, port)
 
 
+def through(proxy: TcpProxy, dsn: str) -> str:
+    """The PostgreSQL URL ``dsn`` reached through ``proxy`` (on its loopback port)."""
+    parts = urlsplit(dsn)
+    return f"postgresql://{parts.username or 'postgres'}@127.0.0.1:{proxy.port}{parts.path}"
+
+
 class TcpProxy:
     def __init__(self, connect: Callable[[], Awaitable[Streams]]):
         self._connect = connect

@@ -10,7 +10,18 @@ import subprocess
 import sys
 
 from fakes.fake_webpush import Browser
-from helpers import API_KEY, JWT_SECRET, PRODUCER, new_user, scratch_database, user_headers
+from helpers import (
+    API_KEY,
+    JWT_SECRET,
+    PRODUCER,
+    metrics_until,
+    migrated_database,
+    new_user,
+    scratch_database,
+    store_publish,
+    user_headers,
+    value,
+)
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -70,22 +81,15 @@ async def test_worker_burst_sends_due_pushes(database_url):
     import secrets
     import uuid
 
-    from tidings.store import db, migrate, outbox, push_jobs
-    from tidings.store import publish as store
+    from tidings.store import db
 
     user, token = new_user("worker"), secrets.token_hex(32)
-    async with scratch_database(database_url, "tidings_cli_worker") as url:
+    async with migrated_database(database_url, "tidings_cli_worker") as url:
         pool = await db.create_pool(url, min_size=1, max_size=2)
         try:
-            async with pool.acquire() as conn:
-                await migrate.apply(conn)
             await pool.execute("INSERT INTO tidings_devices (user_id, platform, token)"
                                " VALUES ($1, 'apns', $2)", user, token)
-            async with pool.acquire() as conn, conn.transaction():
-                [stored] = await store.publish(conn, store.prepare([store.Draft(
-                    [user], [str(uuid.uuid4())], {"message": "to the phone"}, {"when": "always"})]))
-                await outbox.retire(conn, {stored.outbox_id: [push_jobs.OwedPush(
-                    {"when": "always"}, [stored.rows[0].id])]})
+            [uid] = await store_publish(pool, [user], message="to the phone")
             env = {"TIDINGS_DATABASE_URL": url}  # no Redis: no throttle, nothing else lost
             result = await asyncio.to_thread(_run, "worker", "--burst", **env)
             assert result.returncode == 0, result.stderr
@@ -95,7 +99,7 @@ async def test_worker_burst_sends_due_pushes(database_url):
             assert [p["payload"]["aps"]["alert"]["body"] for p in printed] == ["to the phone"]
             outcomes = await pool.fetch(
                 "SELECT outcome FROM tidings_deliveries WHERE notification_uid = $1 ORDER BY id",
-                uuid.UUID(stored.draft.uids[0]))
+                uuid.UUID(uid))
             assert [r[0] for r in outcomes] == ["sending", "pushed"]
             assert await pool.fetchval("SELECT count(*) FROM tidings_push_jobs") == 0
         finally:
@@ -107,52 +111,30 @@ async def test_worker_burst_sends_due_pushes(database_url):
 async def test_worker_serves_its_metrics_on_the_metrics_port(database_url):
     """``tidings worker`` with TIDINGS_METRICS_PORT: its sends and the queue, without a key."""
     import signal
-    import uuid
 
     import aiohttp
-    from prometheus_client.parser import text_string_to_metric_families
 
     from tidings.embedded import free_port
-    from tidings.store import db, migrate, outbox, push_jobs
-    from tidings.store import publish as store
+    from tidings.store import db
 
     user, port = new_user("wmetrics"), free_port()
-    async with scratch_database(database_url, "tidings_cli_wmetrics") as url:
+    async with migrated_database(database_url, "tidings_cli_wmetrics") as url:
         pool = await db.create_pool(url, min_size=1, max_size=2)
         proc = None
         try:
-            async with pool.acquire() as conn:
-                await migrate.apply(conn)
             await pool.execute("INSERT INTO tidings_devices (user_id, platform, token)"
                                " VALUES ($1, 'apns', $2)", user, "ab" * 32)
-            async with pool.acquire() as conn, conn.transaction():
-                [stored] = await store.publish(conn, store.prepare([store.Draft(
-                    [user], [str(uuid.uuid4())], {"message": "m"}, {"when": "always"})]))
-                await outbox.retire(conn, {stored.outbox_id: [push_jobs.OwedPush(
-                    {"when": "always"}, [stored.rows[0].id])]})
+            await store_publish(pool, [user], message="m")
             proc = subprocess.Popen(
                 [sys.executable, "-m", "tidings", "worker"], stdout=subprocess.DEVNULL,
                 env=_env(TIDINGS_DATABASE_URL=url, TIDINGS_METRICS_PORT=str(port)))
-
-            def sample(text: str, name: str, **labels: str) -> float | None:
-                return next((s.value for f in text_string_to_metric_families(text)
-                             for s in f.samples if s.name == name and s.labels == labels), None)
-
-            async with aiohttp.ClientSession() as http, asyncio.timeout(60):
-                while True:
-                    try:
-                        async with http.get(f"http://127.0.0.1:{port}/metrics") as r:
-                            text = await r.text()
-                    except aiohttp.ClientError:
-                        text = ""
-                    if sample(text, "tidings_push_sends_total", provider="console",
-                              outcome="delivered") == 1 and sample(
-                            text, "tidings_push_queue_depth") == 0:
-                        break
-                    await asyncio.sleep(0.2)
-            assert sample(text, "tidings_push_send_duration_seconds_count",
-                          provider="console") == 1
-            assert sample(text, "tidings_sockets_open") == 0, "a worker holds no socket"
+            async with aiohttp.ClientSession() as http:
+                got = await metrics_until(http, f"http://127.0.0.1:{port}", lambda s: value(
+                    s, "tidings_push_sends_total", provider="console", outcome="delivered") == 1
+                    and value(s, "tidings_push_queue_depth") == 0, within=60, headers={})
+            assert value(got, "tidings_push_send_duration_seconds_count",
+                         provider="console") == 1
+            assert value(got, "tidings_sockets_open") == 0, "a worker holds no socket"
         finally:
             if proc is not None:
                 proc.send_signal(signal.SIGINT)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-from helpers import PRODUCER, db_state, new_user, settled_state, user_headers
-
-
-async def publish(http, node, recipients, message="hello", **fields):
-    async with http.post(f"{node.url}/api/v1/notifications", headers=PRODUCER,
-                         json={"recipients": recipients, "message": message, **fields}) as r:
-        return r.status, await r.json()
+from helpers import (
+    db_state,
+    eventually,
+    new_user,
+    post_notification,
+    settled_state,
+    user_headers,
+)
 
 
 async def inbox(http, node, user, **query):
@@ -33,7 +34,7 @@ async def act(http, node, user, action, uids=None):
 async def test_publish_then_list_newest_first_with_counts(node, http):
     alice = new_user()
     for i in range(3):
-        status, body = await publish(http, node, [alice], f"m{i}", type="comment",
+        status, body = await post_notification(http, node, [alice], f"m{i}", type="comment",
                                      title="T", data={"i": i}, created_by=7, model="Post",
                                      instance=42, method="POST", changed_data={"a": 1},
                                      custom_info={"x": True})
@@ -56,9 +57,9 @@ async def test_publish_then_list_newest_first_with_counts(node, http):
 
 async def test_pagination_pages_and_cursor(node, http):
     user = new_user()
-    await publish(http, node, [user], "x")
+    await post_notification(http, node, [user], "x")
     for i in range(24):
-        await publish(http, node, [user], f"n{i}")
+        await post_notification(http, node, [user], f"n{i}")
     seen = []
     page_no = 1
     while True:
@@ -85,7 +86,7 @@ async def test_pagination_pages_and_cursor(node, http):
 async def test_actions_change_counts_and_filters(node, http):
     user = new_user()
     for i in range(5):
-        await publish(http, node, [user], f"n{i}")
+        await post_notification(http, node, [user], f"n{i}")
     _, page = await inbox(http, node, user)
     uids = [n["uid"] for n in page["notifications"]]
     status, body = await act(http, node, user, "MARK_AS_READ", uids[:2])
@@ -114,7 +115,7 @@ async def test_actions_change_counts_and_filters(node, http):
 
 async def test_detail_patch(node, http):
     user = new_user()
-    _, body = await publish(http, node, [user])
+    _, body = await post_notification(http, node, [user])
     uid = body["notifications"][0]["uid"]
     url = f"{node.url}/api/v1/me/notifications/{uid}"
     async with http.patch(url, headers=user_headers(user), json={"is_read": True}) as r:
@@ -131,7 +132,7 @@ async def test_detail_patch(node, http):
 
 async def test_users_are_isolated(node, http, pool):
     alice, mallory = new_user("alice"), new_user("mallory")
-    _, body = await publish(http, node, [alice], "private")
+    _, body = await post_notification(http, node, [alice], "private")
     uid = body["notifications"][0]["uid"]
     before = await db_state(pool)
     for action in ("MARK_AS_READ", "MARK_AS_REMOVED"):
@@ -162,7 +163,7 @@ async def test_concurrent_publishes_keep_seqs_gap_free(node, http, pool):
         order = users[i % 6:] + users[: i % 6]
         if i % 2:
             order.reverse()
-        status, body = await publish(http, node, order, f"b{i}")
+        status, body = await post_notification(http, node, order, f"b{i}")
         assert status == 201, body
 
     await asyncio.gather(*(burst(i) for i in range(rounds)))
@@ -179,7 +180,7 @@ async def test_concurrent_publishes_keep_seqs_gap_free(node, http, pool):
 
 async def test_batch_of_thousands_is_one_statement(node, http, pool):
     users = [new_user("b") for _ in range(3000)]
-    status, body = await publish(http, node, users, "big")
+    status, body = await post_notification(http, node, users, "big")
     assert status == 201 and body["created"] == 3000
     assert {n["recipient"] for n in body["notifications"]} == set(users)
     count = await pool.fetchval(
@@ -191,19 +192,19 @@ async def test_idempotent_republish(node, http, pool):
     user = new_user()
     key = f"order-{uuid.uuid4()}"
     results = await asyncio.gather(*(
-        publish(http, node, [user], "once", idempotency_key=key) for _ in range(5)))
+        post_notification(http, node, [user], "once", idempotency_key=key) for _ in range(5)))
     assert {s for s, _ in results} == {201}
     assert all(body == results[0][1] for _, body in results)
     assert await pool.fetchval(
         "SELECT count(*) FROM tidings_notifications WHERE user_id = $1", user) == 1
-    status, body = await publish(http, node, [user], "different", idempotency_key=key)
+    status, body = await post_notification(http, node, [user], "different", idempotency_key=key)
     assert status == 409 and body["error"]["code"] == "idempotency_key_reused"
 
 
 async def test_live_only_publish_stores_nothing(node, http, pool):
     user = new_user()
     before = await settled_state(node, pool)  # earlier tests' retires run after their answers
-    status, body = await publish(http, node, [user], "ephemeral", persist=False)
+    status, body = await post_notification(http, node, [user], "ephemeral", persist=False)
     assert status == 202 and body["created"] == 0
     assert body["notifications"][0]["seq"] is None
     assert await settled_state(node, pool) == before
@@ -214,18 +215,18 @@ async def test_delayed_publish_is_stored_when_due(node, http, pool):
     from tidings.workers.relay import Relay
 
     user = new_user()
-    status, body = await publish(http, node, [user], "later", delay=0.2)
+    status, body = await post_notification(http, node, [user], "later", delay=0.2)
     assert status == 202 and body["scheduled"] is True
     _, page = await inbox(http, node, user)
     assert page["total_notifications"] == 0
     services = node.app[SERVICES]
     relay = Relay(pool, services.publishing)
-    for _ in range(50):
+
+    async def stored():  # once due, the relay publishes it
         await relay.run(burst=True)
         _, page = await inbox(http, node, user)
-        if page["total_notifications"]:
-            break
-        await asyncio.sleep(0.05)
+        return page if page["total_notifications"] else None
+    page = await eventually(stored, within=10)
     assert [n["notification"]["message"] for n in page["notifications"]] == ["later"]
     await relay.run(burst=True)
     _, page = await inbox(http, node, user)

@@ -17,23 +17,9 @@ import aiohttp
 from tidings import config
 from tidings.embedded import free_port
 
-from helpers import API_KEY, PRODUCER, new_user, token
+from helpers import API_KEY, PRODUCER, healthy, new_user, token
 
 NODE = "json-node-1"
-
-
-async def _ready(proc: subprocess.Popen[bytes], url: str) -> None:
-    async with aiohttp.ClientSession() as http:
-        for _ in range(600):
-            assert proc.poll() is None, f"the node exited with {proc.returncode}"
-            try:
-                async with http.get(f"{url}/healthz") as r:
-                    if r.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.05)
-    raise AssertionError("the node never answered /healthz")
 
 
 async def test_json_lines_with_request_user_and_node_ids(settings, tmp_path):
@@ -50,7 +36,7 @@ async def test_json_lines_with_request_user_and_node_ids(settings, tmp_path):
         proc = subprocess.Popen([sys.executable, "-m", "tidings", "_node"], env=env,
                                 stderr=err)
     try:
-        await _ready(proc, url)
+        await healthy(url, proc)
         async with aiohttp.ClientSession() as http:
             async with http.get(f"{url}/api/v1/me/notifications?token={jwt}",
                                 headers={"Authorization": f"Bearer {jwt}",

@@ -10,34 +10,32 @@ seconds: the tests wait for a value rather than expect it at once.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import socket
-from collections.abc import AsyncIterator, Callable
 from urllib.parse import urlsplit
 
 import aiohttp
-import asyncpg
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
+from tidings.client import socket_url
 from tidings.embedded import free_port, start_redis, stop_process
 from tidings.services.context import SERVICES
-from tidings.store import migrate
 
-from fakes.tcp_proxy import TcpProxy, target_of
+from fakes.tcp_proxy import through
 from helpers import (
+    ADMIN,
     ADMIN_KEY,
     API_KEY,
     PRODUCER,
+    metrics_until,
+    migrated_database,
     new_user,
-    scratch_database,
+    scrape,
     serve_node,
     token,
+    value,
 )
 
-WS = "/ws/me/notifications"
-ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
 LISTED = [
     "tidings_sockets_open", "tidings_users_online", "tidings_deliveries_total",
     "tidings_publish_duration_seconds", "tidings_publish_recipients", "tidings_replays_total",
@@ -46,48 +44,6 @@ LISTED = [
     "tidings_push_queue_depth", "tidings_push_queue_lag_seconds", "tidings_outbox_backlog",
     "tidings_dependency_errors_total",
 ]
-
-Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
-
-
-def parse(text: str) -> tuple[set[str], Samples]:
-    """The family names and the samples of a scrape."""
-    families, samples = set(), {}
-    for family in text_string_to_metric_families(text):
-        families.add(family.name + ("_total" if family.type == "counter" else ""))
-        for s in family.samples:
-            samples[s.name, frozenset(s.labels.items())] = s.value
-    return families, samples
-
-
-def value(samples: Samples, name: str, **labels: str) -> float | None:
-    return samples.get((name, frozenset(labels.items())))
-
-
-async def scrape(http: aiohttp.ClientSession, url: str,
-                 headers: dict[str, str] | None = None) -> tuple[set[str], Samples]:
-    async with http.get(url + "/metrics", headers=ADMIN if headers is None else headers) as r:
-        assert r.status == 200, await r.text()
-        assert r.headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
-        return parse(await r.text())
-
-
-async def until(http: aiohttp.ClientSession, url: str, check: Callable[[Samples], bool],
-                within: float = 30.0) -> Samples:
-    """Scrape until ``check(samples)`` holds; fail after ``within`` seconds."""
-    deadline = asyncio.get_running_loop().time() + within
-    while True:
-        _, samples = await scrape(http, url)
-        if check(samples):
-            return samples
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"the metrics never got there: {samples}")
-        await asyncio.sleep(0.1)
-
-
-def ws_url(node) -> str:
-    return node.url.replace("http://", "ws://") + WS
-
 
 @pytest.fixture(scope="module")
 async def metered(settings, own_database):
@@ -127,11 +83,11 @@ async def test_sockets_deliveries_publishes_and_replays_move(metered, http):
     def moved(name: str, **labels: str) -> float:
         return (value(got, name, **labels) or 0) - (value(before, name, **labels) or 0)
 
-    sockets = [await http.ws_connect(ws_url(metered), headers={
+    sockets = [await http.ws_connect(socket_url(metered.url), headers={
         "Authorization": f"Bearer {token(user)}"}) for user in (a, a, b)]
     for ws in sockets:
         assert (await ws.receive_json(timeout=10))["type"] == "counts"
-    got = await until(http, metered.url, lambda s: value(s, "tidings_sockets_open") == 3)
+    got = await metrics_until(http, metered.url, lambda s: value(s, "tidings_sockets_open") == 3)
     assert value(got, "tidings_users_online") == 2
 
     async with http.post(metered.url + "/api/v1/notifications", headers=PRODUCER,
@@ -150,7 +106,7 @@ async def test_sockets_deliveries_publishes_and_replays_move(metered, http):
         assert r.status == 202
     for ws in sockets:  # a's two get the counts, b the live one
         assert (await ws.receive_json(timeout=10))["type"] in ("counts", "notification")
-    got = await until(http, metered.url, lambda s: value(
+    got = await metrics_until(http, metered.url, lambda s: value(
         s, "tidings_deliveries_total", kind="live") != value(
         before, "tidings_deliveries_total", kind="live"))
     assert moved("tidings_deliveries_total", kind="notification") == 3, "one per socket"
@@ -161,16 +117,16 @@ async def test_sockets_deliveries_publishes_and_replays_move(metered, http):
     assert moved("tidings_publish_recipients_bucket", le="2.0") == 1
     assert moved("tidings_publish_duration_seconds_sum") > 0
 
-    async with http.ws_connect(ws_url(metered) + "?since=0", headers={
+    async with http.ws_connect(socket_url(metered.url) + "?since=0", headers={
             "Authorization": f"Bearer {token(a)}"}) as again:
         assert (await again.receive_json(timeout=10))["type"] == "counts"
         assert (await again.receive_json(timeout=10))["type"] == "notification"
-        got = await until(http, metered.url, lambda s: value(s, "tidings_replays_total") != value(
-            before, "tidings_replays_total"))
+        got = await metrics_until(http, metered.url, lambda s: value(
+            s, "tidings_replays_total") != value(before, "tidings_replays_total"))
         assert moved("tidings_replays_total") == 1 and moved("tidings_replay_rows_total") == 1
     for ws in sockets:
         await ws.close()
-    await until(http, metered.url, lambda s: value(s, "tidings_sockets_open") == 0
+    await metrics_until(http, metered.url, lambda s: value(s, "tidings_sockets_open") == 0
                 and value(s, "tidings_users_online") == 0)
 
 
@@ -178,7 +134,7 @@ async def test_a_slow_consumer_close_is_counted_and_a_message_flood_is_not(meter
     from websockets.asyncio.client import connect
 
     _, before = await scrape(http, metered.url)
-    async with http.ws_connect(ws_url(metered), headers={
+    async with http.ws_connect(socket_url(metered.url), headers={
             "Authorization": f"Bearer {token(new_user('flood'))}"}) as ws:
         await ws.receive_json()
         for _ in range(200):
@@ -193,7 +149,7 @@ async def test_a_slow_consumer_close_is_counted_and_a_message_flood_is_not(meter
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a tiny receive window
     sock.setblocking(False)
     await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", urlsplit(metered.url).port))
-    slow = await connect(ws_url(metered), sock=sock, max_queue=1,  # then it stops reading
+    slow = await connect(socket_url(metered.url), sock=sock, max_queue=1,  # then it stops reading
                          additional_headers={"Authorization": f"Bearer {token(slow_user)}"})
     blob = "x" * 16_000
     counted = None
@@ -222,62 +178,45 @@ async def test_push_queue_depth_and_lag_count_due_jobs(metered, http, own_pool):
         assert r.status in (200, 201)
     await metered.app[SERVICES].publishing.retired()  # earlier tests' jobs are written
     await own_pool.execute("DELETE FROM tidings_push_jobs")  # no push worker runs here
-    await until(http, metered.url, lambda s: value(s, "tidings_push_queue_depth") == 0
-                and value(s, "tidings_push_queue_lag_seconds") == 0)
+    await metrics_until(http, metered.url, lambda s: value(s, "tidings_push_queue_depth") == 0
+                        and value(s, "tidings_push_queue_lag_seconds") == 0)
     async with http.post(metered.url + "/api/v1/notifications", headers=PRODUCER,
                          json={"recipients": [offline], "message": "m",
                                "push": {"when": "always"}}) as r:
         assert r.status == 201
-    got = await until(http, metered.url, lambda s: value(s, "tidings_push_queue_depth") == 1
-                      and value(s, "tidings_push_queue_lag_seconds") > 0)
+    got = await metrics_until(http, metered.url,
+                              lambda s: value(s, "tidings_push_queue_depth") == 1
+                              and value(s, "tidings_push_queue_lag_seconds") > 0)
     assert value(got, "tidings_outbox_backlog") == 0, "the hand-off is done"
     await own_pool.execute("DELETE FROM tidings_push_jobs")
-    await until(http, metered.url, lambda s: value(s, "tidings_push_queue_depth") == 0)
+    await metrics_until(http, metered.url, lambda s: value(s, "tidings_push_queue_depth") == 0)
 
 
 async def test_a_postgres_outage_counts_errors_and_hides_the_queue_gauges(
-        settings, own_database, http):
-    proxy = TcpProxy(target_of(own_database))
-    await proxy.start()
-    parts = urlsplit(own_database)
-    through = f"postgresql://{parts.username or 'postgres'}@127.0.0.1:{proxy.port}{parts.path}"
-    s = dataclasses.replace(settings, database_url=through, admin_keys=(ADMIN_KEY,))
-    try:
-        async with serve_node(s) as node:
-            _, before = await scrape(http, node.url)
-            assert value(before, "tidings_push_queue_depth") is not None
-            await proxy.refuse()
-            proxy.cut_all()
-            for _ in range(3):
-                async with http.post(node.url + "/api/v1/notifications", headers=PRODUCER,
-                                     json={"recipients": [new_user()], "message": "m"}) as r:
-                    assert r.status == 503
-            during = await until(http, node.url,  # once the cached gauges are read again
-                                 lambda got: value(got, "tidings_push_queue_depth") is None)
-            errors = (value(during, "tidings_dependency_errors_total", dependency="postgres")
-                      - value(before, "tidings_dependency_errors_total", dependency="postgres"))
-            assert errors >= 4, "three publishes and the scrape's own read"
-            assert value(during, "tidings_dependency_errors_total", dependency="redis") == value(
-                before, "tidings_dependency_errors_total", dependency="redis")
-            assert value(during, "tidings_outbox_backlog") is None, "not shown stale"
-            assert value(during, "tidings_sockets_open") == 0, "the rest is still there"
-            await proxy.accept()
-            await until(http, node.url,
-                        lambda got: value(got, "tidings_push_queue_depth") is not None)
-    finally:
-        await proxy.stop()
-
-
-@contextlib.asynccontextmanager
-async def database_alone(database_url: str) -> AsyncIterator[str]:
-    """A migrated database no other node uses (no other relay finishes its outbox rows)."""
-    async with scratch_database(database_url, "tidings_metrics") as url:
-        conn = await asyncpg.connect(url)
-        try:
-            await migrate.apply(conn)
-        finally:
-            await conn.close()
-        yield url
+        settings, own_database, proxy, http):
+    s = dataclasses.replace(settings, database_url=through(proxy, own_database),
+                            admin_keys=(ADMIN_KEY,))
+    async with serve_node(s) as node:
+        _, before = await scrape(http, node.url)
+        assert value(before, "tidings_push_queue_depth") is not None
+        await proxy.refuse()
+        proxy.cut_all()
+        for _ in range(3):
+            async with http.post(node.url + "/api/v1/notifications", headers=PRODUCER,
+                                 json={"recipients": [new_user()], "message": "m"}) as r:
+                assert r.status == 503
+        during = await metrics_until(http, node.url,  # once the cached gauges are read again
+                                     lambda got: value(got, "tidings_push_queue_depth") is None)
+        errors = (value(during, "tidings_dependency_errors_total", dependency="postgres")
+                  - value(before, "tidings_dependency_errors_total", dependency="postgres"))
+        assert errors >= 4, "three publishes and the scrape's own read"
+        assert value(during, "tidings_dependency_errors_total", dependency="redis") == value(
+            before, "tidings_dependency_errors_total", dependency="redis")
+        assert value(during, "tidings_outbox_backlog") is None, "not shown stale"
+        assert value(during, "tidings_sockets_open") == 0, "the rest is still there"
+        await proxy.accept()
+        await metrics_until(http, node.url,
+                    lambda got: value(got, "tidings_push_queue_depth") is not None)
 
 
 async def test_a_redis_outage_leaves_an_outbox_backlog_until_it_is_back(
@@ -285,21 +224,23 @@ async def test_a_redis_outage_leaves_an_outbox_backlog_until_it_is_back(
     port = free_port()
     redis = [start_redis(tmp_path, port, persist=False)[0]]
     try:
-        async with database_alone(database_url) as alone, serve_node(dataclasses.replace(
-                settings, database_url=alone, redis_url=f"redis://127.0.0.1:{port}/0",
-                admin_keys=(ADMIN_KEY,))) as node:
+        # a database no other node uses (no other relay finishes its outbox rows)
+        async with migrated_database(database_url, "tidings_metrics") as alone, serve_node(
+                dataclasses.replace(settings, database_url=alone, admin_keys=(ADMIN_KEY,),
+                                    redis_url=f"redis://127.0.0.1:{port}/0")) as node:
             _, before = await scrape(http, node.url)
             assert value(before, "tidings_outbox_backlog") == 0
             stop_process(redis[0])
             async with http.post(node.url + "/api/v1/notifications", headers=PRODUCER,
                                  json={"recipients": [new_user()], "message": "m"}) as r:
                 assert r.status == 201, "stored without Redis"
-            got = await until(http, node.url,
+            got = await metrics_until(http, node.url,
                               lambda got: value(got, "tidings_outbox_backlog") == 1)
             assert value(got, "tidings_dependency_errors_total", dependency="redis") > value(
                 before, "tidings_dependency_errors_total", dependency="redis")
             redis.append(start_redis(tmp_path, port, persist=False)[0])
-            await until(http, node.url, lambda got: value(got, "tidings_outbox_backlog") == 0)
+            await metrics_until(http, node.url,
+                                lambda got: value(got, "tidings_outbox_backlog") == 0)
     finally:
         for proc in redis:
             stop_process(proc)

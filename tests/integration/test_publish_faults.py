@@ -11,7 +11,6 @@ import asyncio
 import dataclasses
 import logging
 import uuid
-from urllib.parse import urlsplit
 
 import pytest
 
@@ -20,32 +19,11 @@ from tidings.core.errors import StoreError, StoreUnavailable
 from tidings.core.schemas import PublishRequest
 from tidings.embedded import start_redis, stop_process
 from tidings.services.publishing import Publishing
-from tidings.store import db
 
-from fakes.tcp_proxy import TcpProxy, target_of
-from helpers import PRODUCER, new_user, serve_node
+from fakes.tcp_proxy import through
+from helpers import PRODUCER, eventually, new_user, serve_node
 
 POISON = 17  # the index of the bad publish among fifty
-
-
-@pytest.fixture
-async def proxy(own_database):
-    p = TcpProxy(target_of(own_database))
-    await p.start()
-    yield p
-    await p.stop()
-
-
-def through(proxy: TcpProxy, url: str) -> str:
-    parts = urlsplit(url)
-    return f"postgresql://{parts.username or 'postgres'}@127.0.0.1:{proxy.port}{parts.path}"
-
-
-@pytest.fixture
-async def proxied_pool(proxy, own_database):
-    p = await db.create_pool(through(proxy, own_database))
-    yield p
-    await p.close()
 
 
 def deep(levels: int) -> dict:
@@ -105,11 +83,8 @@ async def test_a_publish_cut_off_by_an_outage_is_settled_when_postgres_is_back(
     proxy.cut_after(marker.encode(), refuse=True)
     req = PublishRequest(recipients=[user], message=marker)
     task = asyncio.create_task(publishing.publish(req, [user]))
-    for _ in range(100):
-        if proxy.cuts:
-            break
-        await asyncio.sleep(0.01)
-    await asyncio.sleep(0.3)
+    await eventually(lambda: proxy.cuts, within=5, every=0.01)
+    await asyncio.sleep(0.3)  # the point: a while with the outcome unknown
     assert proxy.cuts == 1 and not task.done(), "outcome unknown: no answer yet"
     await proxy.accept()
     answer = await asyncio.wait_for(task, 10)
@@ -152,7 +127,7 @@ async def test_postgres_down_mid_stream_every_error_is_a_503_and_none_was_stored
             await asyncio.sleep(0.005)
 
     producers = [asyncio.create_task(producer(i)) for i in range(8)]
-    await asyncio.sleep(0.3)
+    await asyncio.sleep(0.3)  # publishing before the outage
     await proxy.refuse()
     proxy.cut_all()
     await asyncio.sleep(0.05)  # the pool sees its connections cut
@@ -161,7 +136,7 @@ async def test_postgres_down_mid_stream_every_error_is_a_503_and_none_was_stored
         await asyncio.wait_for(publishing.publish(PublishRequest(
             recipients=[during], message="m", idempotency_key=during), [during]), 2)
     answers[during] = 503
-    await asyncio.sleep(0.5)
+    await asyncio.sleep(0.5)  # the outage lasts, the producers keep publishing
     await proxy.accept()
     await asyncio.gather(*producers)
     stored = await stored_once_each(own_pool, list(answers))
@@ -179,16 +154,16 @@ async def test_postgres_unreachable_is_503_with_one_warning_per_outage(
     async with serve_node(mine) as node:
         url = f"{node.url}/api/v1/notifications"
 
-        async def publish(user: str):
+        async def attempt(user: str):  # (status, Retry-After, body)
             async with http.post(url, json={"recipients": [user], "message": "m"},
                                  headers=PRODUCER) as r:
                 return r.status, r.headers.get("Retry-After"), await r.json()
 
-        assert (await publish(new_user("before")))[0] == 201
+        assert (await attempt(new_user("before")))[0] == 201
         await proxy.refuse()
         proxy.cut_all()
         users = [new_user("down") for _ in range(20)]
-        answers = await asyncio.gather(*(publish(u) for u in users))
+        answers = await asyncio.gather(*(attempt(u) for u in users))
         assert {status for status, _, _ in answers} == {503}
         assert all(int(after) >= 1 for _, after, _ in answers)
         assert {body["error"]["code"] for _, _, body in answers} == {"unavailable"}
@@ -198,12 +173,11 @@ async def test_postgres_unreachable_is_503_with_one_warning_per_outage(
         assert ready["down"] == ["postgres"] and ready["checks"]["redis"] == "ok"
 
         await proxy.accept()
-        for _ in range(100):  # the node finds PostgreSQL back by itself
+        async def ready() -> bool:  # the node finds PostgreSQL back by itself
             async with http.get(f"{node.url}/readyz") as r:
-                if r.status == 200:
-                    break
-            await asyncio.sleep(0.05)
-        assert (await publish(new_user("after")))[0] == 201
+                return r.status == 200
+        await eventually(ready, within=10)
+        assert (await attempt(new_user("after")))[0] == 201
 
     health = [r for r in caplog.records if r.name == "tidings.services.health"]
     assert [(r.levelname, "PostgreSQL" in r.getMessage()) for r in health] == [

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from urllib.parse import urlsplit
 
 import pytest
 
@@ -23,7 +22,6 @@ from tidings.services.publishing import Publishing
 from tidings.store import db
 from tidings.workers.relay import Relay
 
-from fakes.tcp_proxy import TcpProxy, target_of
 from helpers import new_user
 
 CHUNK = 10
@@ -35,23 +33,6 @@ THIRD = slice(11, 21)  # the third chunk's recipients
 @pytest.fixture
 def pool(own_pool):
     return own_pool
-
-
-@pytest.fixture
-async def proxy(own_database):
-    p = TcpProxy(target_of(own_database))
-    await p.start()
-    yield p
-    await p.stop()
-
-
-@pytest.fixture
-async def proxied_pool(proxy, own_database):
-    parts = urlsplit(own_database)
-    p = await db.create_pool(
-        f"postgresql://{parts.username or 'postgres'}@127.0.0.1:{proxy.port}{parts.path}")
-    yield p
-    await p.close()
 
 
 class Here:

@@ -19,6 +19,7 @@ from tidings.mail.factory import mailer
 from tidings.mail.smtp import SmtpMailer
 
 from fakes.fake_smtp import Certificate, FakeSMTP, silent_server
+from helpers import eventually
 
 SENDER = parse_sender("Tidings Test <noreply@tidings.test>")
 BOB = "bob@example.com"
@@ -39,14 +40,6 @@ def smtp(url: str, certificate: Certificate | None = None, **kw) -> SmtpMailer:
 
 def parsed(data: bytes) -> email.message.EmailMessage:
     return email.message_from_bytes(data, policy=default)  # type: ignore[return-value]
-
-
-async def until(condition, what: str) -> None:
-    for _ in range(500):
-        if condition():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"never happened: {what}")
 
 
 async def test_text_and_html_parts_arrive_with_list_unsubscribe(smtp_server):
@@ -266,7 +259,10 @@ async def test_sends_at_once_are_bounded_by_the_pool(smtp_server):
     assert {o.result for o in outcomes} == {MailResult.SENT}
     assert len(server.received) == 12
     assert server.most_open <= 3 and server.connections <= 3
-    await until(lambda: server.open_now == 0, "close() ended the pooled connections")
+
+    def all_closed() -> bool:  # close() ended the pooled connections
+        return server.open_now == 0
+    await eventually(all_closed, within=5, every=0.01)
 
 
 async def test_idle_connections_are_not_reused_past_their_time(smtp_server):

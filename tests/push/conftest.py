@@ -1,5 +1,6 @@
 """Fixtures of the push tests: Redis db 5, fake APNs, FCM and Web Push, the push apps
-pointing at them.
+pointing at them, the settings of a node using those apps, a clock the tests move and
+a push worker's burst on it.
 
 PostgreSQL comes from the shared ``pool`` / ``migrated`` fixtures (tests/conftest.py);
 tests use fresh user ids instead of emptying tables. Redis is the shared server's
@@ -9,6 +10,7 @@ whole session and are reset before each test.
 
 from __future__ import annotations
 
+import inspect
 import json
 import urllib.parse
 from dataclasses import replace
@@ -16,6 +18,11 @@ from dataclasses import replace
 import pytest
 import redis.asyncio as aioredis
 from push_helpers import CERT_TOPIC, KEY_ID, PROJECT, TEAM_ID, TOPIC
+from typed_helpers import Clock
+
+from tidings.bus.throttle import Throttle
+from tidings.push.registry import Registry
+from tidings.workers.push import PushWorker, WorkerConfig
 
 from fakes.fake_apns import FakeAPNs, make_p8, make_tls
 from fakes.fake_fcm import FakeFCM, make_service_account
@@ -23,6 +30,28 @@ from fakes.fake_webpush import FakeWebPush
 from helpers import new_user, serve_node
 
 REDIS_DB = 5
+
+
+def served(build):
+    """A session fixture: the fake ``build`` makes (its arguments are fixtures), started
+    for the session and stopped after it."""
+    async def serve(**fixtures):
+        fake = build(**fixtures)
+        await fake.start()
+        yield fake
+        await fake.stop()
+    serve.__signature__ = inspect.signature(build)  # the fixtures pytest hands over
+    return pytest.fixture(scope="session", name=build.__name__)(serve)
+
+
+def fresh(name: str):
+    """The per-test fixture ``name``: the session's fake ``<name>_server``, reset."""
+    @pytest.fixture(name=name)
+    def reset(request):
+        fake = request.getfixturevalue(f"{name}_server")
+        fake.reset()
+        return fake
+    return reset
 
 
 @pytest.fixture(scope="session")
@@ -53,18 +82,12 @@ def p8():
     return make_p8()
 
 
-@pytest.fixture(scope="session")
-async def apns_server(tls, p8):
-    fake = FakeAPNs(tls, TEAM_ID, {KEY_ID: p8[1]})
-    await fake.start()
-    yield fake
-    await fake.stop()
+@served
+def apns_server(tls, p8):
+    return FakeAPNs(tls, TEAM_ID, {KEY_ID: p8[1]})
 
 
-@pytest.fixture
-def apns(apns_server):
-    apns_server.reset()
-    return apns_server
+apns = fresh("apns")
 
 
 @pytest.fixture(scope="session")
@@ -72,18 +95,12 @@ def service_account():
     return make_service_account(PROJECT)
 
 
-@pytest.fixture(scope="session")
-async def fcm_server(service_account):
-    fake = FakeFCM(*service_account)
-    await fake.start()
-    yield fake
-    await fake.stop()
+@served
+def fcm_server(service_account):
+    return FakeFCM(*service_account)
 
 
-@pytest.fixture
-def fcm(fcm_server):
-    fcm_server.reset()
-    return fcm_server
+fcm = fresh("fcm")
 
 
 @pytest.fixture
@@ -109,26 +126,55 @@ def vapid_keys():
     return vapid.generate()
 
 
-@pytest.fixture(scope="session")
-async def webpush_server(tls, vapid_keys):
-    fake = FakeWebPush(str(tls.server_cert), str(tls.server_key),
+@served
+def webpush_server(tls, vapid_keys):
+    return FakeWebPush(str(tls.server_cert), str(tls.server_key),
                        application_server_key=vapid_keys[1])
-    await fake.start()
-    yield fake
-    await fake.stop()
+
+
+webpush = fresh("webpush")
 
 
 @pytest.fixture
-def webpush(webpush_server):
-    webpush_server.reset()
-    return webpush_server
+def push_settings(settings, push_redis_url, apps):
+    """The settings of a node with the fakes' push apps whose test runs the worker."""
+    return replace(settings, redis_url=push_redis_url, push_config=json.dumps(apps),
+                   push_workers=False)
 
 
 @pytest.fixture
-async def console(settings, push_redis_url, apps, redis, pool):
+def clock():
+    return Clock()
+
+
+@pytest.fixture
+async def burst(redis, pool, apps, clock):
+    """Runs a push worker on the test clock until no job is due. Other tests' leftover
+    jobs are deleted first: a clock moved forward would take them."""
+    await pool.execute("DELETE FROM tidings_push_jobs")
+    await pool.execute("DELETE FROM tidings_push_options")
+    registry = Registry.from_config(apps)
+
+    async def run() -> None:
+        await PushWorker(pool, registry, WorkerConfig(name="w"), throttle=Throttle(redis),
+                         clock=clock).run(burst=True)
+
+    yield run
+    await registry.close()
+
+
+@pytest.fixture
+async def push_node(push_settings, redis, pool):
+    """A node with the fakes' push apps; the test runs the worker, which takes what is due
+    (other tests' leftover jobs are deleted first)."""
+    await pool.execute("DELETE FROM tidings_push_jobs")
+    async with serve_node(push_settings) as node:
+        yield node
+
+
+@pytest.fixture
+async def console(push_settings, redis, pool):
     """A node with the fakes' push apps and one attempt per push; the test runs the worker."""
     await pool.execute("DELETE FROM tidings_push_jobs")
-    s = replace(settings, redis_url=push_redis_url, push_config=json.dumps(apps),
-                push_workers=False, push_max_attempts=1)
-    async with serve_node(s) as node:
+    async with serve_node(replace(push_settings, push_max_attempts=1)) as node:
         yield node

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 import uuid
 
@@ -31,32 +30,6 @@ async def add_notification(pool, user: str, seq: int) -> str:
         "INSERT INTO tidings_notifications (uid, user_id, seq, message) VALUES ($1, $2, $3, $4)",
         uid, user, seq, "hello")
     return uid
-
-
-async def eventually(check, within: float = 60.0) -> None:
-    """Wait until ``await check()`` is true; fail after ``within`` seconds."""
-    deadline = asyncio.get_running_loop().time() + within
-    while not await check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"{check.__name__} still false after {within} s")
-        await asyncio.sleep(0.05)
-
-
-async def publish(pool, users: list[str], push: dict | None = None, *, message: str = "hello",
-                  delay: float = 0.0, check_unread: bool = False, **content) -> list[str]:
-    """Store one notification for ``users`` and its push jobs, and retire its outbox row, as
-    a publish hands them off (a relay would hand it off again); returns the recipients'
-    uids in the order of ``users``."""
-    from tidings.store import outbox, push_jobs
-    from tidings.store import publish as store
-
-    push = {"when": "always"} if push is None else push
-    async with pool.acquire() as conn, conn.transaction():
-        [stored] = await store.publish(conn, store.prepare([store.Draft(
-            users, [str(uuid.uuid4()) for _ in users], {"message": message, **content}, push)]))
-        await outbox.retire(conn, {stored.outbox_id: [push_jobs.OwedPush(
-            push, [r.id for r in stored.rows], delay=delay, check_unread=check_unread)]})
-    return list(stored.draft.uids)
 
 
 async def token_of(pool, device_id: int) -> str:

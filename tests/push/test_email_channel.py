@@ -14,9 +14,8 @@ import urllib.parse
 from dataclasses import replace
 
 import pytest
-from push_helpers import add_device, eventually, jobs_of
+from push_helpers import add_device, jobs_of
 from typed_helpers import (
-    Clock,
     declare,
     details,
     next_utc,
@@ -26,26 +25,19 @@ from typed_helpers import (
 )
 
 from tidings.app import one_click_links
-from tidings.bus.throttle import Throttle
 from tidings.client import Subscriber
 from tidings.core.email_message import parse_sender
 from tidings.core.smtp_url import parse_smtp_url
 from tidings.mail.smtp import SmtpMailer
-from tidings.push.registry import Registry
 from tidings.workers.email import EmailWorker
-from tidings.workers.push import PushWorker, WorkerConfig
+from tidings.workers.push import WorkerConfig
 
 from fakes.fake_smtp import FakeSMTP
-from helpers import PRODUCER, serve_node, token, user_headers
+from helpers import PRODUCER, eventually, serve_node, token, user_headers
 
 PREFERENCES = "https://app.example.com/#prefs"
 SENDER = "Tidings <noreply@example.com>"
 PUBLIC = "https://tidings.example.com"
-
-
-@pytest.fixture
-def clock():
-    return Clock()
 
 
 @pytest.fixture
@@ -71,15 +63,9 @@ async def mail(pool, smtp, clock):
 
 
 @pytest.fixture
-async def push(redis, pool, apps, clock):
-    registry = Registry.from_config(apps)
-
-    async def run() -> None:
-        await PushWorker(pool, registry, WorkerConfig(name="w"), throttle=Throttle(redis),
-                         clock=clock).run(burst=True)
-
-    yield run
-    await registry.close()
+def push(burst):
+    """The push worker's burst (conftest), beside ``mail``."""
+    return burst
 
 
 async def profile(http, node, user, address, **fields) -> dict:

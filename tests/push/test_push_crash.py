@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
-from push_helpers import add_device, eventually, jobs_of, publish, token_of
+from push_helpers import add_device, jobs_of, token_of
 
 from tidings.bus.throttle import Throttle
 from tidings.push.registry import Registry
@@ -26,7 +26,7 @@ from tidings.workers.push import PushWorker, WorkerConfig
 
 from fakes.fake_apns import Answer as ApnsAnswer
 from fakes.fake_fcm import Answer as FcmAnswer
-from helpers import new_user
+from helpers import eventually, new_user, store_publish
 
 WORKER_PROC = Path(__file__).with_name("worker_proc.py")
 
@@ -75,7 +75,7 @@ async def test_a_killed_worker_repeats_only_its_sends_in_flight(
     fcm.default = FcmAnswer(delay=0.2)
     users = [new_user("crash") for _ in range(100)]
     devices = await phones(pool, users)
-    uids = await publish(pool, users, {"when": "always", "badge": 1})
+    uids = await store_publish(pool, users, {"when": "always", "badge": 1})
     uid_of = dict(zip(users, uids, strict=True))
     proc = await asyncio.create_subprocess_exec(
         sys.executable, str(WORKER_PROC), migrated, "doomed",
@@ -138,7 +138,7 @@ async def test_a_killed_worker_repeats_only_its_sends_in_flight(
 async def test_a_lease_is_renewed_while_a_send_is_in_flight(clean, pool, apns, apps, user):
     dev = await add_device(pool, user)
     apns.answer(await token_of(pool, dev), ApnsAnswer(delay=1.5))
-    [uid] = await publish(pool, [user])
+    [uid] = await store_publish(pool, [user])
     registries = [Registry.from_config(apps) for _ in range(2)]
     slow = PushWorker(pool, registries[0], WorkerConfig(name="slow", lease=0.6, poll=0.1))
     other = PushWorker(pool, registries[1], WorkerConfig(name="other", lease=0.6, poll=0.1))
@@ -165,7 +165,7 @@ async def test_redis_losing_its_data_loses_no_push(
     users = [new_user("flush") for _ in range(40)]
     for u in users:
         await add_device(pool, u)
-    uids = await publish(pool, users)
+    uids = await store_publish(pool, users)
     url = push_redis_url if redis_state == "flushed" else "redis://127.0.0.1:1/0"
     r = aioredis.Redis.from_url(url)
     registry = Registry.from_config([{**apps[0], "concurrency": 4}])
@@ -194,7 +194,7 @@ async def test_a_large_publish_shares_one_options_row(clean, pool, apns, apps):
     with_phone = users[::200]
     for u in with_phone:
         await add_device(pool, u)
-    uids = await publish(pool, users, {"when": "always", "badge": 7, "extra": {"k": "v"}})
+    uids = await store_publish(pool, users, {"when": "always", "badge": 7, "extra": {"k": "v"}})
     jobs = await jobs_of(pool, uids)
     assert len(jobs) == 10_000 and len({j["options_id"] for j in jobs}) == 1
     assert await pool.fetchval("SELECT count(*) FROM tidings_push_options") == 1
@@ -212,7 +212,7 @@ async def test_a_large_publish_shares_one_options_row(clean, pool, apns, apps):
 
 async def test_unused_options_rows_are_swept(clean, pool, user):
     await pool.execute("INSERT INTO tidings_push_options (options) VALUES ('{}')")
-    await publish(pool, [user])
+    await store_publish(pool, [user])
     assert await push_results.sweep_options(pool) == 1
     assert await pool.fetchval("SELECT count(*) FROM tidings_push_options") == 1
     await pool.execute("DELETE FROM tidings_push_jobs")

@@ -3,77 +3,56 @@
 from __future__ import annotations
 
 import asyncio
-import json
-from dataclasses import replace
 
-import pytest
-from push_helpers import apns_token
+from push_helpers import apns_token, work
 
-from tidings.app import push_worker
 from tidings.client import Subscriber
-from tidings.services.context import SERVICES
 
-from helpers import PRODUCER, serve_node, token, user_headers
-
-
-@pytest.fixture
-async def push_node(settings, push_redis_url, apps, redis, pool):
-    await pool.execute("DELETE FROM tidings_push_jobs")  # the worker here takes what is due
-    s = replace(settings, redis_url=push_redis_url, push_config=json.dumps(apps),
-                push_workers=False)
-    async with serve_node(s) as node:
-        yield node
-
-
-async def register(http, node, user, tok):
-    async with http.post(f"{node.url}/api/v1/me/devices", headers=user_headers(user),
-                         json={"token": tok, "platform": "apns"}) as r:
-        assert r.status == 201
+from helpers import (
+    PRODUCER,
+    deliveries,
+    eventually,
+    publish,
+    register_device,
+    token,
+    uids,
+    user_headers,
+)
 
 
 async def test_offline_user_gets_push_online_user_does_not(push_node, http, apns, pool, redis):
     online, offline = "e2e-on-" + apns_token()[:8], "e2e-off-" + apns_token()[:8]
     on_tok, off_tok = apns_token(), apns_token()
-    await register(http, push_node, online, on_tok)
-    await register(http, push_node, offline, off_tok)
+    await register_device(http, push_node, online, token=on_tok, platform="apns")
+    await register_device(http, push_node, offline, token=off_tok, platform="apns")
     sub = Subscriber(push_node.url, token(online))
     it = aiter(sub)
     async with asyncio.timeout(10):
         assert (await anext(it))["type"] == "counts"
-    async with http.post(f"{push_node.url}/api/v1/notifications", headers=PRODUCER,
-                         json={"recipients": [online, offline], "message": "ping",
-                               "push": {"badge": 1}}) as r:
-        assert r.status == 201
-        created = {n["recipient"]: n["uid"] for n in (await r.json())["notifications"]}
+    created = uids(await publish(http, push_node, [online, offline], "ping",
+                                 push={"badge": 1}))
     async with asyncio.timeout(10):
         assert (await anext(it))["notification"]["notification"]["message"] == "ping"
 
-    services = push_node.app[SERVICES]
-    await services.publishing.retired()  # the push jobs are written after the answer
-    worker, registry = push_worker(services.settings, redis, pool)
-    try:
-        await worker.run(burst=True)
-    finally:
-        await registry.close()
+    await work(push_node, redis, pool)
     assert [req.token for req in apns.requests] == [off_tok]
     assert apns.requests[0].payload["aps"]["badge"] == 1
 
-    async def deliveries(user):
+    async def log_of(user):
         async with http.get(f"{push_node.url}/api/v1/notifications/{created[user]}/deliveries",
                             headers=PRODUCER) as r:
             assert r.status == 200
             return await r.json()
 
-    off = await deliveries(offline)
+    off = await log_of(offline)
     assert off["recipient"] == offline
     assert [(d["channel"], d["outcome"]) for d in off["deliveries"]] == [
         ("apns", "sending"), ("apns", "pushed")]
-    for _ in range(100):  # the node writes socket deliveries in batches
-        on = await deliveries(online)
-        if on["deliveries"]:
-            break
-        await asyncio.sleep(0.05)
-    assert [(d["channel"], d["outcome"]) for d in on["deliveries"]] == [("socket", "delivered")]
+
+    async def on_logged():  # the node writes socket deliveries in batches
+        return (await log_of(online))["deliveries"]
+    on = await eventually(on_logged, within=5)
+    assert [(d["channel"], d["outcome"]) for d in on] == [("socket", "delivered")]
     async with http.get(f"{push_node.url}/api/v1/notifications/{created[online]}/deliveries",
                         headers=user_headers(online)) as r:
         assert r.status == 401, "producers only"
@@ -86,21 +65,15 @@ async def test_socket_acks_are_logged(push_node, http):
     it = aiter(sub)
     async with asyncio.timeout(10):
         await anext(it)
-    async with http.post(f"{push_node.url}/api/v1/notifications", headers=PRODUCER,
-                         json={"recipients": [user], "message": "ack me",
-                               "push": {"when": "never"}}) as r:
-        uid = (await r.json())["notifications"][0]["uid"]
+    uid = uids(await publish(http, push_node, [user], "ack me", push={"when": "never"}))[user]
     async with asyncio.timeout(10):
         msg = await anext(it)
     await sub.send({"type": "ack", "seq": msg["notification"]["seq"]})
     await sub.send({"type": "ack", "seq": 999})  # never sent to this socket: not logged
-    outcomes: list = []
-    for _ in range(100):
-        async with http.get(f"{push_node.url}/api/v1/notifications/{uid}/deliveries",
-                            headers=PRODUCER) as r:
-            outcomes = [(d["channel"], d["outcome"]) for d in (await r.json())["deliveries"]]
-        if ("socket", "acked") in outcomes:
-            break
-        await asyncio.sleep(0.05)
+
+    async def acked():
+        got = [(d["channel"], d["outcome"]) for d in await deliveries(http, push_node, uid)]
+        return got if ("socket", "acked") in got else None
+    outcomes = await eventually(acked, within=5)
     assert sorted(outcomes) == [("socket", "acked"), ("socket", "delivered")]
     await sub.close()

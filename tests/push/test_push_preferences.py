@@ -7,10 +7,8 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
-import pytest
 from push_helpers import TOPIC, add_device, jobs_of, outcomes
 from typed_helpers import (
-    Clock,
     declare,
     details,
     next_utc,
@@ -19,32 +17,7 @@ from typed_helpers import (
     type_name,
 )
 
-from tidings.bus.throttle import Throttle
-from tidings.push.registry import Registry
-from tidings.workers.push import PushWorker, WorkerConfig
-
 from helpers import PRODUCER, user_headers
-
-
-@pytest.fixture
-def clock():
-    return Clock()
-
-
-@pytest.fixture
-async def burst(redis, pool, apps, clock):
-    """Runs a push worker on the test clock until no job is due. Other tests' leftover
-    jobs are deleted first: a clock moved forward would take them."""
-    await pool.execute("DELETE FROM tidings_push_jobs")
-    await pool.execute("DELETE FROM tidings_push_options")
-    registry = Registry.from_config(apps)
-
-    async def run() -> None:
-        await PushWorker(pool, registry, WorkerConfig(name="w"), throttle=Throttle(redis),
-                         clock=clock).run(burst=True)
-
-    yield run
-    await registry.close()
 
 
 async def test_a_type_with_push_on_sends_its_defaults_and_templates(

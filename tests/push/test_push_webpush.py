@@ -8,7 +8,7 @@ import time
 import uuid
 
 import pytest
-from push_helpers import jobs_of, outcomes, publish
+from push_helpers import jobs_of, outcomes
 
 from tidings.core.errors import ConfigError
 from tidings.core.ids import webpush_token
@@ -21,6 +21,7 @@ from tidings.push.webpush import WebPushProvider
 from tidings.workers.push import PushWorker, WorkerConfig
 
 from fakes.fake_webpush import Answer, Browser
+from helpers import store_publish
 
 SUBJECT = "mailto:ops@example.com"
 LOOPBACK = ("localhost", "127.0.0.1", "::1")  # what the tests' setting allows
@@ -206,7 +207,7 @@ async def test_gone_subscriptions_are_deactivated_and_429_is_retried_after_retry
     webpush.answer(subs["gone"][0], Answer(410))
     webpush.answer(subs["missing"][0], Answer(404))
     webpush.answer(subs["busy"][0], Answer(429, retry_after="40"))
-    [uid] = await publish(pool, [user], {"when": "always", "badge": 1}, message="hi there")
+    [uid] = await store_publish(pool, [user], {"when": "always", "badge": 1}, message="hi there")
 
     before = time.time()
     await make_worker(backoff_base=1).run(burst=True)

@@ -7,12 +7,18 @@ import json
 from dataclasses import replace
 
 import pytest
-
-from tidings.app import push_worker
-from tidings.services.context import SERVICES
+from push_helpers import work
 
 from fakes.fake_webpush import Answer
-from helpers import PRODUCER, new_user, serve_node, user_headers
+from helpers import (
+    deliveries,
+    new_user,
+    publish,
+    register_device,
+    serve_node,
+    uids,
+    user_headers,
+)
 
 SUBJECT = "mailto:ops@example.com"
 
@@ -27,36 +33,17 @@ def webpush_settings(settings, push_redis_url, vapid_keys, tls):
         webpush_allowed_hosts=("localhost", "127.0.0.1"))
 
 
-async def run_worker(node, redis, pool) -> None:
-    services = node.app[SERVICES]
-    await services.publishing.retired()  # the push jobs are written after the answer
-    worker, registry = push_worker(services.settings, redis, pool)
-    try:
-        await worker.run(burst=True)
-    finally:
-        await registry.close()
-
-
 async def register(http, node, user, browser) -> dict:
-    async with http.post(f"{node.url}/api/v1/me/devices", headers=user_headers(user),
-                         json={"platform": "webpush", "subscription": browser.subscription(),
-                               "name": "Firefox on the desk"}) as r:
-        assert r.status == 201, await r.text()
-        return await r.json()
+    return await register_device(http, node, user, platform="webpush",
+                                 subscription=browser.subscription(), name="Firefox on the desk")
 
 
-async def publish(http, node, user, **fields) -> str:
-    async with http.post(f"{node.url}/api/v1/notifications", headers=PRODUCER,
-                         json={"recipients": [user], **fields}) as r:
-        assert r.status == 201, await r.text()
-        return (await r.json())["notifications"][0]["uid"]
+async def publish_to(http, node, user, message, **fields) -> str:
+    return uids(await publish(http, node, [user], message, **fields))[user]
 
 
-async def deliveries(http, node, uid) -> list[tuple[str, str, str | None]]:
-    async with http.get(f"{node.url}/api/v1/notifications/{uid}/deliveries",
-                        headers=PRODUCER) as r:
-        assert r.status == 200
-        return [(d["channel"], d["outcome"], d["detail"]) for d in (await r.json())["deliveries"]]
+async def log(http, node, uid) -> list[tuple[str, str, str | None]]:
+    return [(d["channel"], d["outcome"], d["detail"]) for d in await deliveries(http, node, uid)]
 
 
 async def test_a_user_without_a_socket_gets_the_exact_payload_in_the_browser(
@@ -68,10 +55,10 @@ async def test_a_user_without_a_socket_gets_the_exact_payload_in_the_browser(
         async with http.get(f"{node.url}/api/v1/webpush/key") as r:
             assert (await r.json())["public_key"] == webpush.application_server_key
         await register(http, node, user, browser)
-        uid = await publish(http, node, user, message="Your order shipped", title="Orders",
-                            type="order", data={"order": 42},
-                            push={"badge": 3, "ttl": 600, "extra": {"url": "/orders/42"}})
-        await run_worker(node, redis, pool)
+        uid = await publish_to(http, node, user, "Your order shipped", title="Orders",
+                               type="order", data={"order": 42},
+                               push={"badge": 3, "ttl": 600, "extra": {"url": "/orders/42"}})
+        await work(node, redis, pool)
 
         [got] = webpush.for_sub(sub_id)
         assert got.status == 201
@@ -80,7 +67,7 @@ async def test_a_user_without_a_socket_gets_the_exact_payload_in_the_browser(
                                "body": "Your order shipped", "tag": uid, "badge": 3}
         assert (got.headers["TTL"], got.headers["Topic"]) == ("600", uid.replace("-", ""))
         assert got.claims is not None and got.claims["sub"] == SUBJECT
-        assert [(c, o) for c, o, _ in await deliveries(http, node, uid)] == [
+        assert [(c, o) for c, o, _ in await log(http, node, uid)] == [
             ("webpush", "sending"), ("webpush", "pushed")]
 
 
@@ -92,9 +79,9 @@ async def test_an_expired_subscription_is_deactivated(webpush_settings, webpush,
     webpush.answer(sub_id, Answer(410, text="push subscription has unsubscribed or expired"))
     async with serve_node(webpush_settings) as node:
         device = await register(http, node, user, browser)
-        uid = await publish(http, node, user, message="hello")
-        await run_worker(node, redis, pool)
-        assert (await deliveries(http, node, uid))[-1][:2] == ("webpush", "deactivated")
+        uid = await publish_to(http, node, user, "hello")
+        await work(node, redis, pool)
+        assert (await log(http, node, uid))[-1][:2] == ("webpush", "deactivated")
         async with http.get(f"{node.url}/api/v1/me/devices/{device['token']}",
                             headers=user_headers(user)) as r:
             dev = await r.json()
@@ -110,9 +97,9 @@ async def test_a_name_resolving_to_loopback_registers_but_is_refused_at_send(
     s = replace(webpush_settings, webpush_allowed_hosts=("localhost",))
     async with serve_node(s) as node:
         await register(http, node, user, browser)
-        uid = await publish(http, node, user, message="hello")
-        await run_worker(node, redis, pool)
-        [*_, (channel, outcome, detail)] = await deliveries(http, node, uid)
+        uid = await publish_to(http, node, user, "hello")
+        await work(node, redis, pool)
+        [*_, (channel, outcome, detail)] = await log(http, node, uid)
     assert (channel, outcome) == ("webpush", "failed")
     assert detail is not None and "refused" in detail and "127.0.0.1" in detail
     assert webpush.received == []

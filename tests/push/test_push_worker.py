@@ -10,10 +10,8 @@ from push_helpers import (
     CERT_TOPIC,
     TOPIC,
     add_device,
-    eventually,
     jobs_of,
     outcomes,
-    publish,
     token_of,
 )
 
@@ -25,29 +23,14 @@ from tidings.workers.push import PushWorker, WorkerConfig
 
 from fakes.fake_apns import Answer as ApnsAnswer
 from fakes.fake_fcm import Answer as FcmAnswer
+from helpers import eventually, store_publish
 
 
-class Clock:
-    """The wall clock moved by ``offset``: jobs added with the database's ``now()`` are due."""
-
-    def __init__(self):
-        self.offset = 0.0
-
-    @property
-    def now(self) -> float:
-        return time.time() + self.offset
-
-    @now.setter
-    def now(self, value: float) -> None:
-        self.offset = value - time.time()
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock():
-    return Clock()
+async def listeners(pool) -> set[int]:
+    """The backends of this database whose last statement was a ``LISTEN``."""
+    return {r["pid"] for r in await pool.fetch(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+        " AND query LIKE 'LISTEN %'")}
 
 
 @pytest.fixture
@@ -79,7 +62,7 @@ async def test_one_job_reaches_every_active_device_through_its_app(
     unknown = await add_device(pool, user, "apns", app_id="com.example.unknown")
     off = await add_device(pool, user, "apns")
     await pool.execute("UPDATE tidings_devices SET active = false WHERE id = $1", off)
-    [uid] = await publish(pool, [user], {"when": "always", "badge": 4}, title="T", type="t",
+    [uid] = await store_publish(pool, [user], {"when": "always", "badge": 4}, title="T", type="t",
                           data={"k": 1})
 
     await make_worker().run(burst=True)
@@ -107,7 +90,7 @@ async def test_one_job_reaches_every_active_device_through_its_app(
 async def test_a_producer_collapse_id_wins(user, pool, apns, fcm, make_worker):
     await add_device(pool, user, "apns")
     await add_device(pool, user, "fcm")
-    await publish(pool, [user], {"when": "always", "collapse_id": "thread-9"})
+    await store_publish(pool, [user], {"when": "always", "collapse_id": "thread-9"})
     await make_worker().run(burst=True)
     assert [r.headers["apns-collapse-id"] for r in apns.requests] == ["thread-9"]
     assert fcm.sent[0].body["message"]["android"]["collapse_key"] == "thread-9"
@@ -125,7 +108,7 @@ async def test_invalid_tokens_deactivate_their_devices(user, pool, apns, fcm, ma
     fcm.answer(tokens["fcm_gone"][1], FcmAnswer(404, "UNREGISTERED", "not found"))
     # Unregistered before the device registered again: the device stays.
     apns.answer(tokens["reregistered"][1], ApnsAnswer(410, "Unregistered", timestamp=1000))
-    [uid] = await publish(pool, [user])
+    [uid] = await store_publish(pool, [user])
 
     await make_worker().run(burst=True)
 
@@ -140,7 +123,7 @@ async def test_invalid_tokens_deactivate_their_devices(user, pool, apns, fcm, ma
                    tokens["fcm_gone"][0]: "deactivated", tokens["ok"][0]: "pushed",
                    tokens["reregistered"][0]: "failed"}
 
-    [uid2] = await publish(pool, [user])
+    [uid2] = await store_publish(pool, [user])
     await make_worker().run(burst=True)
     assert {dev for _, dev, _ in await outcomes(pool, uid2)} == {
         tokens["ok"][0], tokens["reregistered"][0]}
@@ -150,10 +133,10 @@ async def test_retries_back_off_then_stay_as_a_dead_letter(user, pool, apns, mak
     dev = await add_device(pool, user)
     token = await token_of(pool, dev)
     apns.answer(token, *[ApnsAnswer(503, "ServiceUnavailable", retry_after="30")] * 5)
-    [uid] = await publish(pool, [user])
+    [uid] = await store_publish(pool, [user])
     worker = make_worker(max_attempts=3, backoff_base=2)
 
-    before = clock.now
+    before = clock()
     await worker.run(burst=True)
     [row] = await jobs_of(pool, [uid])
     assert (row["attempt"], row["devices"], row["leased_by"], row["dead"]) == (2, [dev], None,
@@ -163,7 +146,7 @@ async def test_retries_back_off_then_stay_as_a_dead_letter(user, pool, apns, mak
     assert len(apns.to(token)) == 1
 
     for _ in range(4):
-        clock.now += 3600
+        clock.set(clock() + 3600)
         await worker.run(burst=True)
 
     assert len(apns.to(token)) == 3
@@ -179,26 +162,26 @@ async def test_retries_back_off_then_stay_as_a_dead_letter(user, pool, apns, mak
 async def test_backoff_has_jitter_and_grows(user, pool, apns, make_worker, clock):
     dev = await add_device(pool, user)
     apns.answer(await token_of(pool, dev), *[ApnsAnswer(500, "InternalServerError")] * 2)
-    [uid] = await publish(pool, [user])
+    [uid] = await store_publish(pool, [user])
     worker = make_worker(backoff_base=100)
     worker.sender._rand = lambda: 0.5  # half way into the jitter: 75 s, then 150 s
     await worker.run(burst=True)
     [row] = await jobs_of(pool, [uid])
-    assert row["due_at"].timestamp() == pytest.approx(clock.now + 75, abs=1)
-    clock.now += 75
+    assert row["due_at"].timestamp() == pytest.approx(clock() + 75, abs=1)
+    clock.set(clock() + 75)
     await worker.run(burst=True)
     [row] = await jobs_of(pool, [uid])
-    assert row["due_at"].timestamp() == pytest.approx(clock.now + 150, abs=1)
+    assert row["due_at"].timestamp() == pytest.approx(clock() + 150, abs=1)
 
 
 async def test_a_retry_goes_only_to_the_devices_that_asked_for_it(
         user, pool, apns, make_worker, clock):
     flaky, steady = await add_device(pool, user), await add_device(pool, user)
     apns.answer(await token_of(pool, flaky), ApnsAnswer(429, "TooManyRequests"))
-    [uid] = await publish(pool, [user])
+    [uid] = await store_publish(pool, [user])
     worker = make_worker()
     await worker.run(burst=True)
-    clock.now += 3600
+    clock.set(clock() + 3600)
     await worker.run(burst=True)
     assert len(apns.requests) == 3
     assert sorted(await outcomes(pool, uid)) == sorted(
@@ -209,15 +192,15 @@ async def test_a_retry_goes_only_to_the_devices_that_asked_for_it(
 async def test_one_device_gets_at_most_n_pushes_a_minute(user, pool, apns, make_worker, clock):
     dev = await add_device(pool, user)
     worker = make_worker(device_per_minute=2)
-    clock.now = (clock.now // 60 + 1) * 60 + 1  # the start of the next minute
+    clock.set((clock() // 60 + 1) * 60 + 1)  # the start of the next minute
     uids = []
     for _ in range(3):
-        uids += await publish(pool, [user])
+        uids += await store_publish(pool, [user])
         await worker.run(burst=True)
     assert len(apns.requests) == 2
     assert await outcomes(pool, uids[2]) == [("throttled", dev, 1)]
-    clock.now += 60
-    uids += await publish(pool, [user])
+    clock.set(clock() + 60)
+    uids += await store_publish(pool, [user])
     await worker.run(burst=True)
     assert len(apns.requests) == 3 and await outcomes(pool, uids[3]) == [("pushed", dev, 1)]
 
@@ -226,7 +209,7 @@ async def test_unread_after_pushes_only_what_is_still_unread(user, pool, apns, m
                                                              clock):
     dev = await add_device(pool, user)
     read_uid, removed_uid, unread_uid = [
-        (await publish(pool, [user], {"when": "unread_after", "after": 60}, delay=60,
+        (await store_publish(pool, [user], {"when": "unread_after", "after": 60}, delay=60,
                        check_unread=True))[0] for _ in range(3)]
 
     await make_worker().run(burst=True)
@@ -236,7 +219,7 @@ async def test_unread_after_pushes_only_what_is_still_unread(user, pool, apns, m
     await pool.execute("UPDATE tidings_notifications SET read_at = now() WHERE uid = $1", read_uid)
     await pool.execute("UPDATE tidings_notifications SET status = 'REMOVED' WHERE uid = $1",
                        removed_uid)
-    clock.now += 61
+    clock.set(clock() + 61)
     await make_worker().run(burst=True)  # a new worker: the checks are rows
 
     assert [r.payload["uid"] for r in apns.requests] == [unread_uid]
@@ -250,7 +233,7 @@ async def test_sends_in_flight_per_app_are_bounded(user, pool, apns, apps, make_
     apns.default = ApnsAnswer(delay=0.3)
     for _ in range(6):
         await add_device(pool, user)
-    await publish(pool, [user])
+    await store_publish(pool, [user])
     await make_worker([{**apps[0], "concurrency": 2}]).run(burst=True)
     assert [r.status for r in apns.requests] == [200] * 6
     assert apns.peak_in_flight == 2
@@ -266,7 +249,7 @@ async def test_the_pipeline_claims_more_as_sends_finish(pool, apns, apps, make_w
     apns.answer(tokens[0], ApnsAnswer(delay=1.0))
     for t in tokens[1:]:
         apns.answer(t, ApnsAnswer(delay=0.1))
-    await publish(pool, users)
+    await store_publish(pool, users)
     worker = make_worker([{**apps[0], "concurrency": 4}], claim_batch=4)
     started = time.monotonic()
     await worker.run(burst=True)
@@ -278,10 +261,13 @@ async def test_a_running_worker_wakes_on_notify_and_stops_when_asked(
         user, pool, apns, make_worker):
     dev = await add_device(pool, user)
     worker = make_worker(poll=30)  # only a NOTIFY can wake it in time
+    before = await listeners(pool)
     task = asyncio.create_task(worker.run())
     try:
-        await asyncio.sleep(0.2)  # let it listen and go idle
-        [uid] = await publish(pool, [user])
+        async def listening():
+            return await listeners(pool) - before
+        await eventually(listening, within=10)
+        [uid] = await store_publish(pool, [user])
 
         async def pushed():
             return await outcomes(pool, uid) == [("pushed", dev, 1)]
@@ -294,7 +280,7 @@ async def test_a_running_worker_wakes_on_notify_and_stops_when_asked(
 
 async def test_invalid_options_make_a_dead_letter(user, pool, make_worker):
     await add_device(pool, user)
-    [uid] = await publish(pool, [user], {"when": "always", "badge": "lots"})
+    [uid] = await store_publish(pool, [user], {"when": "always", "badge": "lots"})
     await make_worker().run(burst=True)
     [row] = await jobs_of(pool, [uid])
     assert row["dead"] and "not push options" in row["dead_reason"]
@@ -302,7 +288,7 @@ async def test_invalid_options_make_a_dead_letter(user, pool, make_worker):
 
 async def test_the_console_provider_prints_and_counts_as_pushed(user, pool, make_worker, capsys):
     dev = await add_device(pool, user, "fcm", app_id="any.app")
-    [uid] = await publish(pool, [user])
+    [uid] = await store_publish(pool, [user])
     await make_worker([{"platform": "fcm", "kind": "console"}]).run(burst=True)
     line = orjson.loads(capsys.readouterr().out)
     assert line["device_id"] == dev and line["payload"]["message"]["data"]["uid"] == uid

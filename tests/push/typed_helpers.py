@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from tidings.services.context import SERVICES
 from tidings.store import push as deliveries
 
+import helpers
 from helpers import PRODUCER, user_headers
 
 
@@ -51,10 +52,9 @@ async def patch_preferences(http, node, user, changes):
 
 
 async def publish(http, node, user, kind, message="hello", **extra):
-    async with http.post(f"{node.url}/api/v1/notifications", headers=PRODUCER, json={
-            "recipients": [user], "message": message, "type": kind, **extra}) as r:
-        assert r.status == 201, await r.text()
-        [n] = (await r.json())["notifications"]
+    """Publish of type ``kind`` to ``user`` over HTTP, its push job written; its uid."""
+    [n] = (await helpers.publish(http, node, [user], message, type=kind, **extra))[
+        "notifications"]
     await node.app[SERVICES].publishing.retired()  # its push job is written
     return n["uid"]
 

@@ -9,11 +9,12 @@ import subprocess
 import sys
 from dataclasses import replace
 
-import aiohttp
 import psutil
 
 from tidings import config
 from tidings.embedded import free_port
+
+from helpers import healthy
 
 
 class NodeProcess:
@@ -29,21 +30,8 @@ class NodeProcess:
         env = {k: v for k, v in os.environ.items() if not k.startswith("TIDINGS_")}
         env.update(config.to_env(self.settings))
         self.proc = subprocess.Popen([sys.executable, "-m", "tidings", "_node"], env=env)
-        deadline = asyncio.get_running_loop().time() + 30
-        async with aiohttp.ClientSession() as http:
-            while True:
-                if self.proc.poll() is not None:
-                    raise RuntimeError(f"node exited with {self.proc.returncode}")
-                try:
-                    async with http.get(f"{self.url}/healthz") as r:
-                        if r.status == 200:
-                            self.node_id = (await r.json())["node"]
-                            return self
-                except aiohttp.ClientError:
-                    pass
-                if asyncio.get_running_loop().time() > deadline:
-                    raise RuntimeError("node did not answer within 30 s")
-                await asyncio.sleep(0.05)
+        self.node_id = (await healthy(self.url, self.proc))["node"]
+        return self
 
     def rss(self) -> int:
         assert self.proc is not None

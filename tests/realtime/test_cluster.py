@@ -9,62 +9,31 @@ import socket
 import aiohttp
 import pytest
 
-from tidings.client import Subscriber
-
-from helpers import PRODUCER, new_user, token, user_headers
-
-
-async def publish(http, url, recipients, message, **fields):
-    async with http.post(f"{url}/api/v1/notifications", headers=PRODUCER,
-                         json={"recipients": recipients, "message": message, **fields}) as r:
-        assert r.status == 201, await r.text()
-        return await r.json()
-
-
-class Collector:
-    """Runs a subscriber in the background and keeps what it yields."""
-
-    def __init__(self, sub: Subscriber):
-        self.sub = sub
-        self.messages: list[dict] = []
-        self.task = asyncio.create_task(self._run())
-        self.error: BaseException | None = None
-
-    async def _run(self):
-        try:
-            async for message in self.sub:
-                self.messages.append(message)
-        except Exception as exc:
-            self.error = exc
-
-    def seqs(self):
-        return [m["notification"]["seq"] for m in self.messages if m["type"] == "notification"]
-
-    def last(self, kind):
-        return next(m for m in reversed(self.messages) if m["type"] == kind)
-
-    async def until(self, check, within=30.0):
-        async with asyncio.timeout(within):
-            while not check(self):
-                assert self.error is None, self.error
-                await asyncio.sleep(0.02)
-
-    async def close(self):
-        await self.sub.close()
-        self.task.cancel()
+from helpers import (
+    Socket,
+    eventually,
+    healthy,
+    new_user,
+    publish,
+    scrape,
+    seqs,
+    token,
+    user_headers,
+    value,
+)
 
 
 async def test_tab_and_phone_on_two_nodes_publish_and_read_on_a_third(nodes, http):
     a, b, c = await asyncio.gather(nodes.start(), nodes.start(), nodes.start())
     user = new_user("multi")
-    tab = Collector(Subscriber(a.url, token(user)))
-    phone = Collector(Subscriber(b.url, token(user)))
-    await tab.until(lambda c: c.messages)
-    await phone.until(lambda c: c.messages)
+    tab = Socket(a.url, user)
+    phone = Socket(b.url, user)
+    await tab.until(lambda m: m)
+    await phone.until(lambda m: m)
     for i in range(5):
         await publish(http, c.url, [user], f"n{i}")
     for sock in (tab, phone):
-        await sock.until(lambda c: len(c.seqs()) == 5)
+        await sock.until(lambda m: len(seqs(m)) == 5)
         assert sock.seqs() == [1, 2, 3, 4, 5]
     uid = tab.messages[-1]["notification"]["uid"]
     async with http.patch(f"{c.url}/api/v1/me/notifications", headers=user_headers(user),
@@ -72,7 +41,7 @@ async def test_tab_and_phone_on_two_nodes_publish_and_read_on_a_third(nodes, htt
                                 "notification_uids": [uid]}) as r:
         assert r.status == 200
     for sock in (tab, phone):
-        await sock.until(lambda c: c.messages[-1]["type"] == "counts")
+        await sock.until(lambda m: m[-1]["type"] == "counts")
         assert sock.last("counts")["unread_notifications"] == 4
     await tab.close()
     await phone.close()
@@ -82,8 +51,8 @@ async def test_reconnect_storm_while_publishing_sees_each_seq_once_in_order(node
     a, b = await asyncio.gather(nodes.start(), nodes.start())
     user = new_user("storm")
     total = 150
-    sock = Collector(Subscriber(a.url, token(user), backoff=0.01, backoff_max=0.05))
-    await sock.until(lambda c: c.messages)
+    sock = Socket(a.url, user, backoff=0.01, backoff_max=0.05)
+    await sock.until(lambda m: m)
 
     async def producer():
         for i in range(total):
@@ -99,7 +68,7 @@ async def test_reconnect_storm_while_publishing_sees_each_seq_once_in_order(node
                 ws.transport.abort()  # the network drops, every 15 notifications
 
     await asyncio.gather(producer(), chaos())
-    await sock.until(lambda c: len(c.seqs()) >= total)
+    await sock.until(lambda m: len(seqs(m)) >= total)
     assert sock.seqs() == list(range(1, total + 1))
     assert sock.sub.connects > 5
     await sock.close()
@@ -108,15 +77,15 @@ async def test_reconnect_storm_while_publishing_sees_each_seq_once_in_order(node
 async def test_killed_node_users_resume_on_another_node(nodes, http):
     a, b = await asyncio.gather(nodes.start(), nodes.start())
     user = new_user("kill")
-    sock = Collector(Subscriber([a.url, b.url], token(user), backoff=0.01, backoff_max=0.2))
-    await sock.until(lambda c: c.messages)
+    sock = Socket([a.url, b.url], user, backoff=0.01, backoff_max=0.2)
+    await sock.until(lambda m: m)
     for i in range(10):
         await publish(http, b.url, [user], f"before{i}")
-    await sock.until(lambda c: len(c.seqs()) == 10)
+    await sock.until(lambda m: len(seqs(m)) == 10)
     await a.stop(signal.SIGKILL)
     for i in range(10):
         await publish(http, b.url, [user], f"after{i}")
-    await sock.until(lambda c: len(c.seqs()) == 20)
+    await sock.until(lambda m: len(seqs(m)) == 20)
     assert sock.seqs() == list(range(1, 21))
     assert sock.sub.url.startswith(b.url.replace("http", "ws"))
     await sock.close()
@@ -143,8 +112,8 @@ async def test_graceful_shutdown_closes_with_1012_and_leaves_presence(nodes, htt
 async def test_slow_consumer_is_closed_and_memory_stays_bounded(nodes, http):
     node = await nodes.start(ws_send_queue=32)
     slow_user, fast_user = new_user("slow"), new_user("fast")
-    fast = Collector(Subscriber(node.url, token(fast_user)))
-    await fast.until(lambda c: c.messages)
+    fast = Socket(node.url, fast_user)
+    await fast.until(lambda m: m)
     from websockets.asyncio.client import connect
 
     sock = socket.socket()
@@ -159,7 +128,7 @@ async def test_slow_consumer_is_closed_and_memory_stays_bounded(nodes, http):
     for i in range(total):
         await publish(http, node.url, [slow_user, fast_user], f"n{i}",
                       data={"blob": blob, "i": i})
-    await fast.until(lambda c: len(c.seqs()) == total)
+    await fast.until(lambda m: len(seqs(m)) == total)
     grown = node.rss() - before
     assert grown < 64 * 1024 * 1024, f"server grew by {grown} bytes"
     code = None
@@ -190,15 +159,13 @@ async def test_serve_workers_share_one_port(settings, workers):
     proc = subprocess.Popen([sys.executable, "-m", "tidings", "serve"], env=env,
                             stdout=subprocess.DEVNULL)
     seen: set[str] = set()
+
+    async def all_seen() -> bool:  # each request on a new connection: any process may take it
+        seen.add((await healthy(f"http://127.0.0.1:{port}", proc, within=60))["node"])
+        return len(seen) >= workers
+
     try:
-        async with asyncio.timeout(60):
-            while len(seen) < workers:
-                try:
-                    async with aiohttp.ClientSession() as s, s.get(
-                            f"http://127.0.0.1:{port}/healthz") as r:
-                        seen.add((await r.json())["node"])
-                except aiohttp.ClientError:
-                    await asyncio.sleep(0.1)
+        await eventually(all_seen, within=60, every=0)
         assert len(seen) == workers
     finally:
         proc.send_signal(signal.SIGINT)
@@ -212,8 +179,6 @@ async def test_each_serve_worker_serves_its_own_metrics_port(settings):
     import sys
     from dataclasses import replace
 
-    from prometheus_client.parser import text_string_to_metric_families
-
     from tidings import config
     from tidings.embedded import free_port
 
@@ -225,32 +190,30 @@ async def test_each_serve_worker_serves_its_own_metrics_port(settings):
     proc = subprocess.Popen([sys.executable, "-m", "tidings", "serve"], env=env,
                             stdout=subprocess.DEVNULL)
 
-    async def sockets_of(http: aiohttp.ClientSession, metrics_port: int) -> float:
-        async with http.get(f"http://127.0.0.1:{metrics_port}/metrics") as r:
-            text = await r.text()
-        return next(s.value for f in text_string_to_metric_families(text)
-                    for s in f.samples if s.name == "tidings_sockets_open")
+    async def counts(http: aiohttp.ClientSession, check) -> list[float | None]:
+        """Each process's open sockets, once both answer and ``check`` holds for them."""
+        async def both() -> list[float | None] | None:
+            try:
+                got = [value((await scrape(http, f"http://127.0.0.1:{first + i}",
+                                           headers={}))[1], "tidings_sockets_open")
+                       for i in range(2)]
+            except aiohttp.ClientError:
+                return None
+            return got if check(got) else None
+        return await eventually(both, within=60)
 
     try:
         async with aiohttp.ClientSession() as http:
             opened = []
+            assert await counts(http, lambda _: True) == [0, 0]
             async with asyncio.timeout(60):
-                while True:  # until both processes answer
-                    try:
-                        counts = [await sockets_of(http, first + i) for i in range(2)]
-                        break
-                    except aiohttp.ClientError:
-                        await asyncio.sleep(0.1)
-                assert counts == [0, 0]
                 for _ in range(6):
                     ws = await http.ws_connect(f"ws://127.0.0.1:{port}/ws/me/notifications",
                                                headers={"Authorization":
                                                         f"Bearer {token(new_user('w'))}"})
                     assert (await ws.receive_json())["type"] == "counts"
                     opened.append(ws)
-                while sum(counts) != 6:
-                    await asyncio.sleep(0.05)
-                    counts = [await sockets_of(http, first + i) for i in range(2)]
+            await counts(http, lambda got: sum(got) == 6)
             for ws in opened:
                 await ws.close()
     finally:

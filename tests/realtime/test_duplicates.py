@@ -16,13 +16,7 @@ import psutil
 
 from tidings.bus import keys
 
-from helpers import PRODUCER, new_user, token
-
-
-async def publish(http, url: str, user: str, message: str) -> None:
-    async with http.post(f"{url}/api/v1/notifications", headers=PRODUCER,
-                         json={"recipients": [user], "message": message}) as r:
-        assert r.status == 201, await r.text()
+from helpers import eventually, new_user, publish, token
 
 
 async def redis_clients(redis) -> dict[int, str]:
@@ -58,7 +52,7 @@ async def test_two_events_past_a_gap_in_one_read_are_sent_once_in_order(nodes, h
 
     users_key = keys.node_users(a.node_id)
     await redis.srem(users_key, user)
-    await publish(http, b.url, user, "routed nowhere")  # seq 1
+    await publish(http, b.url, [user], "routed nowhere")  # seq 1
     await redis.sadd(users_key, user)
 
     redis_port = redis.connection_pool.connection_kwargs["port"]
@@ -70,19 +64,20 @@ async def test_two_events_past_a_gap_in_one_read_are_sent_once_in_order(nodes, h
     try:
         # node A's blocking XREAD must time out on the Redis side first: then seqs 2 and 3
         # both wait in the stream and A's next read takes them together
-        async with asyncio.timeout(10):
-            while any("b" in flags for port, flags in (await redis_clients(redis)).items()
-                       if port in a_ports):
-                await asyncio.sleep(0.05)
-        await publish(http, b.url, user, "two")  # seq 2
-        await publish(http, b.url, user, "three")  # seq 3
+        async def unblocked() -> bool:
+            return not any("b" in flags for port, flags in (await redis_clients(redis)).items()
+                           if port in a_ports)
+        await eventually(unblocked, within=10)
+        await publish(http, b.url, [user], "two")  # seq 2
+        await publish(http, b.url, [user], "three")  # seq 3
         assert await redis.xlen(keys.node_inbox(a.node_id)) >= 2
+        # the point: node A stays stopped past its read's BLOCK (1 s)
         await asyncio.sleep(max(0.0, stopped_at + 1.3 - loop.time()))
     finally:
         os.kill(a.proc.pid, signal.SIGCONT)
 
     await until(lambda: len(seqs) >= 3)
-    await publish(http, b.url, user, "four")  # a late duplicate would come before it
+    await publish(http, b.url, [user], "four")  # a late duplicate would come before it
     await until(lambda: 4 in seqs)
     assert seqs == [1, 2, 3, 4]
     await ws.close()

@@ -12,7 +12,7 @@ import pytest
 
 from tidings.gateway.ws import HUB
 
-from helpers import PRODUCER, new_user, serve_node, token
+from helpers import PRODUCER, eventually, new_user, serve_node, token
 
 
 def client_frame(opcode: int, payload: bytes, *, fin: bool = True) -> bytes:
@@ -153,9 +153,7 @@ async def test_idle_sockets_hold_no_task_and_are_no_longer_aiohttps(settings):
         for raw in raws:
             assert (await raw.frame())[0] == 0x8
             assert await asyncio.wait_for(raw.reader.read(), 10) == b""
-        async with asyncio.timeout(10):
-            while list(hub.rooms.sockets()):
-                await asyncio.sleep(0.05)
+        await eventually(lambda: not list(hub.rooms.sockets()), within=10)
 
 
 async def test_joins_of_one_moment_each_get_their_own_users_counts(node, http):

@@ -8,14 +8,7 @@ from tidings.bus import keys
 from tidings.client import Subscriber
 from tidings.core import events
 
-from helpers import PRODUCER, new_user, token
-
-
-async def publish(http, url, recipients, message):
-    async with http.post(f"{url}/api/v1/notifications", headers=PRODUCER,
-                         json={"recipients": recipients, "message": message}) as r:
-        assert r.status == 201, await r.text()
-        return {n["recipient"]: n["uid"] for n in (await r.json())["notifications"]}
+from helpers import deliveries, eventually, new_user, publish, token, uids
 
 
 async def next_notification(it):
@@ -26,16 +19,11 @@ async def next_notification(it):
                 return msg["notification"]
 
 
-async def socket_deliveries(http, url, uid, within=15.0):
+async def socket_deliveries(http, url, uid):
     """The socket delivery-log entries of ``uid``, once there is at least one."""
-    async with asyncio.timeout(within):
-        while True:
-            async with http.get(f"{url}/api/v1/notifications/{uid}/deliveries",
-                                headers=PRODUCER) as r:
-                found = [d for d in (await r.json())["deliveries"] if d["channel"] == "socket"]
-            if found:
-                return found
-            await asyncio.sleep(0.1)
+    async def found():
+        return [d for d in await deliveries(http, url, uid) if d["channel"] == "socket"]
+    return await eventually(found, within=15.0, every=0.1)
 
 
 async def bus_users(redis, node_id):
@@ -52,19 +40,19 @@ async def test_the_publishing_node_delivers_its_own_sockets_once(nodes, http, re
         assert (await anext(mit))["type"] == "counts"
         assert (await anext(tit))["type"] == "counts"
     try:
-        uids = await publish(http, a.url, [here, there], "one")
-        assert (await next_notification(mit))["uid"] == uids[here]
-        assert (await next_notification(tit))["uid"] == uids[there]
+        sent = uids(await publish(http, a.url, [here, there], "one"))
+        assert (await next_notification(mit))["uid"] == sent[here]
+        assert (await next_notification(tit))["uid"] == sent[there]
         assert here not in await bus_users(redis, a.node_id), "no Redis hop to itself"
         assert await bus_users(redis, b.node_id) == [there]
 
         # A later notification to the same socket through Redis (published on b): once
         # its delivery is logged, a second entry for the first would be logged too.
-        later = await publish(http, b.url, [here], "two")
+        later = uids(await publish(http, b.url, [here], "two"))
         got = await next_notification(mit)
         assert (got["seq"], got["uid"]) == (2, later[here])
         await socket_deliveries(http, a.url, later[here])
-        assert len(await socket_deliveries(http, a.url, uids[here])) == 1, "logged once"
+        assert len(await socket_deliveries(http, a.url, sent[here])) == 1, "logged once"
         assert await bus_users(redis, a.node_id) == [here], "b routed through Redis"
     finally:
         await mine.close()

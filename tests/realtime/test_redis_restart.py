@@ -4,51 +4,41 @@ from __future__ import annotations
 
 import asyncio
 
-from tidings.client import Subscriber
 from tidings.embedded import free_port, start_redis, stop_process
 
-from helpers import PRODUCER, new_user, token
+from helpers import Socket, eventually, new_user, publish, seqs
 
 
-async def test_redis_restart_mid_stream(nodes, http, tmp_path):
+async def test_redis_restart_mid_stream(nodes, http, pool, tmp_path):
     port = free_port()
     redis_proc, url = start_redis(tmp_path, port, persist=False)
     try:
         a = await nodes.start(redis_url=url)
         b = await nodes.start(redis_url=url)
         user = new_user("restart")
-        sub = Subscriber(a.url, token(user))
-        got: list[dict] = []
-
-        async def collect():
-            async for message in sub:
-                got.append(message)
-
-        task = asyncio.create_task(collect())
-        async with asyncio.timeout(10):
-            while not got:
-                await asyncio.sleep(0.02)
+        sock = Socket(a.url, user)
+        await sock.until(lambda m: m, within=10)
         total = 90
         for i in range(total):
             if i == 30:
                 stop_process(redis_proc)
             if i == 60:
                 redis_proc, _ = start_redis(tmp_path, port, persist=False)
-            async with http.post(f"{b.url}/api/v1/notifications", headers=PRODUCER,
-                                 json={"recipients": [user], "message": f"n{i}"}) as r:
-                assert r.status == 201, "stored and acknowledged whatever Redis does"
-            await asyncio.sleep(0.02)
+            # stored and acknowledged whatever Redis does
+            await publish(http, b.url, [user], f"n{i}")
+            await asyncio.sleep(0.02)  # paces the publishes across the outage
 
-        def seqs():
-            return [m["notification"]["seq"] for m in got if m["type"] == "notification"]
+        await sock.until(lambda m: len(seqs(m)) >= total)
 
-        async with asyncio.timeout(30):
-            while len(seqs()) < total:
-                await asyncio.sleep(0.05)
-        await asyncio.sleep(3)  # the relay's grace: a late duplicate would show now
-        assert seqs() == list(range(1, total + 1))
-        assert sub.connects == 1, "the socket stayed connected throughout"
-        await sub.close()
-        task.cancel()
+        async def relayed() -> bool:  # nothing of the user's left for the relay to send again
+            return not await pool.fetchval(
+                "SELECT count(*) FROM tidings_outbox WHERE notification_ids && (SELECT"
+                " array_agg(id) FROM tidings_notifications WHERE user_id = $1)", user)
+        await eventually(relayed, within=30)
+        await publish(http, b.url, [user], "last")  # a late duplicate would come before it
+        await sock.until(lambda m: total + 1 in seqs(m))
+        assert sock.seqs() == list(range(1, total + 2))
+        assert sock.sub.connects == 1, "the socket stayed connected throughout"
+        await sock.close()
     finally:
         stop_process(redis_proc)

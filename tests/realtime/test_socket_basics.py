@@ -9,14 +9,7 @@ from websockets.asyncio.client import connect
 
 from tidings.client import Subscriber, socket_url
 
-from helpers import PRODUCER, new_user, token
-
-
-async def publish(http, url, recipients, message="hi", **fields):
-    async with http.post(f"{url}/api/v1/notifications", headers=PRODUCER,
-                         json={"recipients": recipients, "message": message, **fields}) as r:
-        assert r.status in (201, 202), await r.text()
-        return await r.json()
+from helpers import new_user, publish, token
 
 
 async def take(sub_iter, n, wait=10.0):
@@ -93,7 +86,7 @@ async def test_live_only_and_broadcast(node, http):
     subs = [Subscriber(node.url, token(u)) for u in users]
     its = [aiter(s) for s in subs]
     await asyncio.gather(*(take(it, 1) for it in its))
-    await publish(http, node.url, users, "to all", persist=False)
+    await publish(http, node.url, users, "to all", expect=(201, 202), persist=False)
     got = await asyncio.gather(*(take(it, 1) for it in its))
     for (msg,), user in zip(got, users, strict=True):
         assert msg["notification"]["seq"] is None
