@@ -6,7 +6,6 @@ figures are in tests/push/test_admin_dead_letters.py.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 from dataclasses import replace
@@ -17,7 +16,17 @@ from tidings.api import admin_auth
 from tidings.core.errors import AuthError, NotFound, TidingsError
 from tidings.services.context import SERVICES
 
-from helpers import ADMIN, ADMIN_KEY, API_KEY, PRODUCER, Socket, new_user, serve_node, token
+from helpers import (
+    ADMIN,
+    ADMIN_KEY,
+    API_KEY,
+    PRODUCER,
+    Socket,
+    eventually,
+    new_user,
+    serve_node,
+    token,
+)
 
 ADMIN_ROUTES = [
     ("post", "/api/v1/admin/notifications", {"recipients": ["x"], "message": "m"}),
@@ -43,12 +52,6 @@ async def audit_rows(pool) -> list:
 async def call(http, node, method, path, body=None, headers=None):
     async with http.request(method, node.url + path, json=body, headers=headers) as r:
         return r.status, await r.json()
-
-
-async def eventually(check, within: float = 30.0) -> None:
-    async with asyncio.timeout(within):
-        while not await check():
-            await asyncio.sleep(0.05)
 
 
 @pytest.mark.parametrize(("method", "path", "body"), ADMIN_ROUTES)
