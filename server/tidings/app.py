@@ -202,7 +202,8 @@ def _node(settings: Settings, webpush: WebPushSetup):
                          await kinds.load_setting(settings.types))
             publishing = Publishing(pool, publisher, health,
                                     here=(node_id, hub.deliver_here), plan_push=kinds.plan_push,
-                                    uses_email=kinds.uses_email)
+                                    uses_email=kinds.uses_email,
+                                    commit_runs=settings.publish_commits)
             services = Services(
                 settings=settings, node_id=node_id, pool=pool, redis=redis,
                 verifier=TokenVerifier(settings), publisher=publisher, publishing=publishing,

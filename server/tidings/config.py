@@ -171,6 +171,10 @@ class Settings:
     email_from: str | None = _opt(
         "TIDINGS_EMAIL_FROM", None, Kind(str, "ADDRESS"),
         help="sender of e-mail, `Name <address>` or `address`; needed with TIDINGS_SMTP_URL")
+    publish_commits: int | None = _opt(
+        "TIDINGS_PUBLISH_COMMITS", None, COUNT,
+        help="publish statements in flight at once per process (publishes sharing a"
+             " recipient still commit in turn); unset: half the database pool (5)")
     smtp_timeout: float = _opt(
         "TIDINGS_SMTP_TIMEOUT", 30.0, SECONDS,
         help="seconds the SMTP server gets to connect and to answer each command")

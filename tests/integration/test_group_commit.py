@@ -105,3 +105,63 @@ async def test_a_publish_the_database_refuses_fails_alone(publishing, pool):
     assert sorted(r["user_id"] for r in stored) == sorted(u for i, u in enumerate(users) if i != 2)
     assert await pool.fetchval(
         "SELECT last_seq FROM tidings_user_state WHERE user_id = $1", users[2]) is None
+
+
+def _bus_seqs(entries: list, user: str) -> list[int]:
+    return [d.seq for _, fields in entries for d in events.deliveries(events.decode(fields[b"e"]))
+            if d.user_id == user]
+
+
+async def test_a_publish_held_in_the_database_holds_up_its_user_only(pool, redis):
+    node = f"group-{new_user()}"
+    await presence.heartbeat(redis, node)
+    service = Publishing(pool, Publisher(redis), commit_runs=4)
+    held, free = new_user("held"), new_user("free")
+    for user in (held, free):
+        await presence.add(redis, node, user)
+    try:
+        first = PublishRequest(recipients=[held], message="first")
+        assert (await service.publish(first, [held])).status == 201
+        async with pool.acquire() as locker, locker.transaction():
+            await locker.execute(
+                "SELECT 1 FROM tidings_user_state WHERE user_id = $1 FOR UPDATE", held)
+            waiting = [asyncio.ensure_future(service.publish(
+                PublishRequest(recipients=[held], message=m), [held])) for m in ("m2", "m3")]
+            await asyncio.sleep(0.2)
+            other = await asyncio.wait_for(service.publish(
+                PublishRequest(recipients=[free], message="other"), [free]), 10)
+            assert other.status == 201, "another user's publish commits meanwhile"
+            assert not any(w.done() for w in waiting)
+            assert await pool.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                " AND query LIKE '%tidings_user_state%'") == 1, (
+                "the held user's second publish waits in the node, not on the row lock")
+        answers = await asyncio.wait_for(asyncio.gather(*waiting), 10)
+        assert [a.body["notifications"][0]["seq"] for a in answers] == [2, 3]
+        await service.retired()
+        assert _bus_seqs(await redis.xrange(keys.node_inbox(node)), held) == [1, 2, 3]
+    finally:
+        await presence.leave(redis, node)
+        await redis.delete(keys.node_inbox(node))
+
+
+async def test_one_key_twice_at_once_beside_plain_publishes_stores_it_once(publishing, pool):
+    service, _ = publishing
+    user = new_user("kc")
+    keyed = PublishRequest(recipients=[user], message="keyed", idempotency_key=f"k-{user}")
+    reqs = [keyed, PublishRequest(recipients=[user], message="p1"), keyed,
+            PublishRequest(recipients=[user], message="p2")]
+    results = await asyncio.gather(*(service.publish(r, [user]) for r in reqs),
+                                   return_exceptions=True)
+    firsts = [r for r in (results[0], results[2]) if not isinstance(r, Exception)]
+    assert firsts, results
+    # the later of the two may be told the first is still being stored, never a second row
+    for r in (results[0], results[2]):
+        assert not isinstance(r, Exception) or getattr(r, "code", "") == "publish_in_progress"
+    assert {r.status for r in firsts} == {201}
+    assert all(r.body == firsts[0].body for r in firsts), "the repeat gets the first answer"
+    assert [r.status for r in (results[1], results[3])] == [201, 201]
+    rows = await pool.fetch("SELECT seq, message FROM tidings_notifications WHERE user_id = $1"
+                            " ORDER BY seq", user)
+    assert sorted(r["message"] for r in rows) == ["keyed", "p1", "p2"]
+    assert [r["seq"] for r in rows] == [1, 2, 3], "seqs gap-free"

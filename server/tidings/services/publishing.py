@@ -81,7 +81,7 @@ class Publishing:
     def __init__(self, pool: db.Pool, publisher: Publisher, health: Health | None = None, *,
                  settle_within: float = 30.0, here: tuple[str, Here] | None = None,
                  plan_push: PlanPush = drafting.push, uses_email: UsesEmail = handoff.no_email,
-                 chunk_rows: int = CHUNK_ROWS):
+                 chunk_rows: int = CHUNK_ROWS, commit_runs: int | None = None):
         """``here``: this node's id and its local delivery (see the module); ``plan_push``:
         the push options a publish owes (a declared type's defaults under its own);
         ``uses_email``: whether a type's notifications owe e-mail jobs."""
@@ -94,7 +94,8 @@ class Publishing:
         self.streams = Streams(pool, self.handoff, settle_within=settle_within,
                                chunk_rows=chunk_rows)
         self._commits: Coalescer[store.Draft, Committed | str] = Coalescer(
-            self._commit, weight=lambda d: len(d.users), max_weight=GROUP_ROWS)
+            self._commit, weight=lambda d: len(d.users), max_weight=GROUP_ROWS,
+            keys=lambda d: d.users, runs=commit_runs or max(1, pool.get_max_size() // 2))
 
     def report(self, exc: Unavailable) -> None:
         if self._health is not None:
