@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import uuid
 
 import pytest
@@ -165,3 +166,40 @@ async def test_one_key_twice_at_once_beside_plain_publishes_stores_it_once(publi
                             " ORDER BY seq", user)
     assert sorted(r["message"] for r in rows) == ["keyed", "p1", "p2"]
     assert [r["seq"] for r in rows] == [1, 2, 3], "seqs gap-free"
+
+
+async def test_overlapping_publishes_in_flight_together_keep_each_users_order(pool, redis):
+    node = f"group-{new_user()}"
+    await presence.heartbeat(redis, node)
+    service = Publishing(pool, Publisher(redis), commit_runs=4)
+    users = [new_user("ov") for _ in range(12)]
+    for user in users:
+        await presence.add(redis, node, user)
+    rng = random.Random(16)
+    reqs = [PublishRequest(recipients=rng.sample(users, rng.randint(1, 3)), message=f"m{i}")
+            for i in range(150)]
+    try:
+        answers = []
+        for start in range(0, len(reqs), 30):  # several moments, each a burst
+            answers += await asyncio.gather(*(service.publish(r, list(r.recipients))
+                                              for r in reqs[start:start + 30]))
+            await asyncio.sleep(0)
+        assert {a.status for a in answers} == {201}
+        await service.retired()
+        expected: dict[str, list[str]] = {u: [] for u in users}
+        for r in reqs:
+            for u in r.recipients:
+                expected[u].append(r.message)
+        entries = await redis.xrange(keys.node_inbox(node))
+        for user in users:
+            rows = await pool.fetch("SELECT seq, message FROM tidings_notifications"
+                                    " WHERE user_id = $1 ORDER BY seq", user)
+            assert [r["message"] for r in rows] == expected[user], "seqs in arrival order"
+            assert [r["seq"] for r in rows] == list(range(1, len(rows) + 1))
+            assert _bus_seqs(entries, user) == [r["seq"] for r in rows], "bus order = seq order"
+        assert await pool.fetchval(
+            "SELECT count(DISTINCT created_at) FROM tidings_notifications"
+            " WHERE user_id = ANY($1)", users) > 1
+    finally:
+        await presence.leave(redis, node)
+        await redis.delete(keys.node_inbox(node))
