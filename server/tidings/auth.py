@@ -11,7 +11,9 @@ The signature is checked before any claim is read.
 
 Keys are prepared once, not per token: the secret or public key for each
 allowed algorithm when the verifier is made, each JWKS key when the set is
-fetched (a JWK that names its ``alg`` verifies that algorithm only). A JWKS
+fetched (a JWK that names its ``alg`` verifies that algorithm only). A header
+segment accepted once is not decoded again (up to ``HEADERS_KEPT`` distinct
+ones are remembered): a node's tokens mostly share one header. A JWKS
 is fetched once, cached, and fetched again when a token names an unknown
 ``kid`` (at most once per ``JWKS_MIN_REFRESH`` seconds). API keys and admin keys are
 compared in constant time. No token or key is logged.
@@ -40,6 +42,9 @@ from .core.jsonvalues import MAX_INT, MIN_INT
 
 JWKS_MIN_REFRESH = 10.0
 MAX_TOKEN = 8192
+#: Distinct accepted token headers remembered (then forgotten all at once): the header
+#: of a node's tokens is decoded and checked once, not per connect.
+HEADERS_KEPT = 64
 
 _FROM_URLSAFE = bytes.maketrans(b"-_", b"+/")
 _TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
@@ -138,6 +143,8 @@ class TokenVerifier:
         self._jwks: dict[str, dict[str, Any]] = {}  # kid -> algorithm name -> prepared key
         self._jwks_fetched = 0.0
         self._jwks_lock = asyncio.Lock()
+        #: accepted header segments -> (alg, kid): a node's tokens mostly share a few
+        self._headers: dict[bytes, tuple[str, str | None]] = {}
 
     async def verify(self, token: str) -> Identity:
         """The identity in a valid token, or AuthError saying what is wrong (never the token)."""
@@ -150,13 +157,7 @@ class TokenVerifier:
         parts = raw.split(b".")
         if len(parts) != 3:
             raise _bad("malformed token")
-        header = _object(_part(parts[0]))
-        alg = header.get("alg")
-        if not isinstance(alg, str) or alg not in self._algorithms:
-            raise _bad(f"token algorithm {alg!r} is not allowed"[:120])
-        kid = header.get("kid")
-        if "crit" in header or "b64" in header or (kid is not None and not isinstance(kid, str)):
-            raise _bad("token header is not supported (crit, b64 or a non-string kid)")
+        alg, kid = self._header(parts[0])
         keys = self._keys if self._s.jwt_jwks_url is None else await self._jwk(kid)
         key = keys.get(alg)
         if key is None:
@@ -165,6 +166,24 @@ class TokenVerifier:
         if not _signed(self._algorithms[alg], alg, key, signed, _part(parts[2])):
             raise _bad("token signature is invalid")
         return self._identity(_object(_part(parts[1])))
+
+    def _header(self, segment: bytes) -> tuple[str, str | None]:
+        """The algorithm and key id of an acceptable header segment (AuthError otherwise);
+        read once per distinct segment (the cache holds only accepted ones)."""
+        known = self._headers.get(segment)
+        if known is not None:
+            return known
+        header = _object(_part(segment))
+        alg = header.get("alg")
+        if not isinstance(alg, str) or alg not in self._algorithms:
+            raise _bad(f"token algorithm {alg!r} is not allowed"[:120])
+        kid = header.get("kid")
+        if "crit" in header or "b64" in header or (kid is not None and not isinstance(kid, str)):
+            raise _bad("token header is not supported (crit, b64 or a non-string kid)")
+        if len(self._headers) >= HEADERS_KEPT:
+            self._headers.clear()
+        self._headers[segment] = (alg, kid)
+        return alg, kid
 
     def _identity(self, claims: dict[str, Any]) -> Identity:
         """The checked claims of a token whose signature is valid."""

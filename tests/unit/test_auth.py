@@ -249,3 +249,35 @@ def test_public_keys_are_prepared_once_and_never_confused_with_secrets():
 ])
 def test_bearer_reads_the_credential_of_a_bearer_header_only(header, credential):
     assert auth.bearer(header) == credential
+
+
+_SHARED = verifier()
+
+
+@given(claims=claims_strategy(),
+       alg=mostly("HS256", st.sampled_from(["HS384", "none"])),
+       key=mostly(SECRET, st.just(OTHER)),
+       headers=mostly({}, st.sampled_from([{"kid": "k1"}, {"typ": "JWT"}, {"kid": 5},
+                                           {"crit": ["exp"]}])),
+       how=mostly("none", st.sampled_from(["flip", "pad", "swap-body", "drop-sig",
+                                           "four-parts"])))
+def test_one_verifier_reused_agrees_with_pyjwt(claims, alg, key, headers, how):
+    """A header read before (remembered by the verifier) decides nothing by itself."""
+    token = damage(sign(claims, alg, key, headers), how)
+    assert outcome(_SHARED, token)[0] == reference(token, None, None)[0]
+
+
+def test_remembered_headers_are_bounded_and_a_known_header_still_needs_its_signature():
+    v = verifier()
+    now = int(time.time())
+    for i in range(auth.HEADERS_KEPT * 3):
+        token = jwt.encode({"sub": "a", "exp": now + 60}, SECRET, algorithm="HS256",
+                           headers={"kid": f"k{i}"})
+        assert done(v.verify(token)).user_id == "a"
+        assert len(v._headers) <= auth.HEADERS_KEPT
+    token = jwt.encode({"sub": "a", "exp": now + 60}, SECRET, algorithm="HS256")
+    done(v.verify(token))
+    forged = jwt.encode({"sub": "a", "exp": now + 60}, OTHER, algorithm="HS256")
+    assert forged.split(".")[0] == token.split(".")[0]
+    with pytest.raises(AuthError, match="signature"):
+        done(v.verify(forged))
