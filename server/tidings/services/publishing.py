@@ -16,7 +16,9 @@ Contracts:
   seq. Every error answer means "not stored"; ``StoreUnavailable`` (a 503) when
   PostgreSQL cannot be reached.
 - Concurrent publishes (without an idempotency key) commit together in one
-  statement. If that statement fails for any reason (PostgreSQL refuses a
+  statement, several statements in flight; publishes sharing a recipient
+  commit and route in arrival order, one group after the other (see
+  :mod:`.coalesce`). If that statement fails for any reason (PostgreSQL refuses a
   draft, the encoder refuses one, the connection is lost), its drafts are
   stored one by one, each failing or succeeding on its own.
 - After the commit the events go to Redis (in commit order, one round trip)
