@@ -36,9 +36,10 @@ import msgspec
 from msgspec import Meta, Struct
 
 from . import errors
+from .ids import whole
 from .typedefs import CHANNELS, TYPE_NAME_PATTERN, Channel, TypeDefinition
 
-HHMM_PATTERN = "^([01][0-9]|2[0-3]):[0-5][0-9]$"
+HHMM_PATTERN = whole("^([01][0-9]|2[0-3]):[0-5][0-9]$")
 HHMM = Annotated[str, Meta(pattern=HHMM_PATTERN)]
 TypeName = Annotated[str, Meta(pattern=TYPE_NAME_PATTERN)]
 
