@@ -17,8 +17,10 @@ Contracts:
   templates apply as to any typed publish; a page of more than a publish's
   chunk is streamed). A page that fails when earlier pages are stored ends the
   send with a 202 naming ``resume_after`` (the last subscriber handled;
-  sending again with ``after`` set to it reaches the rest, once); the first
-  page failing is the publish's error. The audit row gains ``recipient_count``
+  sending again with ``after`` set to it reaches the rest, once; except a
+  page whose outcome is unknown, ``StoreUnavailable`` after a write in flight,
+  which may be stored and is sent again); the first page failing is the
+  publish's error. The audit row gains ``recipient_count``
   and ``resume_after`` when the send ends.
 - Reads never change anything. A user's lookup holds their counts, latest
   notifications, devices with their last push and last error, the live nodes
