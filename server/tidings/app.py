@@ -14,7 +14,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 from aiohttp import web
@@ -33,6 +33,7 @@ from .api import (
     profiles,
     protocol,
     types,
+    unsubscribe,
     webpush,
 )
 from .api.http import edge
@@ -41,6 +42,7 @@ from .bus import connect
 from .bus.publisher import Publisher
 from .bus.throttle import Throttle
 from .config import Settings
+from .core import unsubscribe as one_click
 from .core.errors import ConfigError
 from .core.ratelimit import RateLimiter
 from .core.schemas import MAX_BODY_BYTES
@@ -78,7 +80,7 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY_BYTES,
                           middlewares=[edge(settings.allowed_origins)])
     for module in (inbox, devices, preferences, producer, types, profiles, health, metrics, openapi,
-                   demo, webpush, admin, ws):
+                   demo, webpush, admin, ws, unsubscribe):
         app.add_routes(module.routes)
     app.cleanup_ctx.append(_node(settings, webpush_setup(settings)))
     app.on_shutdown.append(_close_sockets)
@@ -129,15 +131,28 @@ def push_worker(settings: Settings, redis: connect.Redis | None, pool: db.Pool,
     return PushWorker(pool, registry, config, throttle=throttle, metrics=metrics), registry
 
 
-def preferences_url(settings: Settings) -> str:
-    """Where an e-mail's ``List-Unsubscribe`` sends a user: the demo page's preferences
-    panel under TIDINGS_PUBLIC_URL (else the address this server listens on)."""
+def public_base(settings: Settings) -> str:
+    """TIDINGS_PUBLIC_URL (else the address this server listens on), no trailing slash."""
     if settings.public_url:
-        return settings.public_url.rstrip("/") + "/#prefs"
+        return settings.public_url.rstrip("/")
     host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(settings.host,
                                                                      settings.host)
     host = f"[{host.strip('[]')}]" if ":" in host else host
-    return f"http://{host}:{settings.port}/#prefs"
+    return f"http://{host}:{settings.port}"
+
+
+def preferences_url(settings: Settings) -> str:
+    """Where an e-mail's ``List-Unsubscribe`` sends a user: the demo page's preferences
+    panel under :func:`public_base`."""
+    return public_base(settings) + "/#prefs"
+
+
+def one_click_links(settings: Settings) -> Callable[[str, str], str] | None:
+    """(user id, type) -> the one-click unsubscribe URL of an e-mail; None without a secret."""
+    if not settings.unsubscribe_key:
+        return None
+    base, key = public_base(settings), one_click.signing_key(settings.unsubscribe_key)
+    return lambda user_id, kind: one_click.link(base, key, user_id, kind)
 
 
 def email_worker(settings: Settings, pool: db.Pool,
@@ -149,6 +164,7 @@ def email_worker(settings: Settings, pool: db.Pool,
     config = WorkerConfig(
         **extra, max_attempts=settings.push_max_attempts, lease=settings.push_lease)
     return EmailWorker(pool, sender, config, preferences_url=preferences_url(settings),
+                       unsubscribe=one_click_links(settings),
                        connections=settings.smtp_connections), sender
 
 

@@ -96,6 +96,10 @@ class Settings:
     public_url: str | None = _opt(
         "TIDINGS_PUBLIC_URL", None, URL,
         help="URL browsers reach this server at (origin of sockets)")
+    unsubscribe_secret: str | None = _opt(
+        "TIDINGS_UNSUBSCRIBE_SECRET", None, Kind(str, "SECRET"),
+        help="secret (32+ characters) signing e-mails' one-click unsubscribe links; default"
+             " derived from TIDINGS_JWT_SECRET; neither: no one-click links", secret=True)
     dev: bool | None = _opt(
         "TIDINGS_DEV", None, BOOL,
         help="dev mode (anyone reaching the port gets user tokens for the demo page); default"
@@ -215,6 +219,11 @@ class Settings:
         if self.jwt_public_key:
             return "public_key"
         return "jwks"
+
+    @property
+    def unsubscribe_key(self) -> str | None:
+        """The secret one-click unsubscribe links are signed with; None: e-mails get none."""
+        return self.unsubscribe_secret or self.jwt_secret
 
     def allowed_algorithms(self) -> tuple[str, ...]:
         if self.jwt_algorithms:

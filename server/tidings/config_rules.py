@@ -71,6 +71,8 @@ def _auth(s: Settings, require_auth: bool, bad) -> None:
         bad("TIDINGS_ADMIN_KEYS", f"each admin key must be at least {MIN_ADMIN_KEY} characters")
     if s.jwt_secret and len(s.jwt_secret) < MIN_HS256_SECRET:
         bad("TIDINGS_JWT_SECRET", f"must be at least {MIN_HS256_SECRET} characters")
+    if s.unsubscribe_secret and len(s.unsubscribe_secret) < MIN_HS256_SECRET:
+        bad("TIDINGS_UNSUBSCRIBE_SECRET", f"must be at least {MIN_HS256_SECRET} characters")
     if s.jwt_public_key and s.jwt_public_key.startswith("@"):
         path = Path(s.jwt_public_key[1:])
         if not path.is_file():

@@ -1,4 +1,5 @@
-"""`tidings push`, `tidings listen` and `tidings worker --burst` against a running node."""
+"""`tidings push`, `tidings listen`, `tidings devices add` and `tidings worker --burst` against
+a running node."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import os
 import subprocess
 import sys
 
-from helpers import API_KEY, JWT_SECRET, PRODUCER, new_user, scratch_database
+from fakes.fake_webpush import Browser
+from helpers import API_KEY, JWT_SECRET, PRODUCER, new_user, scratch_database, user_headers
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -165,3 +167,45 @@ async def test_migrate_command_applies_once(database_url):
         assert "applied 0001_init.sql" in first.stdout
         again = await asyncio.to_thread(_run, "migrate", "--database-url", url)
         assert again.stdout.strip() == "schema is up to date"
+
+
+async def test_devices_add_registers_a_browser_subscription_inline_or_from_a_file(
+        node, http, tmp_path):
+    user = new_user("cliwp")
+    inline = Browser("https://fcm.googleapis.com/fcm/send/cli-inline")
+    from_file = Browser("https://fcm.googleapis.com/fcm/send/cli-file")
+    sub_file = tmp_path / "sub.json"
+    sub_file.write_text(json.dumps(from_file.subscription()))
+    secret = {"TIDINGS_JWT_SECRET": JWT_SECRET}
+    common = ("devices", "add", "--url", node.url, "--user", user, "--platform", "webpush")
+
+    one = await asyncio.to_thread(_run, *common, "--subscription",
+                                  json.dumps(inline.subscription()), **secret)
+    assert one.returncode == 0, one.stderr
+    answer = json.loads(one.stdout)
+    assert (answer["platform"], answer["endpoint"]) == ("webpush", inline.endpoint)
+    assert answer["token"].startswith("webpush-")
+    two = await asyncio.to_thread(_run, *common, "--subscription", f"@{sub_file}",
+                                  "--name", "Firefox", **secret)
+    assert two.returncode == 0, two.stderr
+    async with http.get(f"{node.url}/api/v1/me/devices", headers=user_headers(user)) as r:
+        listed = (await r.json())["devices"]
+    assert sorted((d["endpoint"], d["name"]) for d in listed) == [
+        (from_file.endpoint, "Firefox"), (inline.endpoint, "tidings devices add")]
+
+    # refused by the server (an endpoint no push service has): exit 1, nothing stored
+    bad = from_file.subscription() | {"endpoint": "https://evil.example.com/push/1"}
+    refused = await asyncio.to_thread(_run, *common, "--subscription", json.dumps(bad), **secret)
+    assert refused.returncode == 1 and "400" in refused.stderr
+    # refused here: not JSON, no file, no subscription, a token for a browser
+    for extra, flag in ((["--subscription", "{nope"], "--subscription"),
+                        (["--subscription", f"@{tmp_path / 'none.json'}"], "--subscription"),
+                        (["--subscription", "[1]"], "--subscription"),
+                        ([], "--subscription"),
+                        (["--subscription", "{}", "--device", "x"], "--device")):
+        wrong = await asyncio.to_thread(_run, *common, *extra, **secret)
+        assert wrong.returncode == 2 and flag in wrong.stderr, (extra, wrong.stderr)
+    apns = await asyncio.to_thread(_run, *common[:-1], "apns", "--subscription", "{}", **secret)
+    assert apns.returncode == 2 and "--subscription" in apns.stderr
+    async with http.get(f"{node.url}/api/v1/me/devices", headers=user_headers(user)) as r:
+        assert len((await r.json())["devices"]) == 2

@@ -6,9 +6,11 @@ digests, bounces and retries, on real PostgreSQL with a clock the test moves (no
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import time
+import urllib.parse
 from dataclasses import replace
 
 import pytest
@@ -23,7 +25,9 @@ from typed_helpers import (
     type_name,
 )
 
+from tidings.app import one_click_links
 from tidings.bus.throttle import Throttle
+from tidings.client import Subscriber
 from tidings.core.email_message import parse_sender
 from tidings.core.smtp_url import parse_smtp_url
 from tidings.mail.smtp import SmtpMailer
@@ -32,10 +36,11 @@ from tidings.workers.email import EmailWorker
 from tidings.workers.push import PushWorker, WorkerConfig
 
 from fakes.fake_smtp import FakeSMTP
-from helpers import PRODUCER, serve_node, user_headers
+from helpers import PRODUCER, serve_node, token, user_headers
 
 PREFERENCES = "https://app.example.com/#prefs"
 SENDER = "Tidings <noreply@example.com>"
+PUBLIC = "https://tidings.example.com"
 
 
 @pytest.fixture
@@ -354,10 +359,117 @@ async def test_tidings_serve_runs_an_email_worker_with_the_smtp_settings(
 
         await eventually(arrived)
     [msg] = messages(smtp, address_of(user))
-    assert msg["List-Unsubscribe"] == "<https://tidings.example.com/#prefs>"
+    link, _ = one_click_target(msg, node)  # signed with the node's JWT secret
+    assert msg["List-Unsubscribe"] == f"<{link}>, <https://tidings.example.com/#prefs>"
     assert parts(msg)["text/plain"].strip() == "through the node's own worker"
 
     async def logged() -> bool:
         return [o for o, _ in await details(pool, uid)] == ["sending", "sent"]
 
     await eventually(logged)
+
+
+async def next_of(frames, kind):
+    async with asyncio.timeout(15):
+        while True:
+            msg = await anext(frames)
+            if msg["type"] == kind:
+                return msg
+
+
+def one_click_target(msg, node) -> tuple[str, str]:
+    """(the https one-click URL of ``msg``'s List-Unsubscribe, the same path on ``node``)."""
+    urls = [u.strip().strip("<>") for u in str(msg["List-Unsubscribe"]).split(",")]
+    assert urls[1:] == [PUBLIC + "/#prefs"]
+    link = urllib.parse.urlsplit(urls[0])
+    assert (link.scheme, link.netloc, link.path) == ("https", "tidings.example.com",
+                                                     "/api/v1/unsubscribe")
+    return urls[0], f"{node.url}{link.path}?{link.query}"
+
+
+async def test_one_click_unsubscribe_turns_that_types_email_off_and_the_next_is_not_sent(
+        http, node, settings, pool, smtp, clock, user):
+    await pool.execute("DELETE FROM tidings_push_jobs")
+    mailer = SmtpMailer(parse_smtp_url(smtp.url()), parse_sender(SENDER), timeout=10)
+    links = one_click_links(replace(settings, public_url=PUBLIC + "/"))
+    assert links is not None  # the test settings have a JWT secret
+
+    async def mail() -> None:
+        await EmailWorker(pool, mailer, WorkerConfig(name="e"), clock=clock,
+                          preferences_url=PUBLIC + "/#prefs", unsubscribe=links).run(burst=True)
+
+    kind, other = type_name(), type_name()
+    for name in (kind, other):
+        await declare(http, node, name, channels={"email": True})
+    await profile(http, node, user, address_of(user))
+    await publish(http, node, user, kind, "first")
+    await mail()
+    [msg] = messages(smtp, address_of(user))
+    assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    _, target = one_click_target(msg, node)
+
+    listener = Subscriber(node.url, token(user))
+    frames = aiter(listener)
+    try:
+        await next_of(frames, "counts")
+        async with http.get(target) as r:  # a GET (a person, a link scanner) does not act
+            assert r.status == 200 and r.content_type == "text/html"
+            shown = await r.text()
+        assert "<strong>Comments</strong>" in shown and 'method="post"' in shown
+        assert 'name="List-Unsubscribe" value="One-Click"' in shown
+        forged = target[:-3] + ("AAA" if not target.endswith("AAA") else "BBB")
+        for method in ("GET", "POST"):
+            async with http.request(method, forged, data={"List-Unsubscribe": "One-Click"}
+                                    ) as r:
+                assert r.status == 403
+                assert (await r.json())["error"]["code"] == "invalid_unsubscribe_token"
+        async with http.post(target.partition("?")[0], data={"List-Unsubscribe": "One-Click"}
+                             ) as r:
+            assert r.status == 400 and "token" in (await r.json())["error"]["message"]
+        async with http.post(target, data={"List-Unsubscribe": "Maybe"}) as r:
+            assert r.status == 400 and (await r.json())["error"]["code"] == "not_one_click"
+        async with http.get(f"{node.url}/api/v1/me/preferences",
+                            headers=user_headers(user)) as r:
+            assert (await r.json())["types"][kind]["channels"] == {"email": True}
+        for _ in range(2):  # a second POST answers the same and changes nothing more
+            async with http.post(target, data={"List-Unsubscribe": "One-Click"}) as r:
+                assert r.status == 200, await r.text()
+                assert await r.json() == {"type": kind, "channel": "email", "enabled": False}
+        frame = await next_of(frames, "preferences")
+        assert frame["types"][kind]["channels"] == {"email": False}
+    finally:
+        await listener.close()
+
+    off = await publish(http, node, user, kind, "second")
+    still = await publish(http, node, user, other, "another type")
+    await mail()
+    assert [parts(m)["text/plain"].strip() for m in messages(smtp, address_of(user))] == [
+        "first", "another type"]
+    assert await details(pool, off) == [
+        ("skipped", f"preference: the user turned email off for {kind}")]
+    assert [o for o, _ in await details(pool, still)] == ["sending", "sent"]
+    await mailer.close()
+
+
+async def test_a_required_type_has_no_one_click_link_and_its_token_is_refused(
+        http, node, settings, pool, smtp, clock, user):
+    await pool.execute("DELETE FROM tidings_push_jobs")
+    mailer = SmtpMailer(parse_smtp_url(smtp.url()), parse_sender(SENDER), timeout=10)
+    links = one_click_links(replace(settings, public_url=PUBLIC))
+    assert links is not None
+    kind = type_name()
+    await declare(http, node, kind, channels={"email": True}, required=True)
+    await profile(http, node, user, address_of(user))
+    await publish(http, node, user, kind, "a receipt")
+    await EmailWorker(pool, mailer, WorkerConfig(name="e"), clock=clock,
+                      preferences_url=PUBLIC + "/#prefs", unsubscribe=links).run(burst=True)
+    await mailer.close()
+    [msg] = messages(smtp, address_of(user))
+    assert msg["List-Unsubscribe"] == f"<{PUBLIC}/#prefs>"
+    assert msg["List-Unsubscribe-Post"] is None
+    # a link made before the type became required
+    target = links(user, kind).replace(PUBLIC, node.url)
+    async with http.post(target, data={"List-Unsubscribe": "One-Click"}) as r:
+        assert r.status == 400
+        error = (await r.json())["error"]
+    assert error["code"] == "required_type" and "required" in error["message"]

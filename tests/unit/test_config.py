@@ -45,11 +45,21 @@ def test_flags_win_over_env():
     ({"TIDINGS_METRICS_PORT": "65535", "TIDINGS_WORKERS": "2"}, "TIDINGS_METRICS_PORT"),
     ({"TIDINGS_METRICS_PORT": "http"}, "TIDINGS_METRICS_PORT"),
     ({"TIDINGS_METRICS": "sometimes"}, "TIDINGS_METRICS"),
+    ({"TIDINGS_UNSUBSCRIBE_SECRET": "short"}, "TIDINGS_UNSUBSCRIBE_SECRET"),
 ])
 def test_bad_settings_name_the_setting(change, setting):
     with pytest.raises(ConfigError) as exc:
         config.load({**PROD, **change})
     assert exc.value.setting == setting
+
+
+def test_the_unsubscribe_secret_is_its_own_else_the_jwt_secret_else_none():
+    own = "u" * 32
+    s = config.load({**PROD, "TIDINGS_UNSUBSCRIBE_SECRET": own})
+    assert s.unsubscribe_key == own and own not in repr(s)
+    assert config.load(PROD).unsubscribe_key == "s" * 32
+    keyed = {**PROD, "TIDINGS_JWT_SECRET": "", "TIDINGS_JWT_JWKS_URL": "https://idp/jwks"}
+    assert config.load(keyed).unsubscribe_key is None
 
 
 def test_metrics_settings():

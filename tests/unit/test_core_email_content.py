@@ -3,6 +3,8 @@ notification's own text whenever a template is absent or fails."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -29,7 +31,10 @@ def test_without_templates_or_with_failing_ones_the_notifications_own_text_is_se
     assert (got.subject, got.text, got.html) == (title or "Comments", message, None)
     assert (got.to, got.to_name, got.reference, got.attempt) == ("ann@example.com", "Ann",
                                                                  "u-1", 2)
-    assert got.unsubscribe_url == TO.unsubscribe_url and not got.one_click
+    assert got.preferences_url == TO.preferences_url and got.unsubscribe_url is None
+    one_click = replace(TO, unsubscribe_url="https://app.example/api/v1/unsubscribe?token=t")
+    got = notification_email(t, row(message, title), one_click)
+    assert got.unsubscribe_url == one_click.unsubscribe_url and got.one_click
 
 
 def test_templates_render_subject_text_and_html():

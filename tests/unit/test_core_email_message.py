@@ -106,8 +106,23 @@ def test_a_long_unsubscribe_url_stays_one_line_and_a_huge_one_is_refused():
     url = "https://app.example.com/preferences/" + "t" * 400
     data = message_bytes(build_message(mail(unsubscribe_url=url), SENDER, NOW))
     assert f"List-Unsubscribe: <{url}>\r\n".encode() in data
-    with pytest.raises(ValueError, match="unsubscribe URL"):
+    with pytest.raises(ValueError, match="URL is over"):
         build_message(mail(unsubscribe_url="https://x/" + "t" * MAX_URL), SENDER, NOW)
+
+
+def test_a_one_click_url_comes_first_then_the_preferences_page_each_on_its_line():
+    one, page = "https://t.example/api/v1/unsubscribe?token=" + "a" * 700, "https://t.example/#prefs"
+    data = message_bytes(build_message(mail(unsubscribe_url=one, preferences_url=page),
+                                       SENDER, NOW))
+    assert f"List-Unsubscribe: <{one}>,\r\n <{page}>\r\n".encode() in data
+    got = parse(data)
+    assert got["List-Unsubscribe"] == f"<{one}>, <{page}>"
+    assert got["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    only_page = parse(message_bytes(build_message(mail(preferences_url=page), SENDER, NOW)))
+    assert only_page["List-Unsubscribe"] == f"<{page}>"
+    assert "List-Unsubscribe-Post" not in only_page, "a page takes no one-click POST"
+    with pytest.raises(ValueError, match="URL is over"):
+        build_message(mail(preferences_url="https://x/" + "t" * MAX_URL), SENDER, NOW)
 
 
 @pytest.mark.parametrize("address", [
@@ -179,10 +194,12 @@ header_values = st.one_of(
 @given(to=any_addresses, subject=header_values, name=st.one_of(st.none(), header_values),
        text=st.text(max_size=200), html=st.one_of(st.none(), st.text(max_size=200)),
        url=st.one_of(st.none(), st.text(max_size=100).map(lambda s: "https://x.example/" + s)),
+       page=st.one_of(st.none(), st.text(max_size=100).map(lambda s: "http://y.example/" + s)),
        reference=st.one_of(st.text(max_size=80), st.text("abc.-", max_size=80)))
 def test_any_input_gives_a_message_that_parses_with_only_its_own_headers(
-        to, subject, name, text, html, url, reference):
-    e = Email(to, subject, text, reference, html=html, unsubscribe_url=url, to_name=name)
+        to, subject, name, text, html, url, page, reference):
+    e = Email(to, subject, text, reference, html=html, unsubscribe_url=url, to_name=name,
+              preferences_url=page)
     try:
         msg = build_message(e, SENDER, NOW)
     except BadAddress:
@@ -196,6 +213,7 @@ def test_any_input_gives_a_message_that_parses_with_only_its_own_headers(
     assert all(len(line) <= 998 for line in lines)
     got = parse(data)
     expected = BASE_HEADERS | ({"list-unsubscribe", "list-unsubscribe-post"} if url else set())
+    expected |= {"list-unsubscribe"} if page else set()
     if html is not None:
         expected -= {"content-transfer-encoding"}
     assert {k.lower() for k in got.keys()} == expected, "a header was injected or lost"
@@ -206,8 +224,8 @@ def test_any_input_gives_a_message_that_parses_with_only_its_own_headers(
     assert shown.replace(" ", "") == header_text(name or "")[:MAX_NAME].replace(" ", "")
     assert got["Subject"] == header_text(subject)
     assert got["Message-ID"] == message_id(reference, "example.com")
-    if url:
-        assert got["List-Unsubscribe"] == f"<{safe_url(url)}>"
+    if url or page:
+        assert got["List-Unsubscribe"] == ", ".join(f"<{safe_url(u)}>" for u in (url, page) if u)
     normalised = text.replace("\r\n", "\n").replace("\r", "\n")
     assert content(got.get_body(("plain",))).rstrip("\n") == normalised.rstrip("\n")
     if html is not None:

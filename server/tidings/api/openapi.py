@@ -21,8 +21,9 @@ from ..core.jsonvalues import MAX_INT
 from ..core.preferences import PreferencesPatch
 from ..core.profiles import ProfileRequest
 from ..core.typedefs import TYPE_NAME_PATTERN, TypeDefinition
+from ..core.unsubscribe import PATH as ONE_CLICK_PATH
 from ..services.profiles import known_timezones
-from . import openapi_admin
+from . import openapi_admin, unsubscribe
 from .http import reply
 from .openapi_schemas import ERRORS, LIMITS, RESPONSES, RETRY_AFTER, error_body, tighten
 
@@ -237,6 +238,7 @@ def document() -> dict[str, Any]:
             if (method, path, status) in _LINKS:
                 op["responses"][str(status)]["links"] = _LINKS[method, path, status]
         paths.setdefault(path, {})[method] = op
+    paths[ONE_CLICK_PATH] = unsubscribe.OPERATIONS  # a form body and a page: not in the table
     schemas = {**tighten(components, known_timezones()), **RESPONSES, **openapi_admin.RESPONSES,
                "NotificationOrRemoved": {"anyOf": [{"$ref": "#/components/schemas/Notification"},
                                                    {"$ref": "#/components/schemas/Removed"}]},

@@ -62,9 +62,13 @@ def parser() -> argparse.ArgumentParser:
                    "register a device for a user on a running server; its pushes then go to"
                    " the server's push providers (on the embedded default, its output)")
     add.add_argument("--user", required=True, help="user id")
-    add.add_argument("--platform", choices=["apns", "fcm"], default="apns",
-                     help="device platform (default apns)")
-    add.add_argument("--device", help="device token (default: a made-up one)")
+    add.add_argument("--platform", choices=["apns", "fcm", "webpush"], default="apns",
+                     help="device platform (default apns; webpush needs --subscription)")
+    add.add_argument("--device", help="device token of apns or fcm (default: a made-up one)")
+    add.add_argument("--subscription", metavar="JSON|@FILE",
+                     help="webpush: the browser's subscription, {\"endpoint\": ..., \"keys\":"
+                          " {\"p256dh\": ..., \"auth\": ...}} as PushSubscription.toJSON()"
+                          " gives it, inline or @ a file holding it")
     add.add_argument("--name", default="tidings devices add", help="device name")
     add.add_argument("--token", help="user token (default: minted with the dev secret)")
     _remote_flags(add, ["data_dir", "host", "port", "jwt_secret", "jwt_audience", "jwt_issuer"])

@@ -150,12 +150,45 @@ def cmd_push(args: argparse.Namespace) -> int:
     return 1 if any(r["status"] >= 400 for r in results) else 0
 
 
+def _device_body(args: argparse.Namespace) -> dict[str, Any]:
+    """The registration of ``devices add``: a token (made up unless given) for apns and fcm,
+    the ``--subscription`` for webpush (the server checks its endpoint and keys)."""
+    body: dict[str, Any] = {"platform": args.platform, "name": args.name}
+    if args.platform != "webpush":
+        if args.subscription is not None:
+            raise ConfigError("--subscription", "only a webpush device has a subscription")
+        body["token"] = args.device or (secrets.token_hex(32) if args.platform == "apns"
+                                        else "dev-" + secrets.token_urlsafe(32))
+        return body
+    if args.device is not None:
+        raise ConfigError("--device", "a webpush device's token is derived from its"
+                          " endpoint: give --subscription only")
+    if not args.subscription:
+        raise ConfigError("--subscription", "a webpush device needs the browser's subscription"
+                          " (JSON, or @FILE holding it)")
+    text = args.subscription
+    if text.startswith("@"):
+        try:
+            with open(text[1:], encoding="utf-8") as f:
+                text = f.read()
+        except OSError as exc:
+            raise ConfigError("--subscription", f"cannot read {text[1:]} ({exc})") from None
+    try:
+        subscription = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError("--subscription", f"not JSON ({exc})") from None
+    if not isinstance(subscription, dict):
+        raise ConfigError("--subscription", 'not a JSON object like {"endpoint": ..., "keys":'
+                          ' {"p256dh": ..., "auth": ...}}')
+    body["subscription"] = subscription
+    return body
+
+
 def cmd_devices_add(args: argparse.Namespace) -> int:
-    """Register a device for a user (a made-up APNs token unless one is given)."""
+    """Register a device for a user (a made-up APNs token unless one is given; a browser's
+    subscription for ``--platform webpush``)."""
+    body = _device_body(args)
     settings = common.resolve(common.settings(args, require_auth=False), create=False)
     url, _source = server_url(args, settings)
     token = args.token or user_token(settings, args.user, 300, "--token")
-    device = args.device or (secrets.token_hex(32) if args.platform == "apns"
-                             else "dev-" + secrets.token_urlsafe(32))
-    body = {"platform": args.platform, "token": device, "name": args.name}
     return 0 if call(url, "/api/v1/me/devices", token, body, "devices add") is not None else 1

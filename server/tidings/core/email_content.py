@@ -28,13 +28,15 @@ from .typedefs import EmailTemplates, TypeDefinition
 
 @dataclass(frozen=True, slots=True)
 class Recipient:
-    """Where an e-mail goes: the profile's address and name, the preferences URL for
-    ``List-Unsubscribe``, and the attempt number of the job."""
+    """Where an e-mail goes: the profile's address and name, the preferences page and the
+    one-click unsubscribe URL (of this user and type) for ``List-Unsubscribe``, and the
+    attempt number of the job."""
 
     address: str
     name: str | None
-    unsubscribe_url: str | None
+    preferences_url: str | None
     attempt: int = 1
+    unsubscribe_url: str | None = None
 
 
 def _group(t: TypeDefinition) -> EmailTemplates:
@@ -43,8 +45,8 @@ def _group(t: TypeDefinition) -> EmailTemplates:
 
 def _email(to: Recipient, reference: str, subject: str, text: str, html: str | None) -> Email:
     return Email(to.address, subject, text, reference, html=html or None,
-                 unsubscribe_url=to.unsubscribe_url, one_click=False, to_name=to.name,
-                 attempt=to.attempt)
+                 unsubscribe_url=to.unsubscribe_url, preferences_url=to.preferences_url,
+                 to_name=to.name, attempt=to.attempt)
 
 
 def notification_email(t: TypeDefinition, row: Mapping[str, Any], to: Recipient) -> Email:

@@ -1,7 +1,7 @@
 """E-mail messages as bytes, with no I/O: the :class:`Email` to send and its MIME rendering.
 
 - :class:`Email` is one message for one recipient: the address, subject, text
-  (and optional HTML) body, the preferences URL for ``List-Unsubscribe``, and a
+  (and optional HTML) body, the URLs for ``List-Unsubscribe``, and a
   ``reference`` naming what the message is (a notification uid, a digest id):
   its ``Message-ID`` is made from it, so every attempt at one message carries
   the same id and a receiver can drop a repeat.
@@ -15,10 +15,11 @@
   :func:`check_address`, and the headers that carry outside text are written
   here (:func:`mailbox`, :func:`unstructured`), not folded by the stdlib, which
   loses the quotes of a long quoted name and spaces between encoded words.
-  With an unsubscribe URL it adds ``List-Unsubscribe`` and, for an https URL
-  that takes a one-click POST (``one_click``),
+  With an unsubscribe URL, a preferences URL or both it adds
+  ``List-Unsubscribe`` (``<unsubscribe>, <preferences>``, one URL a line) and,
+  for an https unsubscribe URL that takes a one-click POST (``one_click``),
   ``List-Unsubscribe-Post: List-Unsubscribe=One-Click`` (RFC 8058); characters a
-  URL may not hold are percent-encoded, so the URL cannot leave its ``<...>``.
+  URL may not hold are percent-encoded, so a URL cannot leave its ``<...>``.
   Bodies are quoted-printable (7-bit, short lines) and the multipart boundary
   comes from the content, so one ``Email`` and ``now`` give the same bytes.
 - :func:`console_text` is what the console mailer prints: one JSON line.
@@ -76,6 +77,7 @@ class Email:
     html: str | None = field(default=None, kw_only=True)
     unsubscribe_url: str | None = field(default=None, kw_only=True)
     one_click: bool = field(default=True, kw_only=True)  # the URL unsubscribes on a POST
+    preferences_url: str | None = field(default=None, kw_only=True)  # a page, listed second
     to_name: str | None = field(default=None, kw_only=True)
     attempt: int = field(default=1, kw_only=True)
 
@@ -233,7 +235,8 @@ def _encoded_words(text: str) -> list[str]:
 
 def build_message(email: Email, sender: Sender, now: float) -> EmailMessage:
     """The message for ``email``; raises :class:`BadAddress` when its address cannot be
-    sent to, and ValueError for an unsubscribe URL over :data:`MAX_URL` (a caller's bug)."""
+    sent to, and ValueError for an unsubscribe or preferences URL over :data:`MAX_URL` (a
+    caller's bug)."""
     to = check_address(email.to)
     msg = EmailMessage(policy=POLICY)
     msg["From"] = mailbox(sender.name, sender.address)
@@ -242,13 +245,14 @@ def build_message(email: Email, sender: Sender, now: float) -> EmailMessage:
     msg["Date"] = formatdate(now, usegmt=True)
     msg["Message-ID"] = message_id(email.reference, sender.domain)
     msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation replies to it
-    if email.unsubscribe_url:
-        url = safe_url(email.unsubscribe_url)
-        if len(url) > MAX_URL:
-            raise ValueError(f"the unsubscribe URL is over {MAX_URL} characters")
-        msg["List-Unsubscribe"] = f"<{url}>"
-        if email.one_click and url.lower().startswith("https://"):
-            msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    urls = [safe_url(u) for u in (email.unsubscribe_url, email.preferences_url) if u]
+    if any(len(url) > MAX_URL for url in urls):
+        raise ValueError(f"an unsubscribe or preferences URL is over {MAX_URL} characters")
+    if urls:
+        msg["List-Unsubscribe"] = ",\r\n ".join(f"<{url}>" for url in urls)
+    if (email.unsubscribe_url and email.one_click
+            and urls[0].lower().startswith("https://")):
+        msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     msg.set_content(_body(email.text), subtype="plain", charset="utf-8",
                     cte="quoted-printable")
     if email.html is not None:

@@ -93,7 +93,11 @@ INVALID_PREFERENCES = _declare(
     "a preferences change naming a channel its type does not use", FIX)
 REQUIRED_TYPE = _declare(
     "required_type", 400, "this type is required",
-    "turning off a channel a `required` type has on by default", FIX)
+    "turning off a channel a `required` type has on by default, by preferences or by a"
+    " one-click unsubscribe", FIX)
+NOT_ONE_CLICK = _declare(
+    "not_one_click", 400, "the body must be List-Unsubscribe=One-Click",
+    "a one-click unsubscribe whose body is not the RFC 8058 one", FIX)
 ENDPOINT_NOT_ALLOWED = _declare(
     "endpoint_not_allowed", 400, "the subscription's endpoint is not allowed",
     "a Web Push endpoint that is not https or not on a host `TIDINGS_WEBPUSH_ALLOWED_HOSTS`"
@@ -128,6 +132,10 @@ JWKS_UNAVAILABLE = _declare(
 INVALID_ADMIN_KEY = _declare(
     "invalid_admin_key", 403, "admin key is not valid",
     "a key that is not one of `TIDINGS_ADMIN_KEYS` (the console, `/metrics`)", REAUTH)
+INVALID_UNSUBSCRIBE_TOKEN = _declare(
+    "invalid_unsubscribe_token", 403, "this unsubscribe link is not valid",
+    "a one-click unsubscribe link changed, or signed with a secret this server no longer has",
+    "open the preferences page instead")
 HOST_NOT_ALLOWED = _declare(
     "host_not_allowed", 403, "this Host may not get dev tokens",
     "a dev token asked for under a Host naming neither a loopback address nor the public"
@@ -143,6 +151,10 @@ UNKNOWN_TYPE = _declare(
     "unknown_type", 404, "no such notification type",
     "preferences naming a type that is not declared, or a console send to or listing of the"
     " subscribers of one", FIX)
+UNSUBSCRIBE_NOT_CONFIGURED = _declare(
+    "unsubscribe_not_configured", 404, "one-click unsubscribe is not configured",
+    "a one-click unsubscribe with neither `TIDINGS_UNSUBSCRIBE_SECRET` nor"
+    " `TIDINGS_JWT_SECRET` set", CONFIGURE)
 WEBPUSH_NOT_CONFIGURED = _declare(
     "webpush_not_configured", 404, "Web Push is not configured on this server",
     "the VAPID key is asked for without `TIDINGS_VAPID_PRIVATE_KEY`", CONFIGURE)

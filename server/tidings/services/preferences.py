@@ -11,6 +11,7 @@ Contracts:
   apply one after the other; a refused one (an undeclared type, a channel the
   type does not use, a required type's channel turned off) is a 400 and changes
   nothing.
+- A one-click unsubscribe (:meth:`Preferences.email_off`) is such a PATCH.
 - After a change, ``{"type": "preferences", ...the document}`` goes to every socket
   of the user on every node (through the bus, like counts). A Redis failure there
   loses only that live update, never the change (a socket reads the document
@@ -27,7 +28,13 @@ import msgspec
 from ..bus.publisher import Publisher
 from ..core import events
 from ..core.errors import BusUnavailable
-from ..core.preferences import PreferencesPatch, apply_patch, effective, parse_choices
+from ..core.preferences import (
+    PreferencesPatch,
+    TypeChoice,
+    apply_patch,
+    effective,
+    parse_choices,
+)
 from ..store import db
 from ..store import preferences as store
 from .health import Health
@@ -63,6 +70,12 @@ class Preferences:
         doc = self._document(choices, version)
         await self._announce(user_id, doc)
         return doc
+
+    async def email_off(self, user_id: str, kind: str) -> dict[str, Any]:
+        """Turn e-mail off for type ``kind`` (a one-click unsubscribe): the PATCH of that one
+        choice, refused and announced as any PATCH is; doing it again changes nothing more."""
+        return await self.patch(user_id, PreferencesPatch(
+            types={kind: TypeChoice(channels={"email": False})}))
 
     async def _announce(self, user_id: str, doc: dict[str, Any]) -> None:
         try:

@@ -5,7 +5,8 @@ Everything the push worker's contract says of jobs (at-least-once, leases taken
 over after ``lease`` + ``poll`` seconds, 'sending' rows committed first, outcomes
 written with the job's change) holds for e-mails; what is sent and how each
 answer is settled is :mod:`.email_send`'s. Sends run at most ``connections`` at
-once (the mailer bounds them); twice that many jobs are held.
+once (the mailer bounds them); twice that many jobs are held. ``unsubscribe`` makes
+the one-click unsubscribe URL of a user and type (None: e-mails carry none).
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ class EmailWorker(PushWorker):
     channel = "email"
 
     def __init__(self, pool: Pool, mailer: Mailer, config: WorkerConfig | None = None, *,
-                 preferences_url: str | None = None, connections: int = 4,
+                 preferences_url: str | None = None,
+                 unsubscribe: Callable[[str, str], str] | None = None, connections: int = 4,
                  clock: Callable[[], float] | None = None,
                  rand: Callable[[], float] = random.random):
         super().__init__(pool, Registry([]), config, clock=clock, rand=rand)
@@ -33,4 +35,4 @@ class EmailWorker(PushWorker):
         self.capacity = self.config.max_in_flight or 2 * max(1, connections)
         self.sender = EmailSender(  # type: ignore[assignment]
             pool, mailer, self.settler, self.sending_log, self.config.max_attempts,
-            preferences_url, clock or time.time, rand)
+            preferences_url, clock or time.time, rand, unsubscribe)

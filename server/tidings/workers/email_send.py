@@ -17,8 +17,9 @@ Contract, per job:
   'skipped' ``no address: …``; an address marked bouncing → 'skipped'
   ``bouncing: …`` until the profile's address is changed.
 - The message comes from the type's e-mail templates
-  (:mod:`tidings.core.email_content`), with ``List-Unsubscribe`` pointing at the
-  user's preferences.
+  (:mod:`tidings.core.email_content`), with ``List-Unsubscribe`` naming the
+  one-click URL of this user and type (``unsubscribe``; none for a required
+  type, which cannot be turned off) and then the user's preferences page.
 - A 'sending' row is committed before the send; then, by the mailer's outcome,
   in the transaction that settles the job: ``sent`` → 'sent', job deleted;
   ``retry`` (4xx, connection trouble) → 'retry', the job due again after the
@@ -63,11 +64,13 @@ class Outgoing:
 class EmailSender:
     def __init__(self, pool: Pool, mailer: Mailer, settler: Settler, sending_log: Settler,
                  max_attempts: int, preferences_url: str | None,
-                 wall_clock: Callable[[], float], rand: Callable[[], float]):
+                 wall_clock: Callable[[], float], rand: Callable[[], float],
+                 unsubscribe: Callable[[str, str], str] | None = None):
         self._pool, self._mailer = pool, mailer
         self._settler, self._sending_log = settler, sending_log
         self._max_attempts = max_attempts
         self._preferences_url = preferences_url
+        self._unsubscribe = unsubscribe  # (user id, type) -> its one-click URL
         self._wall_clock, self._rand = wall_clock, rand
         self._decisions = Decisions(pool, (CHANNEL,))
         self._logs: dict[int, JobLog] = {}
@@ -132,7 +135,10 @@ class EmailSender:
                found: Mapping[str, Any], rows: Mapping[int, dict[str, Any]]) -> Outgoing | None:
         assert c.job is not None and c.job.type is not None
         t, profile = known[c.job.type], found[c.job.user_id]
-        to = Recipient(profile["email"], profile["name"], self._preferences_url, c.attempt)
+        one_click = (self._unsubscribe(c.job.user_id, c.job.type)
+                     if self._unsubscribe is not None and not t.required else None)
+        to = Recipient(profile["email"], profile["name"], self._preferences_url, c.attempt,
+                       one_click)
         if c.digest_ids is None:
             row = rows.get(c.notification_id)
             if row is None:

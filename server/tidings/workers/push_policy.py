@@ -30,20 +30,24 @@ before types existed, with no query):
   templates, by default its title and "N new <title>").
 - A type's push templates give the title and body; a template that fails on a
   notification falls back to the notification's own text (never a failed send).
+  Browser devices get their own rendering (:attr:`Decided.web`) when the type has
+  ``web_push`` templates: each field from its ``web_push`` template, else (none, or
+  it fails on the notification) its ``push`` template, else the notification's text.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, tzinfo
+from functools import partial
 from typing import Any
 
 from ..core import templates
 from ..core.channel_policy import Decision, Defer, Digest, Send, Skip, decide
 from ..core.preferences import parse_choices
 from ..core.push import PushJob
-from ..core.typedefs import TypeDefinition
+from ..core.typedefs import PushTemplates, TypeDefinition
 from ..services.profiles import zone
 from ..services.types import parse_stored
 from ..store import digests, preferences, profiles
@@ -65,7 +69,8 @@ def device_channel(platform: str) -> str:
 class Decided:
     """One job's fate: send ``job`` (its content as rendered), or not, with a log row; a
     job not sent may be ``deferred`` (unix seconds) or ``held`` for a digest. ``off``: the
-    channels of the job not to send to, each with the log detail why."""
+    channels of the job not to send to, each with the log detail why; ``web``: the content
+    for browser devices when the type's ``web_push`` templates render it apart."""
 
     job: Claimed
     send: bool = True
@@ -73,6 +78,7 @@ class Decided:
     deferred: float | None = None
     held: Hold | None = None
     off: Mapping[str, str] | None = None
+    web: PushJob | None = None
 
 
 def resume_at(now: float, tz: tzinfo, minute: int) -> float:
@@ -183,8 +189,7 @@ class Decisions:
             t = known[c.job.type]
             if c.digest_ids is None:
                 row = rows.get(c.notification_id)
-                out[c.id] = Decided(replace(c, job=_render(c.job, t, row)) if row else c,
-                                    off=off.get(c.id))
+                out[c.id] = _both(c, t, partial(_render, c.job, t, row), off.get(c.id))
                 continue
             unread = sorted((rows[i] for i in set(c.digest_ids) if i in rows and rows[i]["unread"]),
                             key=lambda r: r["seq"])
@@ -197,9 +202,9 @@ class Decisions:
                 job = PushJob(uid=one["uid"], user_id=one["user_id"], message=one["message"],
                               seq=one["seq"], title=one["title"], type=one["type"],
                               data=one["data"], push=c.job.push)
-                out[c.id] = Decided(replace(c, job=_render(job, t, one)), off=off.get(c.id))
+                out[c.id] = _both(c, t, partial(_render, job, t, one), off.get(c.id))
             else:
-                out[c.id] = Decided(replace(c, job=_digest(c.job, t, unread)), off=off.get(c.id))
+                out[c.id] = _both(c, t, partial(_digest, c.job, t, unread), off.get(c.id))
         return out
 
 
@@ -208,30 +213,53 @@ def _row(c: Claimed, channel: str, outcome: str, detail: str) -> Record:
     return Record(c.job.uid, c.job.user_id, channel, outcome, None, detail, c.attempt)
 
 
+def _both(c: Claimed, t: TypeDefinition,
+          render: Callable[[Sequence[PushTemplates]], PushJob],
+          off: Mapping[str, str] | None) -> Decided:
+    """``c`` to send, its content rendered by ``render`` from the type's ``push`` templates,
+    and apart for browsers (``web``) when the type has ``web_push`` templates."""
+    push = [t.templates.push] if t.templates.push is not None else []
+    web = (render([t.templates.web_push, *push]) if t.templates.web_push is not None
+           else None)
+    return Decided(replace(c, job=render(push)), off=off, web=web)
+
+
 def _templated(t: TypeDefinition | None) -> bool:
-    p = t.templates.push if t is not None else None
-    return p is not None and (p.title is not None or p.body is not None)
+    return t is not None and any(
+        p is not None and (p.title is not None or p.body is not None)
+        for p in (t.templates.push, t.templates.web_push))
 
 
-def _render(job: PushJob, t: TypeDefinition, row: Mapping[str, Any]) -> PushJob:
-    p = t.templates.push
-    if p is None:
+def _first(sources: Sequence[str | None], ctx: Mapping[str, Any]) -> str | None:
+    """What the first of ``sources`` that is a template and does not fail renders on ``ctx``."""
+    for source in sources:
+        text = templates.render(source, ctx)
+        if text is not None:
+            return text
+    return None
+
+
+def _render(job: PushJob, t: TypeDefinition, row: Mapping[str, Any] | None,
+            groups: Sequence[PushTemplates]) -> PushJob:
+    """``job`` with the title and body of the first of ``groups`` whose template renders
+    (a body rendering empty is the notification's message); ``row`` None: ``job`` itself."""
+    if not groups or row is None:
         return job
     ctx = templates.notification_context(row, t.title)
-    title = templates.render(p.title, ctx)
-    body = templates.render(p.body, ctx)
+    title = _first([p.title for p in groups], ctx)
+    body = _first([p.body for p in groups], ctx)
     return PushJob(uid=job.uid, user_id=job.user_id, seq=job.seq, type=job.type, data=job.data,
                    push=job.push, title=job.title if title is None else title,
                    message=job.message if not body else body)
 
 
-def _digest(job: PushJob, t: TypeDefinition, unread: Sequence[Mapping[str, Any]]) -> PushJob:
-    p = t.templates.push
+def _digest(job: PushJob, t: TypeDefinition, unread: Sequence[Mapping[str, Any]],
+            groups: Sequence[PushTemplates]) -> PushJob:
     ctx = {"count": len(unread), "type": job.type, "type_title": t.title,
            "recipient": job.user_id,
            "notifications": [templates.notification_context(r, t.title) for r in unread]}
-    title = templates.render(p.digest_title if p else None, ctx)
-    body = templates.render(p.digest_body if p else None, ctx)
+    title = _first([p.digest_title for p in groups], ctx)
+    body = _first([p.digest_body for p in groups], ctx)
     return PushJob(
         uid=job.uid, user_id=job.user_id, type=job.type, push=job.push,
         title=t.title if title is None else title,

@@ -13,7 +13,8 @@ only after its 'sending' row is committed (the rows of sends starting together
 share a transaction). When a job's sends are over, their outcomes are written
 in the transaction that deletes the job, reschedules it for the devices that
 asked to retry (``attempt + 1``, backoff with jitter, at least Retry-After) or
-makes it a dead letter after ``max_attempts``.
+makes it a dead letter after ``max_attempts``. Browser devices are sent the
+job's content rendered for them (:attr:`.push_policy.Decided.web`) when it has one.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ..core.errors import BusUnavailable
-from ..core.push import Device, Outcome, SendResult, backoff
+from ..core.push import Device, Outcome, PushJob, SendResult, backoff
 from ..push.registry import Registry
 from ..services.metrics import Recorder
 from ..store import push as deliveries
@@ -69,6 +70,7 @@ class Sender:
         self._decisions = Decisions(pool)
         self._not_now: set[int] = set()  # jobs decided not to be sent now
         self._off: dict[int, Mapping[str, str]] = {}  # job id -> channels not to send to
+        self._web: dict[int, PushJob] = {}  # job id -> its content for browser devices
         self.settling: set[int] = set()  # jobs whose change is being written
 
     def channel(self, device: Device) -> str:
@@ -87,6 +89,7 @@ class Sender:
                 self._logs.pop(c.id, None)
                 self._not_now.discard(c.id)
                 self._off.pop(c.id, None)
+                self._web.pop(c.id, None)
             raise
 
     async def _start(self, batch: Sequence[Claimed]) -> list[tuple[Claimed, list[Device]]]:
@@ -135,6 +138,8 @@ class Sender:
                 job_log.records.append(d.record)
             if d.off:
                 self._off[c.id] = d.off
+            if d.web is not None:
+                self._web[c.id] = d.web
             if not d.send:
                 job_log.deferred, job_log.held = d.deferred, d.held
                 self._not_now.add(c.id)
@@ -193,6 +198,7 @@ class Sender:
             await self._finish(c, devices, self._logs[c.id])
         finally:
             self._logs.pop(c.id, None)
+            self._web.pop(c.id, None)
             self.settling.discard(c.id)
 
     async def _finish(self, c: Claimed, devices: list[Device], log_: JobLog) -> None:
@@ -223,6 +229,7 @@ class Sender:
 
     async def _send(self, c: Claimed, device: Device, log_: JobLog) -> SendResult:
         assert c.job is not None
+        job = self._web.get(c.id, c.job) if device.platform == "webpush" else c.job
         app = self._registry.for_device(device)
         if app is None:
             result = SendResult(Outcome.FAILED, f"no push app configured for {device.platform}"
@@ -233,7 +240,7 @@ class Sender:
                                                    "sending", device.id, None, c.attempt))
                 started = time.perf_counter()
                 try:
-                    result = await app.provider.send(device, c.job)
+                    result = await app.provider.send(device, job)
                 except Exception as exc:
                     log.exception("push provider %s raised", app.provider.name)
                     result = SendResult(Outcome.RETRY, f"provider error: {exc!r}")
