@@ -14,7 +14,7 @@ import pytest
 
 from tidings.core.unsubscribe import signing_key, token
 
-from helpers import PRODUCER, new_user
+from helpers import PRODUCER, new_user, user_headers
 
 
 async def one_click_url(node, http, settings) -> tuple[str, str, str]:
@@ -43,3 +43,31 @@ async def test_a_body_that_does_not_decode_is_not_one_click(node, http, pool, se
         assert (await r.json())["error"]["code"] == "not_one_click"
     assert await pool.fetchval("SELECT count(*) FROM tidings_preferences WHERE user_id = $1",
                                user) == 0
+
+
+async def test_the_same_link_again_changes_nothing_more(node, http, settings):
+    """The second click answers 200 as the first did, and the user's preferences keep the
+    version the first gave them (no change, so no new version for clients to refetch)."""
+    url, user, kind = await one_click_url(node, http, settings)
+
+    async def version() -> int:
+        async with http.get(f"{node.url}/api/v1/me/preferences",
+                            headers=user_headers(user)) as r:
+            doc = await r.json()
+        assert doc["types"][kind]["channels"] == {"email": False}
+        return doc["version"]
+
+    async with http.post(url, data={"List-Unsubscribe": "One-Click"}) as r:
+        assert r.status == 200
+    first = await version()
+    for _ in range(2):
+        async with http.post(url, data={"List-Unsubscribe": "One-Click"}) as r:
+            assert r.status == 200
+            assert await r.json() == {"type": kind, "channel": "email", "enabled": False}
+    assert await version() == first
+    async with http.put(f"{node.url}/api/v1/types/{kind}", headers=PRODUCER,
+                        json={"title": "Digest", "channels": {"email": True},
+                              "required": True}) as r:
+        assert r.status == 200
+    async with http.post(url, data={"List-Unsubscribe": "One-Click"}) as r:  # now required
+        assert r.status == 400 and (await r.json())["error"]["code"] == "required_type"
