@@ -139,6 +139,24 @@ async def test_send_reaches_a_socket_and_is_audited(node, http, pool):
     assert log["items"][0]["admin"] == row["admin"] and log["next_before"] == row["id"]
 
 
+async def test_a_send_the_publish_refuses_is_audited_as_refused(node, http, pool):
+    """The idempotency key decides only once the publish starts, after the audit row: a
+    409 leaves a row that says the send was refused, not one that reads as a send."""
+    user, key = new_user("adm409"), new_user("key")
+    body = {"recipients": [user], "message": "first", "idempotency_key": key}
+    status, _ = await call(http, node, "post", "/api/v1/admin/notifications", body, ADMIN)
+    assert status == 201
+    status, answer = await call(http, node, "post", "/api/v1/admin/notifications",
+                                {**body, "message": "second"}, ADMIN)
+    assert (status, answer["error"]["code"]) == (409, "idempotency_key_reused")
+    first, second = [r for r in await audit_rows(pool) if r["target"] == user]
+    assert "refused" not in first["detail"]
+    assert second["detail"]["message"] == "second"
+    assert second["detail"]["refused"] == "idempotency_key_reused"
+    assert await pool.fetchval("SELECT count(*) FROM tidings_notifications WHERE user_id = $1",
+                               user) == 1
+
+
 @pytest.mark.parametrize(("method", "path", "body"), [
     ("post", "/api/v1/admin/notifications", {"recipients": [], "message": "m"}),
     ("post", "/api/v1/admin/notifications", {"recipients": ["a"], "message": ""}),

@@ -228,3 +228,33 @@ async def test_a_send_stopped_midway_names_where_to_resume(node, http, pool, set
     assert answer.status == 201 and answer.body["resume_after"] is None
     assert [n["recipient"] for n in answer.body["notifications"]][:2] == users[2:]
     assert await notes_of(pool, users) == {u: [name] for u in users}
+
+
+async def test_an_opt_out_stands_beside_a_stored_choice_that_no_longer_parses(node, http,
+                                                                             pool):
+    """Choices stored under an older rule (a quiet hours time with a final newline, a
+    channel this server does not have) lose only that part: the user who turned the type
+    off is no subscriber, and their lookup and their own document still say it is off."""
+    name, p = fresh("stale")
+    await declare(http, node, name, {"title": "Opt-out", "channels": {"push": True,
+                                                                      "email": True}})
+    stale, fresh_user = f"{p}-a", f"{p}-b"
+    await choose(http, node, stale, {"types": {name: {"channels": {"push": False,
+                                                                   "email": False}}}})
+    await choose(http, node, fresh_user, {"channels": {"email": False}})
+    await pool.execute(
+        "UPDATE tidings_preferences SET choices = choices || $2::jsonb WHERE user_id = $1",
+        stale, {"quiet_hours": {"start": "22:00\n", "end": "07:00"},
+                "channels": {"email": False, "pager": True}})
+    assert await listed(http, node, name, p) == [fresh_user]
+    status, seen = await call(http, node, "get", f"/api/v1/admin/user?id={stale}", None,
+                              ADMIN)
+    assert status == 200
+    assert seen["preferences"]["types"][name]["channels"] == {"push": False, "email": False}
+    assert seen["preferences"]["channels"]["email"] is False
+    assert seen["preferences"]["quiet_hours"] is None
+    status, sent = await call(http, node, "post", f"/api/v1/admin/types/{name}/notifications",
+                              {"message": "m", "after": p}, ADMIN)
+    assert status == 201, sent
+    assert [n["recipient"] for n in sent["notifications"]][:1] == [fresh_user]
+    assert (await notes_of(pool, [stale]))[stale] == []

@@ -364,3 +364,39 @@ async def test_429_says_the_retry_after_seconds(settings, http):
         else:
             pytest.fail("never limited")
     assert int(seconds) >= 1 and message == f"too many requests; retry in {seconds} s"
+
+
+#: A text field checked by a pattern, with a value that breaks it only by a final newline
+#: (a regex ``$`` may match before one): (method, path, who, body).
+TRAILING_NEWLINE = [
+    ("put", "/api/v1/users/{user}", "producer", {"email": "a@example.com\n"}),
+    ("put", "/api/v1/users/{user}", "producer", {"locale": "fr-FR\n"}),
+    ("post", "/api/v1/notifications", "producer",
+     {"recipients": ["{user}"], "message": "m", "push": {"collapse_id": "news\n"}}),
+    ("patch", "/api/v1/me/preferences", "user",
+     {"quiet_hours": {"start": "22:00\n", "end": "07:00"}}),
+    ("get", "/api/v1/admin/types/{user}/subscribers?after=a%0A", "admin", None),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "who", "body"), TRAILING_NEWLINE)
+async def test_a_pattern_does_not_let_a_final_newline_through(node, http, pool, method, path,
+                                                              who, body):
+    from helpers import ADMIN
+
+    user = new_user("nl")
+    headers = {"producer": PRODUCER, "user": user_headers(user), "admin": ADMIN}[who]
+    if who == "admin":  # a declared type, so the query is what is judged
+        async with http.put(f"{node.url}/api/v1/types/{user}", headers=PRODUCER,
+                            json={"title": "T"}) as r:
+            assert r.status == 201
+    before = await settled_state(node, pool)
+    profiles = await pool.fetchval("SELECT count(*) FROM tidings_profiles")
+    raw = None if body is None else _b(str(body).replace("'", '"').replace("\n", "\\n")
+                                       .replace("{user}", user))
+    async with http.request(method, node.url + path.replace("{user}", user), data=raw,
+                            headers={**headers, **JSON}) as r:
+        assert r.status == 400, await r.text()
+        assert (await r.json())["error"]["code"] == "invalid_request"
+    assert await settled_state(node, pool) == before
+    assert await pool.fetchval("SELECT count(*) FROM tidings_profiles") == profiles

@@ -213,3 +213,38 @@ async def test_redis_unreachable_a_stored_publish_is_201_and_readyz_names_redis(
     finally:
         stop_process(proc)
         await own_pool.execute("DELETE FROM tidings_outbox")
+
+
+@pytest.mark.xfail(strict=True, reason="a page whose outcome is unknown is sent again on"
+                   " resume: the resumed send has nothing linking it to the first one's uids")
+async def test_a_console_send_cut_off_midway_reaches_each_subscriber_once_when_resumed(
+        proxy, proxied_pool, own_pool, redis, node, http, settings):
+    """Pages of two subscribers; the second page's publish commits but its answer is lost
+    and PostgreSQL stays away past the bound. Sending again after the answer's
+    ``resume_after`` must not notify that page's subscribers a second time."""
+    from tidings.core.admin_schemas import TypeSend
+    from tidings.services.admin import Admin
+    from tidings.services.context import SERVICES
+
+    name, p = f"resume-{uuid.uuid4().hex[:8]}", new_user("cut")
+    async with http.put(f"{node.url}/api/v1/types/{name}", headers=PRODUCER,
+                        json={"title": "T", "channels": {"push": True}}) as r:
+        assert r.status == 201
+    users = [f"{p}-{i}" for i in range(4)]
+    await own_pool.executemany("INSERT INTO tidings_preferences (user_id) VALUES ($1)",
+                               [(u,) for u in users])
+    publishing = Publishing(proxied_pool, Publisher(redis), settle_within=0.3)
+    admin = Admin(settings, proxied_pool, redis, publishing, node.app[SERVICES].types,
+                  page_rows=2)
+    proxy.cut_after(users[2].encode(), refuse=True)
+    first = await admin.send_to_type("key-test", name, TypeSend(message="m", after=p))
+    await proxy.accept()
+    assert first.status == 202 and first.body["resume_after"] is not None
+    again = await admin.send_to_type("key-test", name,
+                                     TypeSend(message="m", after=first.body["resume_after"]))
+    assert again.status == 201
+    counts = dict(await own_pool.fetch(
+        "SELECT user_id, count(*) FROM tidings_notifications WHERE user_id = ANY($1::text[])"
+        " GROUP BY user_id", users))
+    assert counts == {u: 1 for u in users}
+    await own_pool.execute("DELETE FROM tidings_outbox")

@@ -92,11 +92,16 @@ def _verified(request: web.Request) -> tuple[str, str]:
 
 
 async def _one_click(request: web.Request) -> bool:
-    """Whether the body is the RFC 8058 one: ``List-Unsubscribe=One-Click``."""
-    if request.content_type in _FORMS:
-        values = (await request.post()).getall("List-Unsubscribe", [])
-    else:  # a client that left the content type out
-        values = parse_qs(await request.text()).get("List-Unsubscribe", [])
+    """Whether the body is the RFC 8058 one: ``List-Unsubscribe=One-Click``. A body that
+    does not decode (an unknown charset, bytes that are not its text, a broken multipart)
+    is not."""
+    try:
+        if request.content_type in _FORMS:
+            values = (await request.post()).getall("List-Unsubscribe", [])
+        else:  # a client that left the content type out
+            values = parse_qs(await request.text()).get("List-Unsubscribe", [])
+    except (ValueError, LookupError):  # UnicodeDecodeError is a ValueError
+        return False
     return values == ["One-Click"]
 
 

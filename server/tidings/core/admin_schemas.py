@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import msgspec
 from msgspec import Meta, Struct
 
-from .ids import USER_ID_PATTERN
+from .ids import USER_ID_PATTERN, whole
 from .jsonvalues import MAX_INT
 from .schemas import MAX_MESSAGE_CHARS, PublishRequest, PushOptions, ShortText, UserIdInt
 
@@ -35,7 +35,8 @@ class PageQuery(Struct):
         return None if self.before is msgspec.UNSET else self.before
 
 
-UserIdText = Annotated[str, Meta(pattern=USER_ID_PATTERN, min_length=1, max_length=255)]
+#: A user id as a cursor: no :func:`~.ids.user_id` check follows, so the schema's is whole.
+UserIdText = Annotated[str, Meta(pattern=whole(USER_ID_PATTERN), min_length=1, max_length=255)]
 
 
 class SubscribersQuery(Struct):

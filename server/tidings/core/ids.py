@@ -4,7 +4,8 @@ A user id is what a token's ``sub`` holds, what a publish names as a
 recipient and what ``POST /api/v1/tokens`` mints for; a device token is what
 a phone registers and what a device path names. Patterns are given both as
 JSON Schema (ECMAScript) text for the API description and as whole-string
-matches here: ``$`` alone would let a trailing newline through.
+matches here: ``$`` alone would let a trailing newline through. A pattern that
+only a schema checks is made with :func:`whole` (a schema's check is a search).
 """
 
 from __future__ import annotations
@@ -15,6 +16,15 @@ import re
 
 from . import errors
 from .errors import ValidationError
+
+
+def whole(pattern: str) -> str:
+    """``pattern`` (``^...$``) matching whole strings only, in Python as in ECMAScript:
+    Python's ``$`` also matches before a final newline, so ``^[a-z]+$`` finds ``"fr\\n"``."""
+    if not (pattern.startswith("^") and pattern.endswith("$")):
+        raise ValueError(f"not an anchored pattern: {pattern!r}")
+    return pattern[:-1] + "(?!\\n)$"
+
 
 #: 1 to 255 characters, none of them a control character (C0, DEL or C1).
 USER_ID_PATTERN = "^[^\\u0000-\\u001f\\u007f-\\u009f]{1,255}$"

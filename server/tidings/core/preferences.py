@@ -22,6 +22,8 @@ Contracts:
 - A PATCH changes only what it names; a choice for an undeclared type, a channel
   a type does not offer, or turning off a channel of a required type that is on
   by default is refused (``ValidationError``) and changes nothing.
+- Stored choices that do not parse (stored under an older rule) count as no
+  choice one part at a time (:func:`parse_choices`): an opt-out stands.
 - Quiet hours are ``{"start": "HH:MM", "end": "HH:MM"}`` in the user's timezone;
   ``end`` before ``start`` spans midnight; equal times are refused.
 """
@@ -36,9 +38,10 @@ import msgspec
 from msgspec import Meta, Struct
 
 from . import errors
+from .ids import whole
 from .typedefs import CHANNELS, TYPE_NAME_PATTERN, Channel, TypeDefinition
 
-HHMM_PATTERN = "^([01][0-9]|2[0-3]):[0-5][0-9]$"
+HHMM_PATTERN = whole("^([01][0-9]|2[0-3]):[0-5][0-9]$")
 HHMM = Annotated[str, Meta(pattern=HHMM_PATTERN)]
 TypeName = Annotated[str, Meta(pattern=TYPE_NAME_PATTERN)]
 
@@ -92,11 +95,34 @@ def in_quiet_hours(q: QuietHours, minute: int) -> bool:
 
 
 def parse_choices(raw: Any) -> Choices:
-    """Stored choices (a JSON value); what does not parse counts as no choice."""
+    """Stored choices (a JSON value). What does not parse counts as no choice, part by
+    part (a channel switch, one type's channel, the quiet hours): choices stored under an
+    older rule never take a user's other choices, their opt-outs, with them."""
     try:
         return msgspec.convert(raw or {}, Choices)
     except msgspec.ValidationError:
-        return Choices()
+        pass
+    raw = raw if isinstance(raw, dict) else {}
+    types = raw.get("types") if isinstance(raw.get("types"), dict) else {}
+    return Choices(
+        channels=_switches(raw.get("channels")),
+        types={name: TypeChoice(_switches(choice.get("channels")))
+               for name, choice in types.items() if isinstance(choice, dict)},
+        quiet_hours=_quiet_hours(raw.get("quiet_hours")))
+
+
+def _switches(raw: Any) -> dict[Channel, bool]:
+    """The channel switches of ``raw`` that parse."""
+    if not isinstance(raw, dict):
+        return {}
+    return {c: on for c, on in raw.items() if c in CHANNELS and isinstance(on, bool)}
+
+
+def _quiet_hours(raw: Any) -> QuietHours | None:
+    try:
+        return msgspec.convert(raw, QuietHours | None)
+    except msgspec.ValidationError:
+        return None
 
 
 def channel_on(types: Mapping[str, TypeDefinition], name: str, choices: Choices,

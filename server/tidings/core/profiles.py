@@ -12,10 +12,12 @@ from typing import Annotated
 
 from msgspec import Meta, Struct
 
+from .ids import whole
+
 #: Written with explicit ranges (no ``\\s``): Python's and ECMAScript's differ (U+0085).
-EMAIL_PATTERN = ("^[^@\\u0000-\\u0020\\u007f-\\u00a0]{1,64}"
-                 "@[^@\\u0000-\\u0020\\u007f-\\u00a0]{1,189}$")
-LOCALE_PATTERN = "^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$"
+EMAIL_PATTERN = whole("^[^@\\u0000-\\u0020\\u007f-\\u00a0]{1,64}"
+                      "@[^@\\u0000-\\u0020\\u007f-\\u00a0]{1,189}$")
+LOCALE_PATTERN = whole("^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$")
 
 
 class ProfileRequest(Struct, forbid_unknown_fields=True):

@@ -22,6 +22,7 @@ from .ids import (
     USER_ID_PATTERN,
     user_id,
     webpush_token,
+    whole,
 )
 from .jsonvalues import MAX_INT
 
@@ -53,7 +54,7 @@ class PushOptions(Struct, forbid_unknown_fields=True, omit_defaults=True):
     sound: ShortText | None = None
     extra: dict[str, Any] | None = None
     # an APNs header of at most 64 bytes: printable ASCII, so characters are bytes
-    collapse_id: Annotated[str, Meta(max_length=64, pattern=r"^[\x20-\x7e]*$")] | None = None
+    collapse_id: Annotated[str, Meta(max_length=64, pattern=whole(r"^[\x20-\x7e]*$"))] | None = None
     ttl: Annotated[int, Meta(ge=0, le=28 * 24 * 3600)] | None = None
 
 
@@ -165,7 +166,7 @@ class ListQuery(Struct):
     page: Annotated[int, Meta(ge=1, le=MAX_PAGE)] = 1
     page_size: Annotated[int, Meta(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE
     #: ``true`` or ``false`` (any case); absent means both. Anything else is a 400.
-    is_read: Annotated[str, Meta(pattern="^(?i:true|false)$")] | msgspec.UnsetType = (
+    is_read: Annotated[str, Meta(pattern=whole("^(?i:true|false)$"))] | msgspec.UnsetType = (
         msgspec.UNSET)
     before: Annotated[int, Meta(ge=1, le=MAX_INT)] | msgspec.UnsetType = msgspec.UNSET
 

@@ -23,12 +23,13 @@ from msgspec import Meta, Struct
 
 from . import errors, templates
 from .errors import ValidationError
+from .ids import whole
 from .schemas import MAX_DELAY_SECONDS, PushOptions, reserved_extra_key
 
 #: The channels a notification can take besides the in-app inbox.
 CHANNELS = ("push", "email", "web_push")
 Channel = Literal["push", "email", "web_push"]
-TYPE_NAME_PATTERN = "^[A-Za-z0-9_.:-]{1,64}$"
+TYPE_NAME_PATTERN = whole("^[A-Za-z0-9_.:-]{1,64}$")
 TYPE_NAME_RULE = "type names are 1 to 64 characters of A-Z a-z 0-9 _ . : -"
 _TYPE_NAME_RE = re.compile(TYPE_NAME_PATTERN)
 Template = Annotated[str, Meta(max_length=templates.MAX_TEMPLATE_CHARS)]

@@ -5,7 +5,9 @@ Contracts:
 - Every action (a send, a requeue, a discard) is written to the audit log
   with the acting admin key's id: a send's row is committed before the
   publish starts (an action that cannot be recorded is not taken: 503), a
-  requeue's or discard's in the same transaction as the change.
+  requeue's or discard's in the same transaction as the change. A send the
+  publish refuses (a 4xx: an idempotency key's 409) gains ``refused`` (the
+  error's code) in its row: it sent nothing.
 - A send is an ordinary publish (:class:`~.publishing.Publishing`): same
   rules, same answer; the console's "push now" is ``push.when: "always"``.
 - A send to a type's subscribers (:mod:`.subscribers`: who they are) refuses a
@@ -15,8 +17,10 @@ Contracts:
   templates apply as to any typed publish; a page of more than a publish's
   chunk is streamed). A page that fails when earlier pages are stored ends the
   send with a 202 naming ``resume_after`` (the last subscriber handled;
-  sending again with ``after`` set to it reaches the rest, once); the first
-  page failing is the publish's error. The audit row gains ``recipient_count``
+  sending again with ``after`` set to it reaches the rest, once; except a
+  page whose outcome is unknown, ``StoreUnavailable`` after a write in flight,
+  which may be stored and is sent again); the first page failing is the
+  publish's error. The audit row gains ``recipient_count``
   and ``resume_after`` when the send ends.
 - Reads never change anything. A user's lookup holds their counts, latest
   notifications, devices with their last push and last error, the live nodes
@@ -41,7 +45,7 @@ from ..bus.errors import translated as bus_errors
 from ..config import Settings
 from ..core import errors
 from ..core.admin_schemas import TypeSend, type_publish
-from ..core.errors import StoreError, Unavailable
+from ..core.errors import StoreError, TidingsError, Unavailable
 from ..core.preferences import effective, parse_choices
 from ..core.push_apps import attribute
 from ..core.schemas import PublishRequest
@@ -87,8 +91,9 @@ class Admin:
     # -- actions ----------------------------------------------------------
 
     async def send(self, admin: str, req: PublishRequest, users: list[str]) -> Answer:
-        """Publish ``req`` to ``users`` as ``admin``; the audit row is committed first."""
-        await store.audit(self._pool, admin, "send",
+        """Publish ``req`` to ``users`` as ``admin``; the audit row is committed first, and
+        gains ``refused`` (the error's code) if the publish refuses the send."""
+        audit_id = await store.audit(self._pool, admin, "send",
                           users[0] if len(users) == 1 else f"{len(users)} recipients", {
                               "recipients": users[:RECIPIENTS_AUDITED],
                               "recipient_count": len(users),
@@ -96,7 +101,19 @@ class Admin:
                               "message": req.message[:200],
                               "push": None if req.push is None else req.push.when,
                               "persist": req.persist, "delay": req.delay})
-        return await self._publishing.publish(req, users)
+        try:
+            return await self._publishing.publish(req, users)
+        except TidingsError as exc:
+            if not isinstance(exc, Unavailable):  # refused, so nothing was sent
+                await self._outcome(audit_id, {"refused": exc.code})
+            raise
+
+    async def _outcome(self, audit_id: int, outcome: dict[str, Any]) -> None:
+        """Add ``outcome`` to the audit row of an action already decided (logged if not)."""
+        try:
+            await store.audit_outcome(self._pool, audit_id, outcome)
+        except (Unavailable, StoreError) as exc:  # the action is done: its answer stands
+            log.warning("the audit row %d did not get its outcome (%s)", audit_id, exc)
 
     async def declared(self, name: str) -> Mapping[str, TypeDefinition]:
         """The declared types, ``name`` among them; raises ``NotFound`` (``unknown_type``)
@@ -133,11 +150,8 @@ class Admin:
             log.warning("a send to the subscribers of %r stopped after %s (%s)", name, handled,
                         exc)
             stopped = handled
-        outcome = {"recipient_count": created + pending, "resume_after": stopped}
-        try:
-            await store.audit_outcome(self._pool, audit_id, outcome)
-        except (Unavailable, StoreError) as exc:  # the send is done: its answer stands
-            log.warning("the audit row %d did not get its outcome (%s)", audit_id, exc)
+        await self._outcome(audit_id, {"recipient_count": created + pending,
+                                       "resume_after": stopped})
         return Answer(202 if pending or stopped else 201, {
             "type": name, "recipients": created + pending, "created": created,
             "pending": pending, "notifications": shown, "resume_after": stopped})

@@ -11,7 +11,8 @@ Contracts:
   apply one after the other; a refused one (an undeclared type, a channel the
   type does not use, a required type's channel turned off) is a 400 and changes
   nothing.
-- A one-click unsubscribe (:meth:`Preferences.email_off`) is such a PATCH.
+- A one-click unsubscribe (:meth:`Preferences.email_off`) is such a PATCH, made
+  only if the user's stored choice is not already e-mail off for the type.
 - After a change, ``{"type": "preferences", ...the document}`` goes to every socket
   of the user on every node (through the bus, like counts). A Redis failure there
   loses only that live update, never the change (a socket reads the document
@@ -73,7 +74,15 @@ class Preferences:
 
     async def email_off(self, user_id: str, kind: str) -> dict[str, Any]:
         """Turn e-mail off for type ``kind`` (a one-click unsubscribe): the PATCH of that one
-        choice, refused and announced as any PATCH is; doing it again changes nothing more."""
+        choice, refused and announced as any PATCH is; once the choice is stored, doing it
+        again changes nothing (no new version, nothing announced)."""
+        choices, version = await store.get(self._pool, user_id)
+        chosen = parse_choices(choices).types.get(kind)
+        t = self._types.known.get(kind)
+        allowed = t is not None and "email" in t.channels and not (
+            t.required and t.channels["email"])  # else the PATCH says why not
+        if allowed and chosen is not None and chosen.channels.get("email") is False:
+            return self._document(choices, version)
         return await self.patch(user_id, PreferencesPatch(
             types={kind: TypeChoice(channels={"email": False})}))
 
