@@ -19,7 +19,7 @@ from typing import Any
 
 from tidings import config
 from tidings.core import events
-from tidings.core.shapes import Counts
+from tidings.core.replies import Counts
 from tidings.gateway.connection import Connection
 from tidings.gateway.hub import Hub
 from tidings.services.metrics import Metrics, Recorder

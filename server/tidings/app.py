@@ -43,7 +43,7 @@ from .config import Settings
 from .core import unsubscribe as one_click
 from .core.errors import ConfigError
 from .core.ratelimit import RateLimiter
-from .core.schemas import MAX_BODY_BYTES
+from .core.requests import MAX_BODY_BYTES
 from .core.webpush import HostPolicy
 from .gateway import node_sample, ws
 from .gateway.hub import Hub

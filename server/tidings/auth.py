@@ -4,7 +4,7 @@ Contracts: only the configured algorithms verify (``none`` never does); ``exp``
 and ``sub`` are required, ``aud``/``iss`` checked when configured, ``exp``,
 ``nbf`` and ``iat`` with a small leeway (``nbf`` and ``iat`` may not lie in the
 future); ``exp``, ``nbf`` and ``iat`` must be JSON numbers and ``sub`` must
-follow the user-id rule of :mod:`tidings.core.schemas`. A token is a compact
+follow the user-id rule of :mod:`tidings.core.requests`. A token is a compact
 JWS of three base64url parts (canonical, padding optional); a header naming
 critical extensions (``crit``, ``b64``) or a non-string ``kid`` is refused.
 The signature is checked before any claim is read.

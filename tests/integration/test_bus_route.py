@@ -9,7 +9,7 @@ import redis.asyncio as aioredis
 from tidings.bus import keys, presence
 from tidings.bus.publisher import Publisher
 from tidings.core import events
-from tidings.core.shapes import Counts
+from tidings.core.replies import Counts
 
 from helpers import new_user
 

@@ -12,7 +12,7 @@ from tidings.bus import keys, presence
 from tidings.bus.publisher import Publisher
 from tidings.core import events
 from tidings.core.errors import StoreError
-from tidings.core.schemas import PublishRequest
+from tidings.core.requests import PublishRequest
 from tidings.services.publishing import Publishing
 from tidings.store import publish as store
 

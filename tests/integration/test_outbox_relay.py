@@ -12,7 +12,7 @@ from tidings.bus.connect import client
 from tidings.bus.publisher import Publisher
 from tidings.core import events
 from tidings.core.errors import Unavailable
-from tidings.core.schemas import PublishRequest, check_publish
+from tidings.core.requests import PublishRequest, check_publish
 from tidings.embedded import free_port, start_redis, stop_process
 from tidings.services.publishing import Publishing
 from tidings.workers.relay import Relay

@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 
-from tidings.core.schemas import MAX_BATCH
+from tidings.core.requests import MAX_BATCH
 
 from helpers import API_KEY, PRODUCER, new_user
 

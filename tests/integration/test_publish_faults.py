@@ -16,7 +16,7 @@ import pytest
 
 from tidings.bus.publisher import Publisher
 from tidings.core.errors import StoreError, StoreUnavailable
-from tidings.core.schemas import PublishRequest
+from tidings.core.requests import PublishRequest
 from tidings.embedded import start_redis, stop_process
 from tidings.services.publishing import Publishing
 

@@ -10,7 +10,7 @@ import pytest
 
 from tidings.bus import keys, presence
 from tidings.bus.publisher import Publisher
-from tidings.core.schemas import PublishRequest, PushOptions
+from tidings.core.requests import PublishRequest, PushOptions
 from tidings.services.publishing import Publishing
 from tidings.store import db
 from tidings.store import publish as store

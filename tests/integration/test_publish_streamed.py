@@ -16,7 +16,7 @@ import pytest
 
 from tidings.bus.publisher import Publisher
 from tidings.core.errors import Conflict
-from tidings.core.schemas import PublishRequest
+from tidings.core.requests import PublishRequest
 from tidings.services import drafting
 from tidings.services.publishing import Publishing
 from tidings.store import db

@@ -38,10 +38,10 @@ async def token_of(pool, device_id: int) -> str:
 
 async def outcomes(pool, uid: str, *, sending: bool = False) -> list[tuple]:
     """(outcome, device id, attempt) of the delivery log of ``uid``, oldest first."""
-    from tidings.store import push as deliveries
+    from tidings.store import delivery_log
 
     return [(d["outcome"], d["device"] and d["device"]["id"], d["attempt"])
-            for d in await deliveries.deliveries(pool, uid)
+            for d in await delivery_log.deliveries(pool, uid)
             if sending or d["outcome"] != "sending"]
 
 

@@ -324,9 +324,9 @@ async def test_a_4xx_is_retried_with_backoff_and_then_delivered(
 
 
 async def _log(pool, uid):
-    from tidings.store import push as deliveries
+    from tidings.store import delivery_log
 
-    return [d for d in await deliveries.deliveries(pool, uid) if d["channel"] != "socket"]
+    return [d for d in await delivery_log.deliveries(pool, uid) if d["channel"] != "socket"]
 
 
 async def test_tidings_serve_runs_an_email_worker_with_the_smtp_settings(

@@ -7,7 +7,7 @@ import pytest
 from push_helpers import CERT_TOPIC, KEY_ID, TEAM_ID, TOPIC, apns_token
 
 from tidings.core.push import Device, Outcome, PushJob
-from tidings.core.schemas import PushOptions
+from tidings.core.requests import PushOptions
 from tidings.push.registry import Registry
 
 from fakes.fake_apns import Answer

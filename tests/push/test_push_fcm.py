@@ -3,7 +3,7 @@
 import pytest
 
 from tidings.core.push import Device, Outcome, PushJob
-from tidings.core.schemas import PushOptions
+from tidings.core.requests import PushOptions
 from tidings.push.fcm import FCMProvider
 
 from fakes.fake_fcm import Answer

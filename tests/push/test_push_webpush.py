@@ -13,7 +13,7 @@ from push_helpers import jobs_of, outcomes
 from tidings.core.errors import ConfigError
 from tidings.core.ids import webpush_token
 from tidings.core.push import Device, Outcome, PushJob
-from tidings.core.schemas import PushOptions
+from tidings.core.requests import PushOptions
 from tidings.core.webpush import WEBPUSH_MAX_BYTES, HostPolicy, webpush_payload
 from tidings.push.registry import Registry, WebPushSetup, parse_config
 from tidings.push.vapid import Vapid, generate, load_key

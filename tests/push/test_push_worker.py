@@ -17,8 +17,7 @@ from push_helpers import (
 
 from tidings.bus.throttle import Throttle
 from tidings.push.registry import Registry
-from tidings.store import push as deliveries
-from tidings.store import push_results
+from tidings.store import delivery_log, push_results
 from tidings.workers.push import PushWorker, WorkerConfig
 
 from fakes.fake_apns import Answer as ApnsAnswer
@@ -82,7 +81,7 @@ async def test_one_job_reaches_every_active_device_through_its_app(
         ("failed", unknown, 1)])
     assert sorted(await outcomes(pool, uid, sending=True)) == sorted([
         *await outcomes(pool, uid), *[("sending", d, 1) for d in (default, cert, android)]])
-    (failed,) = [d for d in await deliveries.deliveries(pool, uid) if d["outcome"] == "failed"]
+    (failed,) = [d for d in await delivery_log.deliveries(pool, uid) if d["outcome"] == "failed"]
     assert "no push app" in failed["detail"] and failed["device"]["platform"] == "apns"
     assert await jobs_of(pool, [uid]) == []
 
@@ -293,5 +292,5 @@ async def test_the_console_provider_prints_and_counts_as_pushed(user, pool, make
     line = orjson.loads(capsys.readouterr().out)
     assert line["device_id"] == dev and line["payload"]["message"]["data"]["uid"] == uid
     assert await outcomes(pool, uid) == [("pushed", dev, 1)]
-    (row,) = [d for d in await deliveries.deliveries(pool, uid) if d["outcome"] == "pushed"]
+    (row,) = [d for d in await delivery_log.deliveries(pool, uid) if d["outcome"] == "pushed"]
     assert row["channel"] == "console" and row["device"]["app_id"] == "any.app"

@@ -8,7 +8,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from tidings.services.context import SERVICES
-from tidings.store import push as deliveries
+from tidings.store import delivery_log
 
 import helpers
 from helpers import PRODUCER, user_headers
@@ -60,5 +60,5 @@ async def publish(http, node, user, kind, message="hello", **extra):
 
 
 async def details(pool, uid):
-    return [(d["outcome"], d["detail"]) for d in await deliveries.deliveries(pool, uid)
+    return [(d["outcome"], d["detail"]) for d in await delivery_log.deliveries(pool, uid)
             if d["channel"] != "socket"]

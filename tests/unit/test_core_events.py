@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tidings.core import events
-from tidings.core.shapes import CONTENT_FIELDS, Counts, inbox_page, notification_dict
+from tidings.core.replies import CONTENT_FIELDS, Counts, inbox_page, notification_dict
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 CONTENT = {"message": "hi", "type": "comment", "title": "T", "data": {"k": 1},

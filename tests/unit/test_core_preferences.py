@@ -23,7 +23,7 @@ from tidings.core.preferences import (
     in_quiet_hours,
     subscribes,
 )
-from tidings.core.schemas import PushOptions
+from tidings.core.requests import PushOptions
 from tidings.core.typedefs import CHANNELS, Digest, TypeDefinition, merged_push
 from tidings.workers.push_policy import local_minute, resume_at
 

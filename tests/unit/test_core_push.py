@@ -26,7 +26,7 @@ from tidings.core.push import (
     parse_retry_after,
     push_options,
 )
-from tidings.core.schemas import PushOptions
+from tidings.core.requests import PushOptions
 
 UID = "0b9f5a3e-6a1b-4c55-9d8e-1f2a3b4c5d6e"
 

@@ -17,8 +17,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from tidings.core import events
+from tidings.core.replies import CONTENT_FIELDS, Counts
 from tidings.core.session import Close, Fetch, Send, Session
-from tidings.core.shapes import CONTENT_FIELDS, Counts
 
 USER = "u1"
 NOW = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)

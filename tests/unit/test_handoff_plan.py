@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tidings.core.push import Decision, decide
-from tidings.core.schemas import PushOptions
+from tidings.core.requests import PushOptions
 from tidings.services.handoff import emails, owed
 from tidings.store.publish import NOT_STORED, Draft, Published, Row
 

@@ -25,7 +25,7 @@ from tidings.core.errors import (
     TidingsError,
     Unavailable,
 )
-from tidings.core.shapes import Counts
+from tidings.core.replies import Counts
 from tidings.services.metrics import DELIVERY_KINDS, Metrics, delivery_kind
 from tidings.store.backlog import Backlog
 

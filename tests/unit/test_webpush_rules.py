@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from tidings.core.errors import ValidationError
 from tidings.core.push import PushJob
-from tidings.core.schemas import PushOptions
+from tidings.core.requests import PushOptions
 from tidings.core.webpush import (
     AUTH_PATTERN,
     KNOWN_HOSTS,

@@ -22,7 +22,7 @@ from ..core.admin_schemas import (
 )
 from ..core.decoding import convert_query
 from ..core.errors import NotFound
-from ..core.schemas import PublishRequest, check_publish
+from ..core.requests import PublishRequest, check_publish
 from ..core.typedefs import is_type_name
 from ..services.admin import ADMIN
 from .admin_auth import admin, console_enabled

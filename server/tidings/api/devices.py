@@ -14,7 +14,7 @@ from aiohttp import web
 
 from ..core.errors import NotFound
 from ..core.ids import check_device_token, is_device_token
-from ..core.schemas import DeviceRequest, DeviceUpdate, WebPushDevice
+from ..core.requests import DeviceRequest, DeviceUpdate, WebPushDevice
 from .http import body, reply, services, user
 
 routes = web.RouteTableDef()

@@ -25,7 +25,7 @@ from ..core import errors
 from ..core.decoding import decode_body
 from ..core.errors import AuthError, RateLimited, TidingsError, TooLarge
 from ..core.ratelimit import RateLimiter
-from ..core.schemas import MAX_BODY_BYTES
+from ..core.requests import MAX_BODY_BYTES
 from ..services.context import SERVICES, Services
 from ..services.health import unavailable
 

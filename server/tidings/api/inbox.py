@@ -8,8 +8,8 @@ from aiohttp import web
 
 from ..core.decoding import convert_query
 from ..core.errors import NotFound
-from ..core.schemas import DetailPatch, ListQuery, PatchRequest
-from ..core.shapes import REMOVED, inbox_page, notification_dict
+from ..core.replies import REMOVED, inbox_page, notification_dict
+from ..core.requests import DetailPatch, ListQuery, PatchRequest
 from .http import body, reply, services, user
 
 routes = web.RouteTableDef()

@@ -16,7 +16,7 @@ from aiohttp import web
 
 from .. import __version__
 from ..core import ids
-from ..core import schemas as s
+from ..core import requests as s
 from ..core.jsonvalues import MAX_INT
 from ..core.preferences import PreferencesPatch
 from ..core.profiles import ProfileRequest

@@ -11,7 +11,7 @@ from typing import Any
 
 from ..core import admin_schemas as a
 from ..core import ids
-from ..core import schemas as s
+from ..core import requests as s
 from ..core.jsonvalues import MAX_INT
 from ..core.typedefs import TYPE_NAME_PATTERN
 from ..services.admin import RECIPIENTS_SHOWN

@@ -1,9 +1,9 @@
 """JSON Schemas of what the API answers, its error statuses, and the limits it states.
 
-The response schemas describe :mod:`tidings.core.shapes` and the handlers'
+The response schemas describe :mod:`tidings.core.replies` and the handlers'
 replies exactly (no extra properties), so a test that checks every answer
 against them (Schemathesis) catches drift. :func:`tighten` adds to the request
-schemas generated from :mod:`tidings.core.schemas` what the decoder enforces
+schemas generated from :mod:`tidings.core.requests` what the decoder enforces
 beyond msgspec's types: no NUL in any text, the 64-bit number range, and the
 rules between fields.
 """
@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..core import errors, ids, webpush
-from ..core import schemas as s
+from ..core import requests as s
 from ..core.jsonvalues import MAX_DEPTH, MAX_INT, MIN_INT
 from ..core.preferences import HHMM_PATTERN
 from ..core.typedefs import CHANNELS

@@ -13,7 +13,7 @@ from ..auth import mint
 from ..core import ids
 from ..core.decoding import decode_batch, decode_body
 from ..core.errors import NotFound
-from ..core.schemas import PublishRequest, TokenRequest, check_publish
+from ..core.requests import PublishRequest, TokenRequest, check_publish
 from ..services import deliveries as deliveries_of
 from ..services.drafting import Answer
 from .http import body, failure, producer, raw_body, reply, services

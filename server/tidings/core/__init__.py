@@ -8,11 +8,11 @@ Modules:
 - ``errors``: errors a client can be told about (code, status, message).
 - ``ids``: identifier rules for user ids and device tokens.
 - ``jsonvalues``: limits on decoded JSON a schema cannot state.
-- ``schemas``: declared request schemas and their limits.
+- ``requests``: declared request schemas and their limits.
 - ``admin_schemas``: declared request schemas of the operator's console.
 - ``profiles``: the declared shape of a user's profile.
 - ``decoding``: request bodies and query strings into typed values.
-- ``shapes``: what clients see: notifications, counts, inbox pages.
+- ``replies``: what clients see: notifications, counts, inbox pages.
 - ``events``: the bus event format.
 - ``protocol``: the WebSocket protocol: messages, close codes, limits.
 - ``frames``: WebSocket framing (RFC 6455) and the opening handshake.

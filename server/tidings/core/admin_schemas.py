@@ -1,6 +1,6 @@
 """Declared request schemas of the operator's console (``/api/v1/admin/...``).
 
-A send takes :class:`~tidings.core.schemas.PublishRequest` itself: the console
+A send takes :class:`~tidings.core.requests.PublishRequest` itself: the console
 publishes exactly what a producer could. A send to a type's subscribers takes
 :class:`TypeSend`: a publish's content and push options, with neither
 recipients (the subscribers are) nor type (the path names it), and without
@@ -17,7 +17,7 @@ from msgspec import Meta, Struct
 
 from .ids import USER_ID_PATTERN, whole
 from .jsonvalues import MAX_INT
-from .schemas import MAX_MESSAGE_CHARS, PublishRequest, PushOptions, ShortText, UserIdInt
+from .requests import MAX_MESSAGE_CHARS, PublishRequest, PushOptions, ShortText, UserIdInt
 
 MAX_LIMIT = 100
 DEFAULT_LIMIT = 50

@@ -2,7 +2,7 @@
 
 Every request body and query string passes through :func:`decode_body` or
 :func:`convert_query` before a handler sees it, so handlers only meet valid,
-typed values of :mod:`.schemas`, within the limits of :mod:`.jsonvalues`.
+typed values of :mod:`.requests`, within the limits of :mod:`.jsonvalues`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import msgspec
 from . import errors
 from .errors import TooLarge, ValidationError
 from .jsonvalues import check_value, too_deep, whole_numbers
-from .schemas import MAX_BODY_BYTES, BatchRequest
+from .requests import MAX_BODY_BYTES, BatchRequest
 
 T = TypeVar("T")
 

@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 import orjson
 
 from . import protocol
-from .shapes import Counts
+from .replies import Counts
 
 NOTIFICATION = "n"
 COUNTS = "c"

@@ -19,7 +19,7 @@ import orjson
 from msgspec import Meta, Struct
 
 from . import errors
-from .shapes import ACTIVE, Counts, notification_dict
+from .replies import ACTIVE, Counts, notification_dict
 
 # Close codes (RFC 6455 ranges: 1xxx protocol, 4xxx application).
 CLOSE_BAD_TOKEN = 4001
@@ -88,7 +88,7 @@ def stored_frame(row: Mapping[str, Any], counts: Counts) -> bytes:
 
 def shared_part(content: dict[str, Any]) -> bytes:
     """The JSON members of a notification that every recipient shares: those of
-    :func:`~tidings.core.shapes.notification_dict` but id, uid, seq and user, in its
+    :func:`~tidings.core.replies.notification_dict` but id, uid, seq and user, in its
     order (a property test holds the two together), for a new (unread, ACTIVE) one.
     Built directly: this runs once per event, so once per recipient of single publishes."""
     get = content.get

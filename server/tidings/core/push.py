@@ -28,7 +28,7 @@ from typing import Any
 
 import msgspec
 
-from .schemas import PushOptions
+from .requests import PushOptions
 
 APNS_MAX_BYTES = 4096
 FCM_MAX_BYTES = 4096

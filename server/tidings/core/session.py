@@ -39,7 +39,7 @@ from .protocol import (
     stored_frame,
     with_counts,
 )
-from .shapes import Counts
+from .replies import Counts
 
 
 class Send(NamedTuple):

@@ -24,7 +24,7 @@ from msgspec import Meta, Struct
 from . import errors, templates
 from .errors import ValidationError
 from .ids import whole
-from .schemas import MAX_DELAY_SECONDS, PushOptions, reserved_extra_key
+from .requests import MAX_DELAY_SECONDS, PushOptions, reserved_extra_key
 
 #: The channels a notification can take besides the in-app inbox.
 CHANNELS = ("push", "email", "web_push")

@@ -48,7 +48,7 @@ from ..core.admin_schemas import TypeSend, type_publish
 from ..core.errors import StoreError, TidingsError, Unavailable
 from ..core.preferences import effective, parse_choices
 from ..core.push_apps import attribute
-from ..core.schemas import PublishRequest
+from ..core.requests import PublishRequest
 from ..core.typedefs import TypeDefinition
 from ..push.app_info import describe
 from ..push.registry import parse_config

@@ -5,8 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from ..store import db, inbox
-from ..store import push as deliveries_log
+from ..store import db, delivery_log, inbox
 
 
 async def of(pool: db.Pool, uid: uuid.UUID) -> tuple[str, list[dict[str, Any]]] | None:
@@ -14,4 +13,4 @@ async def of(pool: db.Pool, uid: uuid.UUID) -> tuple[str, list[dict[str, Any]]] 
     user_id = await inbox.owner(pool, uid)
     if user_id is None:
         return None
-    return user_id, await deliveries_log.deliveries(pool, str(uid))
+    return user_id, await delivery_log.deliveries(pool, str(uid))

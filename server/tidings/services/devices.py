@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..core.errors import NotFound
-from ..core.schemas import WebPushSubscription
+from ..core.requests import WebPushSubscription
 from ..core.webpush import HostPolicy, check_endpoint, check_keys
 from ..store import db, devices
 

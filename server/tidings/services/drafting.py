@@ -21,8 +21,8 @@ from typing import Any
 import msgspec
 
 from ..core import errors, events
-from ..core.schemas import PublishRequest
-from ..core.shapes import CONTENT_FIELDS
+from ..core.replies import CONTENT_FIELDS
+from ..core.requests import PublishRequest
 from ..store import publish as store
 
 _LOW = (1 << 48) - 1

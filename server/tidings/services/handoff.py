@@ -40,7 +40,7 @@ import msgspec
 from ..bus.publisher import Publisher
 from ..core.errors import BusUnavailable, StoreError, StoreUnavailable, Unavailable
 from ..core.push import Decision, decide
-from ..core.schemas import PushOptions
+from ..core.requests import PushOptions
 from ..store import db, outbox
 from ..store.publish import Published
 from ..store.push_jobs import OwedPush

@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from ..bus.publisher import Publisher
 from ..core import errors, events
 from ..core.errors import BusUnavailable, NotFound
-from ..core.schemas import ListQuery
-from ..core.shapes import Counts
+from ..core.replies import Counts
+from ..core.requests import ListQuery
 from ..store import db, inbox
 from .health import Health
 

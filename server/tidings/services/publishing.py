@@ -56,7 +56,7 @@ import msgspec
 
 from ..bus.publisher import Publisher
 from ..core.errors import BusUnavailable, StoreUnavailable, Unavailable
-from ..core.schemas import PublishRequest
+from ..core.requests import PublishRequest
 from ..store import db, idempotency, scheduled
 from ..store import publish as store
 from . import drafting, handoff

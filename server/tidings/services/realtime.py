@@ -24,9 +24,8 @@ from ..bus.errors import translated as bus_errors
 from ..bus.node_inbox import NodeInbox
 from ..core import events
 from ..core.errors import BusUnavailable, Unavailable
-from ..core.shapes import Counts
-from ..store import db, inbox
-from ..store import push as deliveries_log
+from ..core.replies import Counts
+from ..store import db, delivery_log, inbox
 from ..store.errors import translated as store_errors
 from .coalesce import Coalescer
 
@@ -178,7 +177,7 @@ class Realtime:
             return
         with store_errors():
             async with self._pool.acquire() as conn:
-                await deliveries_log.record_sockets(conn, delivered)
+                await delivery_log.record_sockets(conn, delivered)
                 if acks:
                     users, seqs = zip(*acks, strict=True)
-                    await deliveries_log.record_acks(conn, list(users), list(seqs))
+                    await delivery_log.record_acks(conn, list(users), list(seqs))

@@ -32,7 +32,7 @@ import asyncio
 import logging
 
 from ..core.errors import StoreError, StoreUnavailable
-from ..core.schemas import PublishRequest
+from ..core.requests import PublishRequest
 from ..store import db, idempotency, streamed
 from ..store import publish as store
 from . import drafting

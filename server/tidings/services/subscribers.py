@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 
 from ..core.preferences import parse_choices, subscribes
-from ..core.schemas import MAX_RECIPIENTS
+from ..core.requests import MAX_RECIPIENTS
 from ..core.typedefs import TypeDefinition
 from ..store import admin as store
 from ..store import db

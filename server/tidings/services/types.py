@@ -28,7 +28,7 @@ import msgspec
 
 from ..core.decoding import decode_body
 from ..core.errors import ConfigError, NotFound, StoreError, TidingsError, Unavailable
-from ..core.schemas import PublishRequest
+from ..core.requests import PublishRequest
 from ..core.typedefs import TypeDefinition, check_name, check_type, merged_push, to_document
 from ..store import db
 from ..store import types as store

@@ -17,7 +17,7 @@ Modules:
 - ``preferences``: users' preference choices.
 - ``profiles``: users' profiles.
 - ``types``: declared notification types.
-- ``push``: the delivery log, and who a job goes to.
+- ``delivery_log``: the delivery log, and who a job goes to.
 - ``push_jobs``: the push jobs owed for committed notifications.
 - ``push_results``: what becomes of claimed push jobs.
 - ``push_wake``: the connection that wakes push workers.

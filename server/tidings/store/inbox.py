@@ -20,7 +20,7 @@ from typing import Any
 
 import asyncpg
 
-from ..core.shapes import Counts
+from ..core.replies import Counts
 from .db import Connection, Pool
 from .errors import store_edge
 

@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 import asyncpg
 import orjson
 
-from ..core.shapes import ACTIVE, CONTENT_FIELDS
+from ..core.replies import ACTIVE, CONTENT_FIELDS
 from . import inbox
 from .db import Connection, Pool
 from .errors import store_edge

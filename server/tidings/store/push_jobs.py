@@ -37,7 +37,7 @@ import asyncpg
 import orjson
 
 from ..core.push import PushJob, push_options
-from ..core.schemas import PushOptions
+from ..core.requests import PushOptions
 from .errors import store_edge
 
 Pool = asyncpg.Pool

@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import delivery_log as log
 from . import digests, profiles
-from . import push as log
 from .errors import store_edge
 from .push_jobs import NOW, Pool
 

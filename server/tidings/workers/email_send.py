@@ -42,7 +42,7 @@ from ..core.typedefs import TypeDefinition
 from ..mail.base import Mailer
 from ..services.metrics import Recorder
 from ..store import digests, profiles
-from ..store.push import Record
+from ..store.delivery_log import Record
 from ..store.push_jobs import Claimed, Pool
 from .push_policy import Decided, Decisions
 from .push_settle import JobLog, Settler

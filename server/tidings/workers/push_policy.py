@@ -52,8 +52,8 @@ from ..services.profiles import zone
 from ..services.types import parse_stored
 from ..store import digests, preferences, profiles
 from ..store import types as stored_types
+from ..store.delivery_log import Record
 from ..store.digests import Hold
-from ..store.push import Record
 from ..store.push_jobs import Claimed, Pool
 
 #: The channels of the push jobs' devices: mobile (APNs, FCM) first, then browsers.

@@ -30,8 +30,8 @@ from ..core.errors import BusUnavailable
 from ..core.push import Device, Outcome, PushJob, SendResult, backoff
 from ..push.registry import Registry
 from ..services.metrics import Recorder
-from ..store import push as deliveries
-from ..store.push import Invalid, Record
+from ..store import delivery_log
+from ..store.delivery_log import Invalid, Record
 from ..store.push_jobs import Claimed, Pool
 from .push_policy import Decisions, device_channel
 from .push_settle import JobLog, Settler
@@ -95,7 +95,7 @@ class Sender:
     async def _start(self, batch: Sequence[Claimed]) -> list[tuple[Claimed, list[Device]]]:
         todo: list[tuple[Claimed, list[Device]]] = []
         batch = await self._decided(batch)
-        devices = await deliveries.active_devices(
+        devices = await delivery_log.active_devices(
             self._pool, [c.job.user_id for c in batch if c.job is not None])
         for c in batch:
             devs: list[Device] = []
@@ -115,7 +115,7 @@ class Sender:
             todo.append((c, devs))
         taken = [c.job.uid for c, devs in todo if c.taken_over and devs and c.job]
         if taken:
-            done = await deliveries.finished(self._pool, taken)
+            done = await delivery_log.finished(self._pool, taken)
             todo = [(c, [d for d in devs if c.job and (c.job.uid, d.id) not in done])
                     for c, devs in todo]
         return await self._throttled(todo)

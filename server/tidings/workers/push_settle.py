@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 
 from ..core.errors import StoreError, StoreUnavailable
 from ..store import push_results
+from ..store.delivery_log import Invalid, Record
 from ..store.digests import Hold
-from ..store.push import Invalid, Record
 from ..store.push_jobs import Pool
 from ..store.push_results import Settlement
 

@@ -32,7 +32,7 @@ import logging
 import msgspec
 
 from ..core.errors import StoreError, TidingsError, Unavailable
-from ..core.schemas import PublishRequest, check_publish
+from ..core.requests import PublishRequest, check_publish
 from ..services import drafting
 from ..services.publishing import Publishing
 from ..store import db, outbox, scheduled

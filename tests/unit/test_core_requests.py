@@ -14,7 +14,7 @@ from tidings.core.decoding import convert_query, decode_body
 from tidings.core.errors import TooLarge, ValidationError
 from tidings.core.ids import USER_ID_RULE, check_device_token, is_device_token, user_id
 from tidings.core.jsonvalues import MAX_DEPTH, MAX_INT, MIN_INT
-from tidings.core.schemas import (
+from tidings.core.requests import (
     MAX_BODY_BYTES,
     MAX_PAYLOAD_BYTES,
     MAX_RECIPIENTS,
