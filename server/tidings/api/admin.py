@@ -7,8 +7,6 @@ log by :class:`~tidings.services.admin.Admin`.
 
 from __future__ import annotations
 
-import uuid
-
 from aiohttp import web
 
 from ..core import errors, ids
@@ -27,7 +25,7 @@ from ..core.typedefs import is_type_name
 from ..services.admin import ADMIN
 from .admin_auth import admin, console_enabled
 from .demo import STATIC
-from .http import body, reply
+from .http import body, path_uid, reply
 
 routes = web.RouteTableDef()
 
@@ -95,10 +93,7 @@ async def user(request: web.Request) -> web.Response:
 @routes.get("/api/v1/admin/notifications/{uid}/deliveries")
 async def deliveries(request: web.Request) -> web.Response:
     admin(request)
-    try:
-        uid = uuid.UUID(request.match_info["uid"])
-    except ValueError:
-        raise NotFound("Notification not found") from None
+    uid = path_uid(request)
     found = await request.app[ADMIN].deliveries(uid)
     if found is None:
         raise NotFound("Notification not found")

@@ -13,6 +13,7 @@ import hashlib
 import logging
 import math
 import time
+import uuid
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
@@ -23,7 +24,7 @@ from .. import auth, logcontext
 from ..auth import Identity, check_api_key
 from ..core import errors
 from ..core.decoding import decode_body
-from ..core.errors import AuthError, RateLimited, TidingsError, TooLarge
+from ..core.errors import AuthError, NotFound, RateLimited, TidingsError, TooLarge
 from ..core.ratelimit import RateLimiter
 from ..core.requests import MAX_BODY_BYTES
 from ..services.context import SERVICES, Services
@@ -152,6 +153,14 @@ def _route(request: web.Request) -> str:
 
 def services(request: web.Request) -> Services:
     return request.app[SERVICES]
+
+
+def path_uid(request: web.Request) -> uuid.UUID:
+    """The ``{uid}`` of the route: a notification's uid; one that is no uuid is not found."""
+    try:
+        return uuid.UUID(request.match_info["uid"])
+    except ValueError:
+        raise NotFound("Notification not found") from None
 
 
 def bearer(request: web.Request) -> str | None:

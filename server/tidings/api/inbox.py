@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
-
 from aiohttp import web
 
 from ..core.decoding import convert_query
-from ..core.errors import NotFound
 from ..core.replies import REMOVED, inbox_page, notification_dict
 from ..core.requests import DetailPatch, ListQuery, PatchRequest
-from .http import body, reply, services, user
+from .http import body, path_uid, reply, services, user
 
 routes = web.RouteTableDef()
 
@@ -33,23 +30,17 @@ async def act(request: web.Request) -> web.Response:
     return reply({"updated": changed, **counts.as_dict()})
 
 
-def _uid(request: web.Request) -> uuid.UUID:
-    try:
-        return uuid.UUID(request.match_info["uid"])
-    except ValueError:
-        raise NotFound("Notification not found") from None
-
-
 @routes.get("/api/v1/me/notifications/{uid}")
 async def get_one(request: web.Request) -> web.Response:
     me = await user(request)
-    return reply(notification_dict(await services(request).inbox.one(me.user_id, _uid(request))))
+    found = await services(request).inbox.one(me.user_id, path_uid(request))
+    return reply(notification_dict(found))
 
 
 @routes.patch("/api/v1/me/notifications/{uid}")
 async def patch_one(request: web.Request) -> web.Response:
     me = await user(request)
-    uid = _uid(request)
+    uid = path_uid(request)
     req = await body(request, DetailPatch)
     s = services(request)
     await s.inbox.one(me.user_id, uid)  # NotFound unless it is the caller's

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from typing import Any
 
 from aiohttp import web
@@ -16,7 +15,7 @@ from ..core.errors import NotFound
 from ..core.requests import PublishRequest, TokenRequest, check_publish
 from ..services import deliveries as deliveries_of
 from ..services.drafting import Answer
-from .http import body, failure, producer, raw_body, reply, services
+from .http import body, failure, path_uid, producer, raw_body, reply, services
 
 routes = web.RouteTableDef()
 
@@ -77,10 +76,7 @@ def _slot_error(request: web.Request, exc: Exception) -> dict[str, Any]:
 async def deliveries(request: web.Request) -> web.Response:
     """Where one recipient's notification went: sockets, pushes, failures, deactivations."""
     producer(request)
-    try:
-        uid = uuid.UUID(request.match_info["uid"])
-    except ValueError:
-        raise NotFound("Notification not found") from None
+    uid = path_uid(request)
     found = await deliveries_of.of(services(request).pool, uid)
     if found is None:
         raise NotFound("Notification not found")
