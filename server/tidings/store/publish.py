@@ -34,28 +34,42 @@ _PUSH_PARAM = len(CONTENT_FIELDS) + 4
 _CONTENT_VALUES = ", ".join(f"c.{f}::jsonb" if f in _JSON_FIELDS else f"c.{f}"
                             for f in CONTENT_FIELDS)
 
-#: Several publishes in one statement, idempotent on the rows' uids. $1/$2/$3: per
-#: recipient row, its user, uid and publish (1-based), each list joined into one text
-#: (users by newlines, which no user id holds; the others by commas): asyncpg encodes
-#: a text in one go, an array element by element (4.5 ms of client CPU for 10,000
-#: user ids, 0.1 ms as one text). Then one array per content
-#: field and one of push options, indexed by publish (JSON values as text: asyncpg
-#: reads a list inside a jsonb[] as a nested array). A row whose uid is already
-#: stored for its user (an earlier attempt committed) is returned as it is, with no
-#: new seq, no count and no outbox row; the others are inserted. A user named by k
-#: new rows gets k seqs, in row order.
-_PUBLISH = f"""
+def _statement(retry: bool) -> str:
+    """The publish statement: several publishes in one, idempotent on the rows' uids.
+
+    $1/$2/$3: per recipient row, its user, uid and publish (1-based), each list
+    joined into one text (users by newlines, which no user id holds; the others by
+    commas): asyncpg encodes a text in one go, an array element by element (4.5 ms
+    of client CPU for 10,000 user ids, 0.1 ms as one text). Then one array per
+    content field and one of push options, indexed by publish (JSON values as text:
+    asyncpg reads a list inside a jsonb[] as a nested array). A user named by k new
+    rows gets k seqs, in row order.
+
+    ``retry``: a row whose uid is already stored for its user (an earlier attempt
+    committed) is returned as it is, with no new seq, no count and no outbox row;
+    the others are inserted. Without it every row is inserted (a stored uid is a
+    unique violation) and no table is read but through a unique index: its generic
+    plan stays cheap however small the tables were when it was made (looking the
+    uids up first became, planned on a young table, a scan of the whole table).
+    """
+    fresh_rows = "r WHERE r.uid NOT IN (SELECT uid FROM old)" if retry else "r"
+    old = """, old AS (
+    SELECT n.id, n.uid, n.seq, n.created_at
+    FROM tidings_notifications n JOIN r ON n.uid = r.uid AND n.user_id = r.user_id
+)""" if retry else ""
+    read_back = """
+UNION ALL
+SELECT old.id, old.seq, NULL, NULL, NULL, NULL, old.created_at, r.o
+FROM old JOIN r USING (uid)""" if retry else ""
+    return f"""
 WITH r AS (
     SELECT r.user_id, r.uid, r.p, r.o
     FROM unnest(string_to_array($1::text, E'\\n'), string_to_array($2::text, ',')::uuid[],
                 string_to_array($3::text, ',')::int[]) WITH ORDINALITY AS r(user_id, uid, p, o)
-), old AS (
-    SELECT n.id, n.uid, n.seq, n.created_at
-    FROM tidings_notifications n JOIN r ON n.uid = r.uid AND n.user_id = r.user_id
-), fresh AS (
+){old}, fresh AS (
     SELECT r.*, row_number() OVER (PARTITION BY r.user_id ORDER BY r.o) AS i,
            count(*) OVER (PARTITION BY r.user_id) AS n
-    FROM r WHERE r.uid NOT IN (SELECT uid FROM old)
+    FROM {fresh_rows}
 ), st AS (
     INSERT INTO tidings_user_state AS s (user_id, last_seq, total_count, unread_count, version)
     SELECT DISTINCT ON (user_id) user_id, n, n, n, n FROM fresh ORDER BY user_id
@@ -85,12 +99,15 @@ SELECT ins.id, ins.seq, st.total_count - (f.n - f.i) AS total_count,
        st.unread_count - (f.n - f.i) AS unread_count, st.version - (f.n - f.i) AS version,
        ob.id AS outbox_id, ins.created_at, f.o
 FROM ins JOIN fresh f USING (uid) JOIN st ON st.user_id = f.user_id
-LEFT JOIN ob ON ob.first_id = ins.id
-UNION ALL
-SELECT old.id, old.seq, NULL, NULL, NULL, NULL, old.created_at, r.o
-FROM old JOIN r USING (uid)
+LEFT JOIN ob ON ob.first_id = ins.id{read_back}
 ORDER BY 8
 """
+
+
+#: A first attempt outside a transaction: every row new.
+_PUBLISH_NEW = _statement(retry=False)
+#: Any other attempt: rows an earlier attempt stored are read back.
+_PUBLISH = _statement(retry=True)
 
 #: The unique constraint a concurrent attempt of the same publish runs into.
 _UID_KEY = "tidings_notifications_uid_key"
@@ -185,14 +202,18 @@ async def publish(conn: Connection | Pool, prepared: Prepared) -> list[Published
     (then nothing of the statement is stored) and
     :class:`~tidings.core.errors.StoreUnavailable` if the outcome is unknown.
     """
-    for attempt in range(1, _RACE_ATTEMPTS + 1):
+    # outside a transaction, the first try assumes every row new: a uid stored by an
+    # earlier or concurrent attempt fails it (nothing stored) and the next try reads it back
+    in_xact = isinstance(conn, asyncpg.Connection) and conn.is_in_transaction()
+    statement = _PUBLISH if in_xact else _PUBLISH_NEW
+    for attempt in range(1, _RACE_ATTEMPTS + 2):
         try:
-            records = await conn.fetch(_PUBLISH, *prepared.args)
+            records = await conn.fetch(statement, *prepared.args)
             break
         except asyncpg.UniqueViolationError as exc:
-            in_xact = isinstance(conn, asyncpg.Connection) and conn.is_in_transaction()
-            if exc.constraint_name != _UID_KEY or in_xact or attempt == _RACE_ATTEMPTS:
+            if exc.constraint_name != _UID_KEY or in_xact or attempt > _RACE_ATTEMPTS:
                 raise
+            statement = _PUBLISH
     published = []
     make = Row._make
     start = 0

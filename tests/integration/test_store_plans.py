@@ -1,0 +1,64 @@
+"""The store's statements on a young database: plans that read tables through indexes.
+
+A connection keeps a statement's generic plan, made on the table sizes of the moment;
+one made on a small table must not read the whole table once it has grown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+
+from tidings.store import db
+from tidings.store import publish as store
+
+from helpers import new_user
+
+
+@pytest.fixture
+async def generic(own_database: str):
+    """A pool of one connection of the module's young database, on generic plans only."""
+    pool = await db.create_pool(own_database, max_size=1)
+    await pool.execute("SET plan_cache_mode = force_generic_plan")
+    yield pool
+    await pool.close()
+
+
+async def table_stats(pool, table: str) -> tuple[int, int]:
+    """(sequential scans, rows inserted) of ``table``, as the statistics have them."""
+    async with pool.acquire() as conn:
+        await conn.execute("SELECT pg_stat_clear_snapshot()")
+        row = await conn.fetchrow(
+            "SELECT seq_scan, n_tup_ins FROM pg_stat_user_tables WHERE relname = $1", table)
+    return row[0], row[1]
+
+
+async def test_publish_reads_no_notifications_table_by_a_scan(generic, own_pool):
+    scans, inserted = await table_stats(own_pool, "tidings_notifications")
+    users = [new_user("plan") for _ in range(3)]
+    for _ in range(8):  # past the five custom plans of a prepared statement
+        drafts = [store.Draft([u], [str(uuid.uuid4())], {"message": "m"}, None) for u in users]
+        await store.publish(generic, store.prepare(drafts))
+    await generic.execute("SELECT pg_stat_force_next_flush()")
+    for _ in range(50):  # the counts arrive once the publishing backend is idle
+        now_scans, now_inserted = await table_stats(own_pool, "tidings_notifications")
+        if now_inserted >= inserted + 24:
+            break
+        await asyncio.sleep(0.05)
+    assert now_inserted == inserted + 24
+    assert now_scans == scans
+
+
+async def test_a_retry_outside_a_transaction_reads_the_stored_rows_back(own_pool):
+    users = [new_user("plan") for _ in range(2)]
+    prepared = store.prepare([store.Draft(users, [str(uuid.uuid4()) for _ in users],
+                                          {"message": "m"}, None)])
+    [first] = await store.publish(own_pool, prepared)
+    [again] = await store.publish(own_pool, prepared)  # its first try fails on the uids
+    assert again.rows == [r._replace(total=None, unread=None, version=None)
+                          for r in first.rows]
+    assert again.outbox_id == 0
+    assert await own_pool.fetchval(
+        "SELECT count(*) FROM tidings_notifications WHERE user_id = ANY($1)", users) == 2
