@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from tidings.store import db
+from tidings.store import db, outbox
 from tidings.store import publish as store
 
 from helpers import new_user
@@ -62,3 +62,25 @@ async def test_a_retry_outside_a_transaction_reads_the_stored_rows_back(own_pool
     assert again.outbox_id == 0
     assert await own_pool.fetchval(
         "SELECT count(*) FROM tidings_notifications WHERE user_id = ANY($1)", users) == 2
+
+
+async def test_the_outbox_has_only_its_primary_key_and_the_relay_reads_it(own_pool):
+    indexes = await own_pool.fetch(
+        "SELECT indexname FROM pg_indexes WHERE tablename = 'tidings_outbox'")
+    assert [r[0] for r in indexes] == ["tidings_outbox_pkey"]
+    async with own_pool.acquire() as conn:
+        tx = conn.transaction()
+        await tx.start()
+        try:
+            await conn.execute(
+                "INSERT INTO tidings_outbox (notification_ids, created_at) SELECT ARRAY[g],"
+                " now() - make_interval(secs => g) FROM generate_series(1, 2000) g")
+            await conn.execute("ANALYZE tidings_outbox")
+            plan = "\n".join(r[0] for r in await conn.fetch(
+                "EXPLAIN SELECT id FROM tidings_outbox WHERE created_at < now()"
+                " - make_interval(secs => 2) ORDER BY id LIMIT 100 FOR UPDATE SKIP LOCKED"))
+            assert "Index Scan using tidings_outbox_pkey" in plan, plan
+            stale = await outbox.claim_stale(conn, 2.0, 100)
+            assert len(stale) == 100 and all(r["age"] > 2 for r in stale)
+        finally:
+            await tx.rollback()
