@@ -6,10 +6,13 @@ of at most 64 bits and nests at most 254 levels) and fit PostgreSQL (no NUL
 in text or jsonb). :func:`check_value` walks a decoded body once and raises
 :class:`~tidings.core.errors.ValidationError` with a stable code on the first
 breach, so nothing that passes can fail later in encoding or storage.
+:func:`plainly_within` tells from a JSON text alone, without decoding it, that
+every value in it is within the limits (so the walk can be skipped).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from . import errors
@@ -20,6 +23,21 @@ MAX_DEPTH = 32
 #: Numbers anywhere in a body: the signed 64-bit range (integers encode in 64 bits).
 MIN_INT = -(2**63)
 MAX_INT = 2**63 - 1
+
+
+#: Text that may hold a number out of range: 19 digits in a row, or an exponent.
+_MAYBE_LARGE = re.compile(rb"[0-9]{19}|[0-9][eE]")
+
+
+def plainly_within(text: bytes) -> bool:
+    """True only if every value of the JSON ``text`` is within :func:`check_value`'s
+    limits, judged from the text alone: no ``\\u0000`` escape (JSON has no other way
+    to hold a NUL), at most :data:`MAX_DEPTH` ``{`` and ``[`` in all, and no number of
+    19 digits or with an exponent (one of at most 18 digits and no exponent is below
+    10**18). False means "walk it": strings may hold such text harmlessly."""
+    return (b"\\u0000" not in text
+            and text.count(b"{") + text.count(b"[") <= MAX_DEPTH
+            and _MAYBE_LARGE.search(text) is None)
 
 
 def too_deep() -> ValidationError:

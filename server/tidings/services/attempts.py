@@ -35,10 +35,13 @@ class OutcomeUnknown(Exception):
 async def attempt(pool: db.Pool, write: Callable[[db.Connection], Awaitable[T]]) -> T:
     """``write`` on one connection of ``pool``; see the module's contract on errors."""
     sent = False
+
+    def acquired() -> None:
+        nonlocal sent
+        sent = True
+
     try:
-        async with db.connection(pool) as conn:
-            sent = True
-            return await write(conn)
+        return await db.using(pool, write, acquired)
     except StoreUnavailable as exc:
         if sent:
             raise OutcomeUnknown(exc.message) from exc

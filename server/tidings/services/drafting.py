@@ -13,6 +13,7 @@ draw per publish instead of one per recipient.
 from __future__ import annotations
 
 import hashlib
+import os
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -26,6 +27,9 @@ from ..core.requests import PublishRequest
 from ..store import publish as store
 
 _LOW = (1 << 48) - 1
+#: A uuid4's fixed bits: version 4 and the RFC 4122 variant (as :func:`uuid.uuid4` sets them).
+_KEEP = ~((0xF000 << 64) | (0xC000 << 48))
+_SET = (0x4000 << 64) | (0x8000 << 48)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,11 +48,18 @@ def uids(base: uuid.UUID | str, n: int) -> list[str]:
     return [f"{head}{low ^ i:012x}" for i in range(n)]
 
 
+def base() -> str:
+    """A new random base: a uuid4 as text (what ``str(uuid.uuid4())`` gives, without
+    building the object)."""
+    h = f"{int.from_bytes(os.urandom(16)) & _KEEP | _SET:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
 def draft(req: PublishRequest, users: list[str],
           owed: dict[str, Any] | None = None) -> store.Draft:
     """The draft of ``req`` for ``users``, each recipient's uid chosen now; ``owed``: its
     push options when they are not the request's own (a declared type's)."""
-    return store.Draft(users, uids(uuid.uuid4(), len(users)), content(req),
+    return store.Draft(users, uids(base(), len(users)), content(req),
                        push(req) if owed is None else owed)
 
 

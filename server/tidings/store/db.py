@@ -13,7 +13,7 @@ Contracts:
   transaction and advisory lock itself (asyncpg's ``reset=None`` means "the
   default reset", so a coroutine that does nothing is passed instead).
 - :func:`connection` and :func:`transaction` raise only the project's errors
-  (:mod:`tidings.store.errors`). A failure to *get* a connection raises
+  (:mod:`tidings.store.errors`), and so does :func:`using`. A failure to *get* a connection raises
   :class:`~tidings.core.errors.StoreUnavailable` before the block runs: nothing
   was sent. A failure while *releasing* one (asyncpg's ``InternalClientError``
   after the server has already answered) is logged and never replaces the
@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
-from typing import TypeAlias
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TypeAlias, TypeVar
 
 import asyncpg
 import orjson
@@ -33,6 +33,7 @@ import orjson
 from .errors import store_edge, translated
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: The pool and connection types, named for the layers that must not import asyncpg.
 Pool: TypeAlias = asyncpg.Pool
@@ -71,6 +72,26 @@ async def connection(pool: Pool) -> AsyncIterator[Connection]:
     try:
         with translated():
             yield conn
+    finally:
+        try:
+            await pool.release(conn)
+        except Exception as exc:  # the connection is terminated; the block's outcome stands
+            log.info("a PostgreSQL connection failed on release and was dropped (%s)",
+                     type(exc).__name__)
+
+
+async def using(pool: Pool, block: Callable[[Connection], Awaitable[T]],
+                on_acquired: Callable[[], None] | None = None) -> T:
+    """``block`` on one connection of ``pool``: :func:`connection`'s contract, without a
+    context manager's generator per call (a publish's hot path). ``on_acquired`` is
+    called once the connection is held, before ``block`` runs."""
+    with translated():
+        conn = await pool.acquire()
+    try:
+        if on_acquired is not None:
+            on_acquired()
+        with translated():
+            return await block(conn)
     finally:
         try:
             await pool.release(conn)
