@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Coroutine, Sequence
 from typing import Any
 
@@ -37,7 +38,7 @@ from ..services.metrics import Recorder
 from ..services.realtime import Realtime
 from . import hub_loops as loops
 from .connection import Connection, spawn
-from .delivery_log import DeliveryLog
+from .delivery_log import BULK, DeliveryLog
 from .rooms import Rooms
 from .timing import Expiries, PingPhases
 
@@ -204,4 +205,6 @@ class Hub:
                 logged(delivery.uid, user_id)
         if sockets:
             self.metrics.delivered(event, sockets)
+            if sockets >= BULK:
+                self.delivery_log.bulk(time.monotonic())
         return reached
