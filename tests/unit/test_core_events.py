@@ -50,6 +50,21 @@ def test_deliveries_have_contract_shape():
     assert orjson.loads(bob.frame)["notification"]["seq"] == 1
 
 
+def test_deliveries_for_some_users_are_those_of_their_part():
+    """``only``: the deliveries of the event's part for those users, no other frame built."""
+    event = events.decode(events.encode(_event()))
+    for only in ({"bob"}, {"alice", "bob"}, {"carol"}, {"bob": (), "carol": ()}):
+        part = events.for_users(event, set(only))
+        assert list(events.deliveries(event, only)) == (
+            [] if part is None else list(events.deliveries(part)))
+    counts = events.counts_event("bob", Counts(1, 0, 2))
+    assert list(events.deliveries(counts, {"alice"})) == []
+    assert list(events.deliveries(counts, {"bob"})) == list(events.deliveries(counts))
+    prefs = events.preferences_event("bob", {"x": 1})
+    assert list(events.deliveries(prefs, {"alice"})) == []
+    assert [d.user_id for d in events.deliveries(prefs, {"bob"})] == ["bob"]
+
+
 def test_spliced_frame_equals_the_contract_dict():
     """The frame built from the shared part and per-recipient fields is the full message."""
     event = events.decode(events.encode(_event()))

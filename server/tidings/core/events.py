@@ -18,7 +18,7 @@ node only receives rows for users it holds. Everything here is pure.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Container, Iterator
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -124,12 +124,16 @@ class Delivery(NamedTuple):
         return self.counts.version if self.counts is not None else None
 
 
-def deliveries(event: dict[str, Any]) -> Iterator[Delivery]:
-    """The socket messages of an event, one per user, in the contract's shapes.
+def deliveries(event: dict[str, Any],
+               only: Container[str] | None = None) -> Iterator[Delivery]:
+    """The socket messages of an event, one per user (those in ``only``, if given: the
+    others' frames are not built), in the contract's shapes.
 
     The part of a notification every recipient shares is encoded once per
     event; each recipient's frame only adds its id, uid, seq, user and counts.
     """
+    if event["k"] != NOTIFICATION and only is not None and event["u"] not in only:
+        return
     if event["k"] == COUNTS:
         total, unread, version = event["c"]
         counts = Counts(total, unread, version)
@@ -142,6 +146,8 @@ def deliveries(event: dict[str, Any]) -> Iterator[Delivery]:
     shared = protocol.shared_part(event["n"])
     frame = protocol.notification_frame
     for user_id, nid, uid, seq, total, unread, version in event["r"]:
+        if only is not None and user_id not in only:
+            continue
         counts = Counts(total, unread, version) if total is not None else None
         yield Delivery(user_id, NOTIFICATION, seq, uid, counts,
                        frame(shared, user_id, nid, uid, seq, counts))

@@ -27,6 +27,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import struct
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -93,13 +94,18 @@ def opening(key: str, subprotocol: str | None) -> bytes:
 
 # -- frames out ------------------------------------------------------------------------
 
+_HEAD = struct.Struct("!BB").pack
+_HEAD16 = struct.Struct("!BBH").pack  # built once: a header is one call per frame
+_HEAD64 = struct.Struct("!BBQ").pack
+
+
 def _frame(first: int, payload: bytes) -> bytes:
     n = len(payload)
     if n < 126:
-        return bytes((first, n)) + payload
+        return _HEAD(first, n) + payload
     if n < 65536:
-        return bytes((first, 126)) + n.to_bytes(2, "big") + payload
-    return bytes((first, 127)) + n.to_bytes(8, "big") + payload
+        return _HEAD16(first, 126, n) + payload
+    return _HEAD64(first, 127, n) + payload
 
 
 def text_frame(payload: bytes) -> bytes:

@@ -179,7 +179,8 @@ class Session:
             self._held = held
             return []
         out: list[Action] = []
-        self._run([delivery], out)
+        if not self._apply(delivery, out):
+            self._held = [delivery]
         return out
 
     def resync(self) -> list[Action]:

@@ -264,7 +264,11 @@ class Connection(asyncio.Protocol):
         if self.closing:
             return
         if self.pending is None and not self.paused:
-            self._write(frames.text_frame(frame))
+            t = self.transport
+            if self.greeting is None and t is not None and not t.is_closing():
+                t.write(frames.text_frame(frame))  # the usual case, without _write's call
+            else:
+                self._write(frames.text_frame(frame))
             return
         if self.pending is None:
             self.pending = deque()

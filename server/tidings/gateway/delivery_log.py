@@ -6,12 +6,19 @@ drops its batch (the log is a record, not a guarantee); PostgreSQL being
 down is reported to the node's health (one line per outage), another
 failure is logged. At
 most ``MAX_ACKS`` acks wait between two writes; more are not logged.
+While a broadcast is being written to the sockets (:meth:`DeliveryLog.bulk`:
+an event reached ``BULK`` sockets or more), a write that falls due waits
+until ``LULL`` seconds pass without one, ``HOLD`` seconds at most: its rows
+(PostgreSQL's time and the node's) do not compete with the broadcast's
+socket writes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
+import time
 
 from ..core.errors import StoreError, StoreUnavailable
 from ..services.realtime import Realtime
@@ -20,6 +27,9 @@ log = logging.getLogger(__name__)
 
 RECORD_EVERY = 0.5  # seconds between writes
 MAX_ACKS = 100_000
+BULK = 500  # sockets an event reaches that make it part of a broadcast
+LULL = 0.2  # seconds without a broadcast's event before a write goes ahead
+HOLD = 2.0  # seconds at most a write waits for that lull
 
 
 class DeliveryLog:
@@ -28,6 +38,15 @@ class DeliveryLog:
         self._delivered: list[tuple[str, str]] = []  # (uid, user id)
         self._acked: set[tuple[str, int]] = set()  # (user id, seq)
         self.total = 0  # deliveries handed to a flush since the node started
+        self._bulk_at = -math.inf  # time.monotonic() of the last broadcast's event
+
+    def bulk(self, now: float) -> None:
+        """An event reached ``BULK`` sockets or more at ``now`` (time.monotonic())."""
+        self._bulk_at = now
+
+    def hold(self, now: float, due: float) -> float:
+        """Seconds a write due since ``due`` still waits at ``now`` (0: write now)."""
+        return max(0.0, min(self._bulk_at + LULL, due + HOLD) - now)
 
     def delivered(self, uid: str, user_id: str) -> None:
         self._delivered.append((uid, user_id))
@@ -44,9 +63,12 @@ class DeliveryLog:
         await self._realtime.record(batch, acks)
 
     async def run(self) -> None:
-        """Flush every ``RECORD_EVERY`` seconds, forever."""
+        """Flush every ``RECORD_EVERY`` seconds (each after a broadcast's lull), forever."""
         while True:
             await asyncio.sleep(RECORD_EVERY)
+            due = time.monotonic()
+            while (wait := self.hold(time.monotonic(), due)) > 0:  # noqa: ASYNC110 (a moving deadline)
+                await asyncio.sleep(wait)
             try:
                 await self.flush()
             except StoreUnavailable as exc:

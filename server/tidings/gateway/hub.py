@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Coroutine, Sequence
 from typing import Any
 
@@ -37,7 +38,7 @@ from ..services.metrics import Recorder
 from ..services.realtime import Realtime
 from . import hub_loops as loops
 from .connection import Connection, spawn
-from .delivery_log import DeliveryLog
+from .delivery_log import BULK, DeliveryLog
 from .rooms import Rooms
 from .timing import Expiries, PingPhases
 
@@ -178,23 +179,32 @@ class Hub:
         concern them, as if read from the inbox; returns the users held here."""
         held: set[str] = set()
         for event in evs:
-            mine = {u for u in events.users_of(event) if u in self.rooms}
-            part = events.for_users(event, mine) if mine else None
-            if part is not None:
-                held |= mine
-                self.dispatch(part)
+            held.update(self.dispatch(event))
         return held
 
-    def dispatch(self, event: dict[str, Any]) -> None:
+    def dispatch(self, event: dict[str, Any]) -> list[str]:
+        """Feed ``event`` to the sessions of its users' sockets here (only theirs: no frame
+        is built for a user not held here) and carry out their actions; returns those
+        users."""
+        rooms = self.rooms.by_user()
+        logged = self.delivery_log.delivered
+        reached: list[str] = []
         sockets = 0
-        for delivery in events.deliveries(event):
-            room = self.rooms.of(delivery.user_id)
-            if not room:
-                continue
+        for delivery in events.deliveries(event, rooms):
+            user_id = delivery.user_id
+            room = rooms[user_id]
+            reached.append(user_id)
             sockets += len(room)
             for conn in room:
-                self.carry_out(conn, conn.session.live(delivery))
+                for action in conn.session.live(delivery):
+                    if type(action) is Send:
+                        conn.send(action.frame)
+                    else:
+                        self.carry_out(conn, [action])
             if delivery.seq is not None and delivery.uid is not None:
-                self.delivery_log.delivered(delivery.uid, delivery.user_id)
+                logged(delivery.uid, user_id)
         if sockets:
             self.metrics.delivered(event, sockets)
+            if sockets >= BULK:
+                self.delivery_log.bulk(time.monotonic())
+        return reached

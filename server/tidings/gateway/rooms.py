@@ -7,7 +7,7 @@ no socket has no room.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Generic, Protocol, TypeVar
 
 
@@ -41,6 +41,10 @@ class Rooms(Generic[T]):
 
     def of(self, user_id: str) -> tuple[T, ...]:
         return self._rooms.get(user_id, ())
+
+    def by_user(self) -> Mapping[str, tuple[T, ...]]:
+        """Each user's room, live (not a copy): for loops over many users, read only."""
+        return self._rooms
 
     def sockets(self) -> Iterator[T]:
         """Every socket here (a snapshot: rooms may change while it is used)."""
