@@ -11,6 +11,7 @@ import uuid
 
 import pytest
 
+from tidings.core.errors import StoreError
 from tidings.store import db, outbox
 from tidings.store import publish as store
 
@@ -49,6 +50,41 @@ async def test_publish_reads_no_notifications_table_by_a_scan(generic, own_pool)
         await asyncio.sleep(0.05)
     assert now_inserted == inserted + 24
     assert now_scans == scans
+
+
+async def test_a_first_attempt_inside_a_transaction_reads_no_notifications_by_a_scan(
+        generic, own_pool):
+    """A keyed publish and a stream's first chunk store inside a transaction, told the
+    uids are new: the same plans as outside one."""
+    scans, inserted = await table_stats(own_pool, "tidings_notifications")
+    user = new_user("plan")
+    for _ in range(8):
+        prepared = store.prepare([store.Draft([user], [str(uuid.uuid4())], {"message": "m"},
+                                              None)])
+        async with generic.acquire() as conn, conn.transaction():
+            await store.publish(conn, prepared, new=True)
+    await generic.execute("SELECT pg_stat_force_next_flush()")
+    for _ in range(50):
+        now_scans, now_inserted = await table_stats(own_pool, "tidings_notifications")
+        if now_inserted >= inserted + 8:
+            break
+        await asyncio.sleep(0.05)
+    assert now_inserted == inserted + 8
+    assert now_scans == scans
+
+
+async def test_a_stored_uid_told_new_inside_a_transaction_is_refused(own_pool):
+    prepared = store.prepare([store.Draft([new_user("plan")], [str(uuid.uuid4())],
+                                          {"message": "m"}, None)])
+    await store.publish(own_pool, prepared)
+    async with own_pool.acquire() as conn:
+        with pytest.raises(StoreError):
+            async with conn.transaction():
+                await store.publish(conn, prepared, new=True)
+        # without the word, the same transaction reads the stored row back
+        async with conn.transaction():
+            [again] = await store.publish(conn, prepared)
+    assert again.outbox_id == 0 and again.rows[0].seq is not None
 
 
 async def test_a_retry_outside_a_transaction_reads_the_stored_rows_back(own_pool):

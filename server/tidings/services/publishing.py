@@ -174,7 +174,9 @@ class Publishing:
                 earlier = await idempotency.claim(conn, key, request_hash)
                 if earlier is not None:
                     return drafting.earlier(earlier, request_hash)
-                [stored] = await store.publish(conn, prepared)
+                # the key was free: nothing of this request is stored (an attempt that
+                # committed would have claimed it), so no uid is looked up
+                [stored] = await store.publish(conn, prepared, new=True)
                 await idempotency.finish(conn, key, 201, drafting.body([stored]))
             return stored
 

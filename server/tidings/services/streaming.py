@@ -69,7 +69,11 @@ class Streams:
         first = store.prepare([parts[0]])
         within = self._settle_within
 
+        tries = 0
+
         async def begin(conn: db.Connection) -> Answer | tuple[int, store.Published]:
+            nonlocal tries
+            tries += 1
             async with db.transaction(conn):
                 earlier = None if key is None else await idempotency.claim(
                     conn, key, request_hash)
@@ -80,7 +84,9 @@ class Streams:
                     return drafting.earlier(earlier, request_hash)
                 sid = await streamed.begin(conn, draft.uids[0], draft.users, draft.content,
                                            draft.push, key, within + STREAM_GRACE)
-                [stored] = await store.publish(conn, first)
+                # a first try stored nothing before: no uid is looked up (a later try
+                # reads back what an attempt whose outcome was unknown stored)
+                [stored] = await store.publish(conn, first, new=tries == 1)
             return sid, stored
 
         async def chunk(part: store.Draft) -> store.Published:

@@ -189,7 +189,8 @@ def prepare(drafts: Sequence[Draft]) -> Prepared:
 
 
 @store_edge
-async def publish(conn: Connection | Pool, prepared: Prepared) -> list[Published]:
+async def publish(conn: Connection | Pool, prepared: Prepared, *,
+                  new: bool = False) -> list[Published]:
     """Store each draft: one notification per recipient, the counts and one outbox row.
 
     One statement whatever the number of drafts and users, atomic by itself: run
@@ -201,11 +202,15 @@ async def publish(conn: Connection | Pool, prepared: Prepared) -> list[Published
     Raises :class:`~tidings.core.errors.StoreError` if PostgreSQL refuses a draft
     (then nothing of the statement is stored) and
     :class:`~tidings.core.errors.StoreUnavailable` if the outcome is unknown.
+
+    ``new``: the caller knows no uid of ``prepared`` is stored (a first attempt inside a
+    transaction), so no uid is looked up; a stored one is then a
+    :class:`~tidings.core.errors.StoreError`.
     """
     # outside a transaction, the first try assumes every row new: a uid stored by an
     # earlier or concurrent attempt fails it (nothing stored) and the next try reads it back
     in_xact = isinstance(conn, asyncpg.Connection) and conn.is_in_transaction()
-    statement = _PUBLISH if in_xact else _PUBLISH_NEW
+    statement = _PUBLISH if in_xact and not new else _PUBLISH_NEW
     for attempt in range(1, _RACE_ATTEMPTS + 2):
         try:
             records = await conn.fetch(statement, *prepared.args)
