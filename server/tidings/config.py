@@ -174,7 +174,7 @@ class Settings:
     publish_commits: int | None = _opt(
         "TIDINGS_PUBLISH_COMMITS", None, COUNT,
         help="publish statements in flight at once per process (publishes sharing a"
-             " recipient still commit in turn); unset: half the database pool (5)")
+             " recipient still commit in turn); unset: 2 (at most the database pool)")
     smtp_timeout: float = _opt(
         "TIDINGS_SMTP_TIMEOUT", 30.0, SECONDS,
         help="seconds the SMTP server gets to connect and to answer each command")

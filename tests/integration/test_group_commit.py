@@ -113,10 +113,11 @@ def _bus_seqs(entries: list, user: str) -> list[int]:
             if d.user_id == user]
 
 
-async def test_a_publish_held_in_the_database_holds_up_its_user_only(pool, redis):
+@pytest.mark.parametrize("runs", [4, None], ids=["four-runs", "default-runs"])
+async def test_a_publish_held_in_the_database_holds_up_its_user_only(pool, redis, runs):
     node = f"group-{new_user()}"
     await presence.heartbeat(redis, node)
-    service = Publishing(pool, Publisher(redis), commit_runs=4)
+    service = Publishing(pool, Publisher(redis), commit_runs=runs)
     held, free = new_user("held"), new_user("free")
     for user in (held, free):
         await presence.add(redis, node, user)
