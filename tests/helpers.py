@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import inspect
 import secrets
+import socket
 import subprocess
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -79,6 +80,16 @@ async def store_publish(pool: asyncpg.Pool, users: list[str], push: dict | None 
         await outbox.retire(conn, {stored.outbox_id: [push_jobs.OwedPush(
             push, [r.id for r in stored.rows], delay=delay, check_unread=check_unread)]})
     return list(stored.draft.uids)
+
+
+def port_free(port: int) -> bool:
+    """Whether ``port`` on 127.0.0.1 can be bound now."""
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def token(user: str, ttl: int = 600, **kw: object) -> str:

@@ -20,6 +20,8 @@ import pytest
 
 from tidings.embedded import free_port, redis_server_binary, stop_process
 
+from helpers import port_free
+
 SECRET = "s" * 40
 PASSWORD = "pw-never-printed"
 KEY = "tdk_cli_errors_producer_key"
@@ -75,31 +77,22 @@ def test_port_in_use_is_found_first(tmp_path):
 
 
 @contextlib.contextmanager
-def _taken_after_free(free: int) -> Iterator[int]:
+def _taken_afterport_free(free: int) -> Iterator[int]:
     """A port held for the block whose ``free`` ports below it were free a moment ago."""
     for _ in range(50):
         with socket.socket() as taken:
             taken.bind(("127.0.0.1", 0))
             taken.listen()
             busy = taken.getsockname()[1]
-            if busy - free >= 1024 and all(_free(p) for p in range(busy - free, busy)):
+            if busy - free >= 1024 and all(port_free(p) for p in range(busy - free, busy)):
                 yield busy
                 return
     raise RuntimeError("no port with free neighbours")
 
 
-def _free(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
 @pytest.mark.parametrize("workers", [1, 2])
 def test_a_metrics_port_in_use_is_found_before_anything_starts(tmp_path, workers):
-    with _taken_after_free(workers - 1) as busy:
+    with _taken_afterport_free(workers - 1) as busy:
         first = busy - workers + 1  # the last process's port is the one taken
         result = _tidings(tmp_path, "serve", "--port", str(free_port()), "--workers",
                           str(workers), "--metrics-port", str(first))

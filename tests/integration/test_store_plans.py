@@ -36,20 +36,26 @@ async def table_stats(pool, table: str) -> tuple[int, int]:
     return row[0], row[1]
 
 
+async def notifications_stats(publisher, pool, inserted: int) -> tuple[int, int]:
+    """The notifications table's (sequential scans, rows inserted) once ``publisher``'s
+    counts are flushed and reach ``inserted`` (they arrive once its backend is idle)."""
+    await publisher.execute("SELECT pg_stat_force_next_flush()")
+    for _ in range(50):
+        stats = await table_stats(pool, "tidings_notifications")
+        if stats[1] >= inserted:
+            break
+        await asyncio.sleep(0.05)
+    return stats
+
+
 async def test_publish_reads_no_notifications_table_by_a_scan(generic, own_pool):
     scans, inserted = await table_stats(own_pool, "tidings_notifications")
     users = [new_user("plan") for _ in range(3)]
     for _ in range(8):  # past the five custom plans of a prepared statement
         drafts = [store.Draft([u], [str(uuid.uuid4())], {"message": "m"}, None) for u in users]
         await store.publish(generic, store.prepare(drafts))
-    await generic.execute("SELECT pg_stat_force_next_flush()")
-    for _ in range(50):  # the counts arrive once the publishing backend is idle
-        now_scans, now_inserted = await table_stats(own_pool, "tidings_notifications")
-        if now_inserted >= inserted + 24:
-            break
-        await asyncio.sleep(0.05)
-    assert now_inserted == inserted + 24
-    assert now_scans == scans
+    assert await notifications_stats(generic, own_pool, inserted + 24) == (scans,
+                                                                           inserted + 24)
 
 
 async def test_a_first_attempt_inside_a_transaction_reads_no_notifications_by_a_scan(
@@ -63,14 +69,7 @@ async def test_a_first_attempt_inside_a_transaction_reads_no_notifications_by_a_
                                               None)])
         async with generic.acquire() as conn, conn.transaction():
             await store.publish(conn, prepared, new=True)
-    await generic.execute("SELECT pg_stat_force_next_flush()")
-    for _ in range(50):
-        now_scans, now_inserted = await table_stats(own_pool, "tidings_notifications")
-        if now_inserted >= inserted + 8:
-            break
-        await asyncio.sleep(0.05)
-    assert now_inserted == inserted + 8
-    assert now_scans == scans
+    assert await notifications_stats(generic, own_pool, inserted + 8) == (scans, inserted + 8)
 
 
 async def test_a_stored_uid_told_new_inside_a_transaction_is_refused(own_pool):

@@ -14,6 +14,7 @@ from helpers import (
     eventually,
     healthy,
     new_user,
+    port_free,
     publish,
     scrape,
     seqs,
@@ -172,17 +173,6 @@ async def test_serve_workers_share_one_port(settings, workers):
         assert await asyncio.to_thread(proc.wait, 30) == 0
 
 
-def _free(port: int) -> bool:
-    """Whether ``port`` on 127.0.0.1 can be bound now."""
-    import socket
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
 async def test_each_serve_worker_serves_its_own_metrics_port(settings):
     """``serve --workers 2 --metrics-port P``: process i answers on P+i, for its own sockets."""
     import os
@@ -194,7 +184,7 @@ async def test_each_serve_worker_serves_its_own_metrics_port(settings):
     from tidings.embedded import free_port
 
     port, first = free_port(), free_port()
-    while port in (first, first + 1) or not _free(first + 1):  # both metrics ports free
+    while port in (first, first + 1) or not port_free(first + 1):  # both metrics ports free
         first = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("TIDINGS_")}
     env.update(config.to_env(replace(settings, port=port, workers=2, metrics_port=first)))

@@ -64,6 +64,14 @@ async def create_pool(dsn: str, *, min_size: int = 0, max_size: int = 10) -> asy
     )
 
 
+async def _release(pool: Pool, conn: Connection) -> None:
+    try:
+        await pool.release(conn)
+    except Exception as exc:  # the connection is terminated; the block's outcome stands
+        log.info("a PostgreSQL connection failed on release and was dropped (%s)",
+                 type(exc).__name__)
+
+
 @contextlib.asynccontextmanager
 async def connection(pool: Pool) -> AsyncIterator[Connection]:
     """One connection of ``pool`` for the block; see the module's contract on errors."""
@@ -73,11 +81,7 @@ async def connection(pool: Pool) -> AsyncIterator[Connection]:
         with translated():
             yield conn
     finally:
-        try:
-            await pool.release(conn)
-        except Exception as exc:  # the connection is terminated; the block's outcome stands
-            log.info("a PostgreSQL connection failed on release and was dropped (%s)",
-                     type(exc).__name__)
+        await _release(pool, conn)
 
 
 async def using(pool: Pool, block: Callable[[Connection], Awaitable[T]],
@@ -93,11 +97,7 @@ async def using(pool: Pool, block: Callable[[Connection], Awaitable[T]],
         with translated():
             return await block(conn)
     finally:
-        try:
-            await pool.release(conn)
-        except Exception as exc:  # the connection is terminated; the block's outcome stands
-            log.info("a PostgreSQL connection failed on release and was dropped (%s)",
-                     type(exc).__name__)
+        await _release(pool, conn)
 
 
 @contextlib.asynccontextmanager
