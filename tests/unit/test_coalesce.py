@@ -269,3 +269,25 @@ async def test_idle_waits_for_every_run_in_flight():
 def test_a_coalescer_needs_a_run():
     with pytest.raises(ValueError, match="at least one run"):
         Coalescer(lambda items: asyncio.sleep(0, items), runs=0)
+
+
+async def test_a_lingering_run_takes_the_items_posted_while_it_gathers():
+    runs: list[list[int]] = []
+
+    async def run(items: list[int]) -> list[None]:
+        runs.append(items)
+        return [None] * len(items)
+
+    c: Coalescer[int, None] = Coalescer(run, linger=0.05)
+    c.post(0)
+    for i in (1, 2):  # later moments, within the linger
+        await asyncio.sleep(0.005)
+        c.post(i)
+    await c.idle()
+    assert runs == [[0, 1, 2]]
+    eager: Coalescer[int, None] = Coalescer(run)
+    eager.post(3)
+    await asyncio.sleep(0.005)
+    eager.post(4)
+    await eager.idle()
+    assert runs[1:] == [[3], [4]], "without a linger, only one moment's items share a run"

@@ -3,7 +3,9 @@
 Contract: items submitted while the runs are busy wait and go together into a
 later run (at most ``max_items`` per run, and no more ``weight`` than
 ``max_weight`` unless one item alone has more). Up to ``runs`` runs are in
-flight at once (one, by default).
+flight at once (one, by default). A run gathers for ``linger`` seconds before it
+takes what waits (0 by default: the submits of the same moment only), for work
+nobody waits on, where fewer and larger runs are worth a delay.
 
 Order: each run takes the waiting items in submission order, passing over
 only items held by a key, and stops at its limits; so without keys runs start
@@ -81,8 +83,10 @@ class Coalescer(Generic[T, R]):
     def __init__(self, run: Callable[[list[T]], Awaitable[Sequence[R | BaseException]]], *,
                  max_items: int = 256, weight: Callable[[T], int] = lambda _: 1,
                  max_weight: int | None = None,
-                 keys: Callable[[T], Collection[Hashable]] | None = None, runs: int = 1):
-        """``keys``: an item's keys (see the module's order); ``runs``: most runs in flight."""
+                 keys: Callable[[T], Collection[Hashable]] | None = None, runs: int = 1,
+                 linger: float = 0.0):
+        """``keys``: an item's keys (see the module's order); ``runs``: most runs in flight;
+        ``linger``: seconds a run gathers before it takes what waits."""
         if runs < 1:
             raise ValueError("a coalescer needs at least one run")
         self._run = run
@@ -91,6 +95,7 @@ class Coalescer(Generic[T, R]):
         self._max_weight = max_weight
         self._keys = keys
         self._runs = runs
+        self._linger = linger
         self._waiting: list[_Waiting[T, R]] = []
         self._busy: dict[Hashable, int] = {}  # key -> runs in flight holding it
         self._tasks: set[asyncio.Task[None]] = set()
@@ -155,7 +160,7 @@ class Coalescer(Generic[T, R]):
         gathering = True
         cancelled = False
         try:
-            await asyncio.sleep(0)  # let the submits of this moment gather
+            await asyncio.sleep(self._linger)  # let the submits of this moment gather
             self._starting = gathering = False
             batch = self._take()
             if not batch:
