@@ -204,7 +204,7 @@ HOSTILE_PUBLISH = [
      "number_out_of_range"),
     ("int beyond 64 bits in push.extra", '"push": {"extra": {"k": %d}}' % 2**63,
      "number_out_of_range"),
-    ("recipient with a newline", '"recipients": ["a\\nb"]', "invalid_request"),
+    ("recipient with a newline", '"recipients": ["a\\nb"]', "invalid_user_id"),
     ("recipient with a trailing newline", '"recipients": ["ab\\n"]', "invalid_user_id"),
 ]
 

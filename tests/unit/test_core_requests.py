@@ -12,7 +12,13 @@ from hypothesis import strategies as st
 from tidings.api.openapi import document
 from tidings.core.decoding import convert_query, decode_body
 from tidings.core.errors import TooLarge, ValidationError
-from tidings.core.ids import USER_ID_RULE, check_device_token, is_device_token, user_id
+from tidings.core.ids import (
+    USER_ID_RULE,
+    check_device_token,
+    is_device_token,
+    user_id,
+    user_ids,
+)
 from tidings.core.jsonvalues import MAX_DEPTH, MAX_INT, MIN_INT
 from tidings.core.requests import (
     MAX_BODY_BYTES,
@@ -194,6 +200,40 @@ def test_one_user_id_rule():
     assert user_id(42) == "42" and user_id("ünïcode and spaces") == "ünïcode and spaces"
     with pytest.raises(ValidationError):
         decode_body(rb'{"user": "a\u0001b"}', TokenRequest)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.text(min_size=1, max_size=255),
+                          st.integers(min_value=0, max_value=MAX_INT)), max_size=20))
+def test_user_ids_in_one_scan_are_each_ones_rule(values):
+    """One scan for all recipients answers as :func:`user_id` of each would."""
+    try:
+        expected = [user_id(v) for v in values]
+    except ValidationError as exc:
+        with pytest.raises(ValidationError) as got:
+            user_ids(values)
+        assert (got.value.code, got.value.message) == (exc.code, exc.message)
+    else:
+        assert user_ids(values) == expected
+
+
+def test_a_recipient_breaking_the_rule_is_refused_wherever_it_stands():
+    many = [f"user-{i}" for i in range(MAX_RECIPIENTS)]
+    for bad in ("a\nb", "a\u0001", "\u007f", "trailing\n", "\u0085"):
+        names = [*many[:5000], bad, *many[5001:]]
+        req = decode_body(orjson.dumps({"recipients": names, "message": "x"}), PublishRequest)
+        with pytest.raises(ValidationError) as exc:
+            check_publish(req)
+        assert exc.value.code == "invalid_user_id"
+
+
+def test_a_large_body_is_walked_and_still_refuses_a_nul():
+    names = ",".join(f'"user-{i}"' for i in range(2000))
+    body = rb'{"recipients": [%s], "message": "x", "data": {"k": "a\u0000b"}}' % names.encode()
+    assert len(body) > 2048
+    with pytest.raises(ValidationError) as exc:
+        decode_body(body, PublishRequest)
+    assert exc.value.code == "nul_character"
 
 
 def test_devices_per_platform_and_detail_patch():

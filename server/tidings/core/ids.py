@@ -37,6 +37,7 @@ MAX_ENDPOINT_CHARS = 2048
 WEBPUSH_TOKEN_PREFIX = "webpush-"
 
 _USER_ID_RE = re.compile("[^\\x00-\\x1f\\x7f-\\x9f]{1,255}")
+_CONTROL_RE = re.compile("[\\x00-\\x1f\\x7f-\\x9f]")
 _APNS_TOKEN_RE = re.compile(APNS_TOKEN_PATTERN)
 _FCM_TOKEN_RE = re.compile(FCM_TOKEN_PATTERN)
 
@@ -48,6 +49,15 @@ def user_id(value: str | int) -> str:
     if not is_user_id(text):
         raise errors.INVALID_USER_ID.error(USER_ID_RULE)
     return text
+
+
+def user_ids(values: list[str | int]) -> list[str]:
+    """:func:`user_id` of each value, in order, for values whose texts are already 1 to
+    255 characters (a schema's lengths): one scan of them all for a control character,
+    not one match each (a publish names up to 10,000)."""
+    if _CONTROL_RE.search("".join([v for v in values if type(v) is str])) is None:
+        return [v if type(v) is str else str(v) for v in values]
+    return [user_id(v) for v in values]  # raises on the first that breaks the rule
 
 
 def is_user_id(text: str) -> bool:
