@@ -10,8 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import random
+import socket
 
-from helpers import PRODUCER, Socket, deliveries, eventually, new_user, publish, uids
+from helpers import (
+    PRODUCER,
+    Socket,
+    deliveries,
+    eventually,
+    new_user,
+    publish,
+    token,
+    uids,
+)
 
 
 async def test_overlapping_broadcasts_and_publishes_reach_each_socket_once_in_order(
@@ -95,3 +105,42 @@ async def test_overlapping_broadcasts_and_publishes_reach_each_socket_once_in_or
                         if d["channel"] == "socket"]
             entries = await eventually(logged, within=15.0, every=0.1)
             assert len(entries) == 1, (u, entries)
+
+
+async def test_a_slow_socket_cut_off_mid_broadcast_leaves_its_users_other_socket_whole(
+        nodes, http):
+    from websockets.asyncio.client import connect
+
+    node = await nodes.start(ws_send_queue=32)
+    user = new_user("slowfast")
+    crowd = [new_user("crowd") for _ in range(9_999)]
+    fast = Socket(node.url, user)
+    await fast.until(lambda m: m)
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a tiny receive window
+    sock.connect(("127.0.0.1", node.port))
+    slow = await connect(node.url.replace("http", "ws") + "/ws/me/notifications", sock=sock,
+                         additional_headers={"Authorization": f"Bearer {token(user)}"},
+                         max_queue=1)  # stops reading from the network once one frame waits
+    blob = "x" * 16_000
+    total = 400
+    for i in range(total):  # every 50th a 10,000-recipient broadcast, the same room
+        recipients = [user, *crowd] if i % 50 == 0 else [user]
+        await publish(http, node.url, recipients, f"n{i}", data={"blob": blob, "i": i})
+    await fast.until(lambda m: len(_seqs(m)) >= total, 60)
+    code = None
+    try:
+        async with asyncio.timeout(30):
+            while True:
+                await slow.recv()
+    except Exception:
+        code = slow.close_code
+    # cut off: 1008 once the client reads up to the close frame, 1006 if the node gave up
+    # waiting for the close handshake behind megabytes the client had not read yet
+    assert code in (1008, 1006), "the slow socket was cut off"
+    assert fast.seqs() == list(range(1, total + 1)), "its user's other socket got each once"
+    await fast.close()
+
+
+def _seqs(messages):
+    return [m["notification"]["seq"] for m in messages if m["type"] == "notification"]
