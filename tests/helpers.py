@@ -23,6 +23,7 @@ from tidings import config
 from tidings.app import create_app
 from tidings.auth import mint
 from tidings.client import Subscriber
+from tidings.core import events
 from tidings.services.context import SERVICES
 from tidings.store import migrate, outbox, push_jobs
 from tidings.store import publish as store
@@ -80,6 +81,24 @@ async def store_publish(pool: asyncpg.Pool, users: list[str], push: dict | None 
         await outbox.retire(conn, {stored.outbox_id: [push_jobs.OwedPush(
             push, [r.id for r in stored.rows], delay=delay, check_unread=check_unread)]})
     return list(stored.draft.uids)
+
+
+def event_users(event: dict[str, Any]) -> list[str]:
+    """The user ids a bus event concerns (its rows' users, or its one user)."""
+    if event["k"] == events.NOTIFICATION:
+        return [row[0] for row in event["r"]]
+    return [event["u"]]
+
+
+def event_part(event: dict[str, Any], users: set[str]) -> dict[str, Any] | None:
+    """The part of a bus event that concerns ``users`` (None if none does): what the bus
+    routes to a node holding them."""
+    if event["k"] == events.NOTIFICATION:
+        rows = [row for row in event["r"] if row[0] in users]
+        if not rows:
+            return None
+        return event if len(rows) == len(event["r"]) else {**event, "r": rows}
+    return event if event["u"] in users else None
 
 
 def port_free(port: int) -> bool:

@@ -11,7 +11,7 @@ from tidings.bus.publisher import Publisher
 from tidings.core import events
 from tidings.core.replies import Counts
 
-from helpers import new_user
+from helpers import event_part, new_user
 
 
 def _event(users: list[str], message: str) -> dict:
@@ -44,8 +44,8 @@ async def test_each_live_node_gets_only_its_rows_in_order(redis):
 
         got_a = read(await redis.xrange(keys.node_inbox(a)))
         got_b = read(await redis.xrange(keys.node_inbox(b)))
-        assert got_a == [events.for_users(e, {ua, *many[:1200]}) for e in (evs[0], evs[3], evs[4])]
-        assert got_b == [events.for_users(e, {ua, ub, *many[1200:1300]})
+        assert got_a == [event_part(e, {ua, *many[:1200]}) for e in (evs[0], evs[3], evs[4])]
+        assert got_b == [event_part(e, {ua, ub, *many[1200:1300]})
                          for e in (evs[0], evs[1], evs[3], evs[4])]
         assert await redis.xlen(keys.node_inbox(stale)) == 0, "a stale node is not routed to"
         assert await Publisher(redis).publish([]) == set()
@@ -54,7 +54,7 @@ async def test_each_live_node_gets_only_its_rows_in_order(redis):
         assert await Publisher(redis).publish([evs[0]], skip=a) == {ua, ub}, "b's only"
         assert await redis.xlen(keys.node_inbox(a)) == 0, "the skipped node gets nothing"
         assert read(await redis.xrange(keys.node_inbox(b))) == [
-            events.for_users(evs[0], {ua, ub})]
+            event_part(evs[0], {ua, ub})]
     finally:
         for node in (a, b, stale):
             await presence.leave(redis, node)

@@ -17,7 +17,7 @@ from tidings.embedded import free_port, start_redis, stop_process
 from tidings.services.publishing import Publishing
 from tidings.workers.relay import Relay
 
-from helpers import new_user
+from helpers import event_users, new_user
 
 
 async def test_outbox_relay_after_redis_outage(pool, tmp_path):
@@ -49,7 +49,7 @@ async def test_outbox_relay_after_redis_outage(pool, tmp_path):
         assert await relay.run(burst=True) == 0
         entries = await r.xrange(keys.node_inbox(node))
         mine = [events.decode(fields[b"e"]) for _, fields in entries]
-        mine = [e for e in mine if user in events.users_of(e)]
+        mine = [e for e in mine if user in event_users(e)]
         assert len(mine) == 2, "each relayed once"
         relayed = [d for e in mine for d in events.deliveries(e)]
         assert [d.seq for d in relayed] == [1, 2], "in commit order"

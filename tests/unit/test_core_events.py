@@ -11,6 +11,8 @@ from hypothesis import strategies as st
 from tidings.core import events
 from tidings.core.replies import CONTENT_FIELDS, Counts, inbox_page, notification_dict
 
+from helpers import event_part, event_users
+
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 CONTENT = {"message": "hi", "type": "comment", "title": "T", "data": {"k": 1},
            "created_by": "svc", "model": None, "instance": None, "method": None,
@@ -26,12 +28,12 @@ def _event():
 
 def test_round_trip_and_split_per_node():
     event = events.decode(events.encode(_event()))
-    assert events.users_of(event) == ["alice", "bob"]
-    only_bob = events.for_users(event, {"bob"})
-    assert only_bob is not None and events.users_of(only_bob) == ["bob"]
+    assert event_users(event) == ["alice", "bob"]
+    only_bob = event_part(event, {"bob"})
+    assert only_bob is not None and event_users(only_bob) == ["bob"]
     assert only_bob["n"] == event["n"]
-    assert events.for_users(event, {"carol"}) is None
-    assert events.for_users(event, {"alice", "bob"}) is event
+    assert event_part(event, {"carol"}) is None
+    assert event_part(event, {"alice", "bob"}) is event
 
 
 def test_deliveries_have_contract_shape():
@@ -54,7 +56,7 @@ def test_deliveries_for_some_users_are_those_of_their_part():
     """``only``: the deliveries of the event's part for those users, no other frame built."""
     event = events.decode(events.encode(_event()))
     for only in ({"bob"}, {"alice", "bob"}, {"carol"}, {"bob": (), "carol": ()}):
-        part = events.for_users(event, set(only))
+        part = event_part(event, set(only))
         assert list(events.deliveries(event, only)) == (
             [] if part is None else list(events.deliveries(part)))
     counts = events.counts_event("bob", Counts(1, 0, 2))
@@ -102,7 +104,7 @@ def test_counts_event():
     assert orjson.loads(d.frame) == {"type": "counts", "total_notifications": 5,
                                      "read_notifications": 3, "unread_notifications": 2}
     assert d.version == 9 and d.seq is None and d.kind == events.COUNTS
-    assert events.for_users(event, {"bob"}) is None
+    assert event_part(event, {"bob"}) is None
 
 
 def test_decode_rejects_foreign_data():
@@ -125,7 +127,7 @@ _USERS = st.sampled_from(["a", "b", "c", 'q"uote', "ü"])
 @given(rows=st.lists(_USERS, min_size=1, max_size=6, unique=True),
        held=st.sets(_USERS), counts=st.booleans())
 def test_parts_concatenate_to_each_users_part(rows, held, counts):
-    """head + the held rows + tail decodes to for_users, for any users held."""
+    """head + the held rows + tail decodes to the event's part for any users held."""
     if counts:
         event = events.counts_event(rows[0], Counts(3, 2, 7))
     else:
@@ -134,11 +136,11 @@ def test_parts_concatenate_to_each_users_part(rows, held, counts):
             [[u, i, f"uid-{i}", i, i, i, i] for i, u in enumerate(rows)],
             {"when": "offline"})
     parts = events.encode_parts(event)
-    assert parts.users == events.users_of(event)
+    assert parts.users == event_users(event)
     rows = parts.rows.split(b"\n")
     assert len(rows) == len(parts.users), "a newline between rows, none inside"
     chosen = [row for u, row in zip(parts.users, rows, strict=True) if u in held]
-    expected = events.for_users(event, held)
+    expected = event_part(event, held)
     if expected is None:
         assert not chosen
     else:

@@ -12,8 +12,9 @@ Two kinds of event, both one JSON object:
   changed; each of their sockets gets ``{"type": "preferences", ...the document}``
   (no seq, no counts: sent as it comes, like a live-only notification).
 
-Publishers split a notification event per node with :func:`for_users`, so a
-node only receives rows for users it holds. Everything here is pure.
+A publisher splits a notification event per node (:class:`Parts`: the bus
+route joins the rows of the users a node holds), so a node only receives rows
+for users it holds. Everything here is pure.
 """
 
 from __future__ import annotations
@@ -47,25 +48,6 @@ def preferences_event(user_id: str, document: dict[str, Any]) -> dict[str, Any]:
     return {"k": PREFERENCES, "u": user_id, "p": document}
 
 
-def users_of(event: dict[str, Any]) -> list[str]:
-    """The user ids an event concerns."""
-    if event["k"] == NOTIFICATION:
-        return [row[0] for row in event["r"]]
-    return [event["u"]]
-
-
-def for_users(event: dict[str, Any], users: set[str]) -> dict[str, Any] | None:
-    """The part of an event that concerns ``users``, or None if no part does."""
-    if event["k"] == NOTIFICATION:
-        rows = [row for row in event["r"] if row[0] in users]
-        if not rows:
-            return None
-        if len(rows) == len(event["r"]):
-            return event
-        return {**event, "r": rows}
-    return event if event["u"] in users else None
-
-
 def encode(event: dict[str, Any]) -> bytes:
     return orjson.dumps(event)
 
@@ -76,9 +58,10 @@ class Parts:
 
     ``rows`` is the JSON text of each row, joined by newlines (JSON text holds none),
     and ``users`` the user of each row: ``head + b",".join(row for user, row in
-    zip(users, rows.split(b"\n")) if user in chosen) + tail`` is the JSON of
-    :func:`for_users` (None when no row's user is chosen). Lets the bus route and
-    split events where the users are known (a Redis script) without re-encoding them.
+    zip(users, rows.split(b"\n")) if user in chosen) + tail`` is the JSON of the
+    event with only the chosen users' rows (nothing when no row's user is chosen).
+    Lets the bus route and split events where the users are known (a Redis script)
+    without re-encoding them.
     """
 
     head: bytes
