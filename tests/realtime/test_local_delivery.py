@@ -8,7 +8,7 @@ from tidings.bus import keys
 from tidings.client import Subscriber
 from tidings.core import events
 
-from helpers import deliveries, eventually, new_user, publish, token, uids
+from helpers import deliveries, event_users, eventually, new_user, publish, token, uids
 
 
 async def next_notification(it):
@@ -28,7 +28,7 @@ async def socket_deliveries(http, url, uid):
 
 async def bus_users(redis, node_id):
     entries = await redis.xrange(keys.node_inbox(node_id))
-    return [u for _, f in entries for u in events.users_of(events.decode(f[b"e"]))]
+    return [u for _, f in entries for u in event_users(events.decode(f[b"e"]))]
 
 
 async def test_the_publishing_node_delivers_its_own_sockets_once(nodes, http, redis):
