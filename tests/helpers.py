@@ -13,6 +13,7 @@ import subprocess
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import aiohttp
 import asyncpg
@@ -81,6 +82,39 @@ async def store_publish(pool: asyncpg.Pool, users: list[str], push: dict | None 
         await outbox.retire(conn, {stored.outbox_id: [push_jobs.OwedPush(
             push, [r.id for r in stored.rows], delay=delay, check_unread=check_unread)]})
     return list(stored.draft.uids)
+
+
+async def stored_once_each(pool, users: list[str]) -> dict[str, tuple[int, int, int]]:
+    """user -> (their stored rows, last_seq, total_count): what a publish stored."""
+    rows = await pool.fetch(
+        "SELECT s.user_id, (SELECT count(*) FROM tidings_notifications n"
+        "  WHERE n.user_id = s.user_id) AS n, s.last_seq, s.total_count"
+        " FROM tidings_user_state s WHERE s.user_id = ANY($1)", users)
+    return {r["user_id"]: (r["n"], r["last_seq"], r["total_count"]) for r in rows}
+
+
+async def slow_socket(url: str, user: str) -> Any:
+    """A socket of ``user`` on the node at ``url`` that stops reading: a tiny receive
+    window, and the client stops reading from the network once one frame waits."""
+    from websockets.asyncio.client import connect
+
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", urlsplit(url).port))
+    return await connect(url.replace("http", "ws") + "/ws/me/notifications", sock=sock,
+                         additional_headers={"Authorization": f"Bearer {token(user)}"},
+                         max_queue=1)
+
+
+async def read_to_close(ws: Any, within: float = 30.0) -> int | None:
+    """Read a websockets client socket until it ends; its close code (None if it did not
+    end within ``within`` seconds)."""
+    try:
+        async with asyncio.timeout(within):
+            while True:
+                await ws.recv()
+    except Exception:
+        return ws.close_code
 
 
 def event_users(event: dict[str, Any]) -> list[str]:

@@ -21,7 +21,7 @@ from tidings.embedded import start_redis, stop_process
 from tidings.services.publishing import Publishing
 
 from fakes.tcp_proxy import through
-from helpers import PRODUCER, eventually, new_user, serve_node
+from helpers import PRODUCER, eventually, new_user, serve_node, stored_once_each
 
 POISON = 17  # the index of the bad publish among fifty
 
@@ -31,15 +31,6 @@ def deep(levels: int) -> dict:
     for _ in range(levels):
         value = {"a": value}
     return value
-
-
-async def stored_once_each(pool, users: list[str]) -> dict[str, tuple[int, int, int]]:
-    """user -> (rows, last_seq, total_count)."""
-    rows = await pool.fetch(
-        "SELECT s.user_id, (SELECT count(*) FROM tidings_notifications n"
-        "  WHERE n.user_id = s.user_id) AS n, s.last_seq, s.total_count"
-        " FROM tidings_user_state s WHERE s.user_id = ANY($1)", users)
-    return {r["user_id"]: (r["n"], r["last_seq"], r["total_count"]) for r in rows}
 
 
 @pytest.mark.parametrize("poison", ["database", "big_int", "deep", "lost_connection"])

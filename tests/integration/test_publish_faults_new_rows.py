@@ -17,16 +17,7 @@ from tidings.bus.publisher import Publisher
 from tidings.core.requests import PublishRequest
 from tidings.services.publishing import Publishing
 
-from helpers import new_user
-
-
-async def stored_once_each(pool, users: list[str]) -> dict[str, tuple[int, int, int]]:
-    """user -> (rows, last_seq, total_count)."""
-    rows = await pool.fetch(
-        "SELECT s.user_id, (SELECT count(*) FROM tidings_notifications n"
-        "  WHERE n.user_id = s.user_id) AS n, s.last_seq, s.total_count"
-        " FROM tidings_user_state s WHERE s.user_id = ANY($1)", users)
-    return {r["user_id"]: (r["n"], r["last_seq"], r["total_count"]) for r in rows}
+from helpers import new_user, stored_once_each
 
 
 @pytest.mark.parametrize("cut", ["statement", "commit"])

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import socket
 
 from helpers import (
     PRODUCER,
@@ -19,7 +18,9 @@ from helpers import (
     eventually,
     new_user,
     publish,
-    token,
+    read_to_close,
+    seqs,
+    slow_socket,
     uids,
 )
 
@@ -109,38 +110,22 @@ async def test_overlapping_broadcasts_and_publishes_reach_each_socket_once_in_or
 
 async def test_a_slow_socket_cut_off_mid_broadcast_leaves_its_users_other_socket_whole(
         nodes, http):
-    from websockets.asyncio.client import connect
-
     node = await nodes.start(ws_send_queue=32)
     user = new_user("slowfast")
     crowd = [new_user("crowd") for _ in range(9_999)]
     fast = Socket(node.url, user)
     await fast.until(lambda m: m)
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a tiny receive window
-    sock.connect(("127.0.0.1", node.port))
-    slow = await connect(node.url.replace("http", "ws") + "/ws/me/notifications", sock=sock,
-                         additional_headers={"Authorization": f"Bearer {token(user)}"},
-                         max_queue=1)  # stops reading from the network once one frame waits
+    slow = await slow_socket(node.url, user)
     blob = "x" * 16_000
     total = 400
     for i in range(total):  # every 50th a 10,000-recipient broadcast, the same room
         recipients = [user, *crowd] if i % 50 == 0 else [user]
         await publish(http, node.url, recipients, f"n{i}", data={"blob": blob, "i": i})
-    await fast.until(lambda m: len(_seqs(m)) >= total, 60)
-    code = None
-    try:
-        async with asyncio.timeout(30):
-            while True:
-                await slow.recv()
-    except Exception:
-        code = slow.close_code
+    await fast.until(lambda m: len(seqs(m)) >= total, 60)
+    code = await read_to_close(slow)
     # cut off: 1008 once the client reads up to the close frame, 1006 if the node gave up
     # waiting for the close handshake behind megabytes the client had not read yet
     assert code in (1008, 1006), "the slow socket was cut off"
     assert fast.seqs() == list(range(1, total + 1)), "its user's other socket got each once"
     await fast.close()
 
-
-def _seqs(messages):
-    return [m["notification"]["seq"] for m in messages if m["type"] == "notification"]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import socket
 
 import aiohttp
 import pytest
@@ -16,8 +15,10 @@ from helpers import (
     new_user,
     port_free,
     publish,
+    read_to_close,
     scrape,
     seqs,
+    slow_socket,
     token,
     user_headers,
     value,
@@ -115,14 +116,7 @@ async def test_slow_consumer_is_closed_and_memory_stays_bounded(nodes, http):
     slow_user, fast_user = new_user("slow"), new_user("fast")
     fast = Socket(node.url, fast_user)
     await fast.until(lambda m: m)
-    from websockets.asyncio.client import connect
-
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a tiny receive window
-    sock.connect(("127.0.0.1", node.port))
-    slow = await connect(node.url.replace("http", "ws") + "/ws/me/notifications", sock=sock,
-                         additional_headers={"Authorization": f"Bearer {token(slow_user)}"},
-                         max_queue=1)  # stops reading from the network once one frame waits
+    slow = await slow_socket(node.url, slow_user)
     before = node.rss()
     blob = "x" * 16_000
     total = 400  # about 6.5 MB for the slow socket: more than kernel buffers hold
@@ -132,13 +126,7 @@ async def test_slow_consumer_is_closed_and_memory_stays_bounded(nodes, http):
     await fast.until(lambda m: len(seqs(m)) == total)
     grown = node.rss() - before
     assert grown < 64 * 1024 * 1024, f"server grew by {grown} bytes"
-    code = None
-    try:
-        async with asyncio.timeout(30):
-            while True:
-                await slow.recv()
-    except Exception:
-        code = slow.close_code
+    code = await read_to_close(slow)
     assert code == 1008
     assert fast.seqs() == list(range(1, total + 1)), "the fast socket was not held back"
     await fast.close()
